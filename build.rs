@@ -1,0 +1,31 @@
+//! Compiles the protos with protox (pure Rust), so no system `protoc` is needed,
+//! and writes the descriptor set that server reflection serves.
+
+use std::{env, path::PathBuf};
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "proto/verdad/v1/common.proto",
+    "proto/verdad/v1/touchpoint.proto",
+    "proto/verdad/v1/touchpoint_service.proto",
+    "proto/verdad/v1/api_key.proto",
+    "proto/verdad/v1/api_key_service.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // compile_fds does not emit this itself.
+    println!("cargo:rerun-if-changed=proto");
+
+    let fds = protox::compile(PROTOS, ["proto"])?;
+
+    // compile_fds does not write the descriptor file reflection needs.
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("verdad_descriptor.bin"), fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

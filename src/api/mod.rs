@@ -1,0 +1,90 @@
+//! The gRPC services: each validates its requests, converts them to domain
+//! values, lets `store` persist them and converts the answer back.
+
+pub mod api_key_service;
+pub mod touchpoint_service;
+
+use chrono::{DateTime, Utc};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    auth::CalledMethod,
+    domain::{api_key::Principal, role::Access, violation::FieldViolation},
+    error::{Error, Result},
+};
+
+/// The caller of `request`, if its key may use a method that needs `access`.
+/// The authentication layer has put the caller there; a request without one
+/// never reaches a service.
+pub(crate) fn authorize<T>(request: &Request<T>, access: Access) -> Result<Principal> {
+    let principal =
+        request
+            .extensions()
+            .get::<Principal>()
+            .copied()
+            .ok_or(Error::Unauthenticated {
+                reason: "API_KEY_MISSING",
+                message: "missing api key: send \"authorization: Bearer <key>\"",
+            })?;
+    if !principal.role.allows(access) {
+        let method = request
+            .extensions()
+            .get::<CalledMethod>()
+            .map_or("this method", |m| m.0.as_str());
+        return Err(Error::PermissionDenied {
+            role: principal.role.to_string(),
+            method: method.to_owned(),
+        });
+    }
+    Ok(principal)
+}
+
+/// Turns a handler's result into what tonic sends.
+pub(crate) fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+/// Reads a resource id.
+pub(crate) fn parse_id(field: &str, value: &str) -> Result<Uuid, FieldViolation> {
+    if value.is_empty() {
+        return Err(FieldViolation::new(field, "must not be empty"));
+    }
+    Uuid::try_parse(value)
+        .map_err(|_| FieldViolation::new(field, format!("is not a valid id: {value:?}")))
+}
+
+pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Reads a proto enum field into a domain value: `None` when the field holds
+/// the `*_UNSPECIFIED` zero value, a violation when it holds a number the
+/// proto does not define.
+pub(crate) fn enum_field<P, D>(
+    field: &str,
+    value: i32,
+    convert: fn(P) -> Option<D>,
+) -> Result<Option<D>, FieldViolation>
+where
+    P: TryFrom<i32>,
+{
+    P::try_from(value)
+        .map(convert)
+        .map_err(|_| FieldViolation::new(field, format!("has unknown value {value}")))
+}
+
+/// Like [`enum_field`] for a field that must be set.
+pub(crate) fn required_enum<P, D>(
+    field: &str,
+    value: i32,
+    convert: fn(P) -> Option<D>,
+) -> Result<D, FieldViolation>
+where
+    P: TryFrom<i32>,
+{
+    enum_field(field, value, convert)?.ok_or_else(|| FieldViolation::new(field, "is required"))
+}

@@ -1,0 +1,557 @@
+//! `verdad.v1.TouchpointService`.
+
+use prost_types::FieldMask;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{authorize, enum_field, parse_id, required_enum, respond, timestamp};
+use crate::{
+    domain::{
+        paging::{self, PageToken},
+        role::Access,
+        text::{optional_text, required_line},
+        touchpoint::{
+            Channel, DESCRIPTION_MAX_CHARS, DISPLAY_NAME_MAX_CHARS, NewTouchpoint, Occurrence,
+            Stage, Touchpoint, TouchpointChanges, TouchpointFilter, parse_code,
+            parse_cycle_position,
+        },
+        violation::{FieldViolation, Violations},
+    },
+    error::{Error, Result},
+    proto::verdad::v1 as pb,
+    store,
+};
+
+/// The fields an update mask may name.
+const MUTABLE_FIELDS: &[&str] = &[
+    "display_name",
+    "description",
+    "stage",
+    "channel",
+    "key",
+    "occurrence",
+    "cycle_position",
+];
+
+/// Fields of the resource that no update may touch.
+const FIXED_FIELDS: &[&str] = &[
+    "id",
+    "code",
+    "archived",
+    "create_time",
+    "update_time",
+    "archive_time",
+];
+
+pub struct TouchpointApi {
+    pool: PgPool,
+}
+
+impl TouchpointApi {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn create(
+        &self,
+        request: Request<pb::CreateTouchpointRequest>,
+    ) -> Result<pb::CreateTouchpointResponse> {
+        let principal = authorize(&request, Access::Manage)?;
+        let new = new_touchpoint(request.into_inner().touchpoint)?;
+        let mut tx = store::begin_for(&self.pool, principal.organisation_id).await?;
+        let touchpoint =
+            store::touchpoint::insert(&mut tx, principal.organisation_id, &new).await?;
+        tx.commit().await?;
+        Ok(pb::CreateTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        })
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetTouchpointRequest>,
+    ) -> Result<pb::GetTouchpointResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let request = request.into_inner();
+        let org = principal.organisation_id;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let touchpoint = match (request.id.is_empty(), request.code.is_empty()) {
+            (false, true) => {
+                let id = parse_id("id", &request.id)?;
+                store::touchpoint::get(&mut tx, org, id, false)
+                    .await?
+                    .ok_or_else(|| Error::not_found("touchpoint", id.to_string()))?
+            }
+            (true, false) => {
+                let code = parse_code("code", &request.code)?;
+                store::touchpoint::get_by_code(&mut tx, org, &code)
+                    .await?
+                    .ok_or_else(|| Error::not_found("touchpoint", code))?
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "id",
+                    "exactly one of id and code must be set",
+                ));
+            }
+        };
+        tx.commit().await?;
+        Ok(pb::GetTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        })
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListTouchpointsRequest>,
+    ) -> Result<pb::ListTouchpointsResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let size = violations.check(paging::page_size(request.page_size));
+        let filter = violations.check(filter(&request));
+        let (size, filter) = violations.finish(|| Some((size?, filter?)))?;
+        let query = paging::query_fingerprint(&format!("touchpoints {filter:?}"));
+        let after = PageToken::decode(&request.page_token, query)?.map(|t| t.after);
+
+        let mut tx = store::begin_for(&self.pool, principal.organisation_id).await?;
+        let rows =
+            store::touchpoint::list(&mut tx, principal.organisation_id, &filter, after, size + 1)
+                .await?;
+        tx.commit().await?;
+        let (page, next_page_token) = paging::split_page(rows, size, query, |t| t.id);
+        Ok(pb::ListTouchpointsResponse {
+            touchpoints: page.into_iter().map(to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update(
+        &self,
+        request: Request<pb::UpdateTouchpointRequest>,
+    ) -> Result<pb::UpdateTouchpointResponse> {
+        let principal = authorize(&request, Access::Manage)?;
+        let request = request.into_inner();
+        let Some(fields) = request.touchpoint else {
+            return Err(Error::invalid("touchpoint", "is required"));
+        };
+        let id = parse_id("touchpoint.id", &fields.id)?;
+        let changes = changes(&fields, request.update_mask)?;
+        let org = principal.organisation_id;
+
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let mut touchpoint = store::touchpoint::get(&mut tx, org, id, true)
+            .await?
+            .ok_or_else(|| Error::not_found("touchpoint", id.to_string()))?;
+        touchpoint.check_changeable()?;
+        changes.apply_to(&mut touchpoint);
+        let touchpoint = store::touchpoint::update(&mut tx, org, &touchpoint).await?;
+        tx.commit().await?;
+        Ok(pb::UpdateTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        })
+    }
+
+    /// Archives (`archive`) or unarchives the touchpoint `id`.
+    async fn set_archived(
+        &self,
+        principal_org: Uuid,
+        id: &str,
+        archive: bool,
+    ) -> Result<Touchpoint> {
+        let id = parse_id("id", id)?;
+        let mut tx = store::begin_for(&self.pool, principal_org).await?;
+        let touchpoint = store::touchpoint::get(&mut tx, principal_org, id, true)
+            .await?
+            .ok_or_else(|| Error::not_found("touchpoint", id.to_string()))?;
+        touchpoint.check_archive_transition(archive)?;
+        let touchpoint =
+            store::touchpoint::set_archived(&mut tx, principal_org, id, archive).await?;
+        tx.commit().await?;
+        Ok(touchpoint)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::touchpoint_service_server::TouchpointService for TouchpointApi {
+    async fn create_touchpoint(
+        &self,
+        request: Request<pb::CreateTouchpointRequest>,
+    ) -> Result<Response<pb::CreateTouchpointResponse>, Status> {
+        respond(self.create(request).await)
+    }
+
+    async fn get_touchpoint(
+        &self,
+        request: Request<pb::GetTouchpointRequest>,
+    ) -> Result<Response<pb::GetTouchpointResponse>, Status> {
+        respond(self.get(request).await)
+    }
+
+    async fn list_touchpoints(
+        &self,
+        request: Request<pb::ListTouchpointsRequest>,
+    ) -> Result<Response<pb::ListTouchpointsResponse>, Status> {
+        respond(self.list(request).await)
+    }
+
+    async fn update_touchpoint(
+        &self,
+        request: Request<pb::UpdateTouchpointRequest>,
+    ) -> Result<Response<pb::UpdateTouchpointResponse>, Status> {
+        respond(self.update(request).await)
+    }
+
+    async fn archive_touchpoint(
+        &self,
+        request: Request<pb::ArchiveTouchpointRequest>,
+    ) -> Result<Response<pb::ArchiveTouchpointResponse>, Status> {
+        let result = async {
+            let principal = authorize(&request, Access::Manage)?;
+            let touchpoint = self
+                .set_archived(principal.organisation_id, &request.get_ref().id, true)
+                .await?;
+            Ok(pb::ArchiveTouchpointResponse {
+                touchpoint: Some(to_proto(touchpoint)),
+            })
+        };
+        respond(result.await)
+    }
+
+    async fn unarchive_touchpoint(
+        &self,
+        request: Request<pb::UnarchiveTouchpointRequest>,
+    ) -> Result<Response<pb::UnarchiveTouchpointResponse>, Status> {
+        let result = async {
+            let principal = authorize(&request, Access::Manage)?;
+            let touchpoint = self
+                .set_archived(principal.organisation_id, &request.get_ref().id, false)
+                .await?;
+            Ok(pb::UnarchiveTouchpointResponse {
+                touchpoint: Some(to_proto(touchpoint)),
+            })
+        };
+        respond(result.await)
+    }
+}
+
+fn stage_from_proto(stage: pb::Stage) -> Option<Stage> {
+    match stage {
+        pb::Stage::Unspecified => None,
+        pb::Stage::PreService => Some(Stage::PreService),
+        pb::Stage::Service => Some(Stage::Service),
+        pb::Stage::PostService => Some(Stage::PostService),
+    }
+}
+
+fn stage_to_proto(stage: Stage) -> pb::Stage {
+    match stage {
+        Stage::PreService => pb::Stage::PreService,
+        Stage::Service => pb::Stage::Service,
+        Stage::PostService => pb::Stage::PostService,
+    }
+}
+
+fn channel_from_proto(channel: pb::Channel) -> Option<Channel> {
+    match channel {
+        pb::Channel::Unspecified => None,
+        pb::Channel::InPerson => Some(Channel::InPerson),
+        pb::Channel::Phone => Some(Channel::Phone),
+        pb::Channel::Remote => Some(Channel::Remote),
+    }
+}
+
+fn channel_to_proto(channel: Channel) -> pb::Channel {
+    match channel {
+        Channel::InPerson => pb::Channel::InPerson,
+        Channel::Phone => pb::Channel::Phone,
+        Channel::Remote => pb::Channel::Remote,
+    }
+}
+
+fn occurrence_from_proto(occurrence: pb::Occurrence) -> Option<Occurrence> {
+    match occurrence {
+        pb::Occurrence::Unspecified => None,
+        pb::Occurrence::Routine => Some(Occurrence::Routine),
+        pb::Occurrence::Exceptional => Some(Occurrence::Exceptional),
+    }
+}
+
+fn occurrence_to_proto(occurrence: Occurrence) -> pb::Occurrence {
+    match occurrence {
+        Occurrence::Routine => pb::Occurrence::Routine,
+        Occurrence::Exceptional => pb::Occurrence::Exceptional,
+    }
+}
+
+pub(crate) fn to_proto(touchpoint: Touchpoint) -> pb::Touchpoint {
+    pb::Touchpoint {
+        archived: touchpoint.is_archived(),
+        id: touchpoint.id.to_string(),
+        code: touchpoint.code,
+        display_name: touchpoint.display_name,
+        description: touchpoint.description,
+        stage: stage_to_proto(touchpoint.stage).into(),
+        channel: channel_to_proto(touchpoint.channel).into(),
+        key: touchpoint.key,
+        occurrence: occurrence_to_proto(touchpoint.occurrence).into(),
+        cycle_position: touchpoint.cycle_position,
+        create_time: Some(timestamp(touchpoint.create_time)),
+        update_time: Some(timestamp(touchpoint.update_time)),
+        archive_time: touchpoint.archive_time.map(timestamp),
+    }
+}
+
+/// Checks a touchpoint to create; every problem is reported at once.
+fn new_touchpoint(
+    touchpoint: Option<pb::Touchpoint>,
+) -> Result<NewTouchpoint, Vec<FieldViolation>> {
+    let Some(t) = touchpoint else {
+        return Err(vec![FieldViolation::new("touchpoint", "is required")]);
+    };
+    let mut v = Violations::new();
+    let code = v.check(parse_code("touchpoint.code", &t.code));
+    let display_name = v.check(required_line(
+        "touchpoint.display_name",
+        &t.display_name,
+        DISPLAY_NAME_MAX_CHARS,
+    ));
+    let description = v.check(optional_text(
+        "touchpoint.description",
+        &t.description,
+        DESCRIPTION_MAX_CHARS,
+    ));
+    let stage = v.check(required_enum("touchpoint.stage", t.stage, stage_from_proto));
+    let channel = v.check(required_enum(
+        "touchpoint.channel",
+        t.channel,
+        channel_from_proto,
+    ));
+    let occurrence = v.check(enum_field(
+        "touchpoint.occurrence",
+        t.occurrence,
+        occurrence_from_proto,
+    ));
+    let cycle_position = v.check(parse_cycle_position(
+        "touchpoint.cycle_position",
+        t.cycle_position,
+    ));
+    v.finish(|| {
+        Some(NewTouchpoint {
+            code: code?,
+            display_name: display_name?,
+            description: description?,
+            stage: stage?,
+            channel: channel?,
+            key: t.key,
+            occurrence: occurrence?.unwrap_or(Occurrence::Routine),
+            cycle_position: cycle_position?,
+        })
+    })
+}
+
+/// The paths an update changes: those of the mask; all mutable fields for
+/// "*"; without a mask, the fields the request gives a non-default value
+/// (AIP-134).
+fn mask_paths(
+    touchpoint: &pb::Touchpoint,
+    mask: Option<FieldMask>,
+) -> Result<Vec<String>, Vec<FieldViolation>> {
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        let given = [
+            !touchpoint.display_name.is_empty(),
+            !touchpoint.description.is_empty(),
+            touchpoint.stage != 0,
+            touchpoint.channel != 0,
+            touchpoint.key,
+            touchpoint.occurrence != 0,
+            touchpoint.cycle_position != 0,
+        ];
+        let implied: Vec<String> = MUTABLE_FIELDS
+            .iter()
+            .zip(given)
+            .filter(|(_, given)| *given)
+            .map(|(field, _)| (*field).to_owned())
+            .collect();
+        if implied.is_empty() {
+            return Err(vec![FieldViolation::new(
+                "update_mask",
+                "names no field and the request sets none: say which fields to change",
+            )]);
+        }
+        return Ok(implied);
+    }
+    if paths.iter().any(|p| p == "*") {
+        if paths.len() > 1 {
+            return Err(vec![FieldViolation::new(
+                "update_mask",
+                "\"*\" must be the only path when it is used",
+            )]);
+        }
+        return Ok(MUTABLE_FIELDS.iter().map(|f| (*f).to_owned()).collect());
+    }
+    let mut violations = Vec::new();
+    for path in &paths {
+        if FIXED_FIELDS.contains(&path.as_str()) {
+            violations.push(FieldViolation::new(
+                "update_mask",
+                format!("names {path:?}, which cannot be changed"),
+            ));
+        } else if !MUTABLE_FIELDS.contains(&path.as_str()) {
+            violations.push(FieldViolation::new(
+                "update_mask",
+                format!(
+                    "names unknown field {path:?}; known fields are {}",
+                    MUTABLE_FIELDS.join(", ")
+                ),
+            ));
+        }
+    }
+    if violations.is_empty() {
+        Ok(paths)
+    } else {
+        Err(violations)
+    }
+}
+
+/// Checks an update: the mask and the new values of the fields it names.
+fn changes(
+    t: &pb::Touchpoint,
+    mask: Option<FieldMask>,
+) -> Result<TouchpointChanges, Vec<FieldViolation>> {
+    let paths = mask_paths(t, mask)?;
+    let mut v = Violations::new();
+    let mut changes = TouchpointChanges::default();
+    for path in &paths {
+        match path.as_str() {
+            "display_name" => {
+                changes.display_name = v.check(required_line(
+                    "touchpoint.display_name",
+                    &t.display_name,
+                    DISPLAY_NAME_MAX_CHARS,
+                ))
+            }
+            "description" => {
+                changes.description = v.check(optional_text(
+                    "touchpoint.description",
+                    &t.description,
+                    DESCRIPTION_MAX_CHARS,
+                ))
+            }
+            "stage" => {
+                changes.stage =
+                    v.check(required_enum("touchpoint.stage", t.stage, stage_from_proto))
+            }
+            "channel" => {
+                changes.channel = v.check(required_enum(
+                    "touchpoint.channel",
+                    t.channel,
+                    channel_from_proto,
+                ))
+            }
+            "key" => changes.key = Some(t.key),
+            "occurrence" => {
+                changes.occurrence = v
+                    .check(enum_field(
+                        "touchpoint.occurrence",
+                        t.occurrence,
+                        occurrence_from_proto,
+                    ))
+                    .map(|o| o.unwrap_or(Occurrence::Routine))
+            }
+            "cycle_position" => {
+                changes.cycle_position = v.check(parse_cycle_position(
+                    "touchpoint.cycle_position",
+                    t.cycle_position,
+                ))
+            }
+            _ => {}
+        }
+    }
+    v.finish(|| Some(changes))
+}
+
+/// Checks a list request's filters.
+fn filter(request: &pb::ListTouchpointsRequest) -> Result<TouchpointFilter, FieldViolation> {
+    Ok(TouchpointFilter {
+        stage: enum_field("stage", request.stage, stage_from_proto)?,
+        channel: enum_field("channel", request.channel, channel_from_proto)?,
+        key: request.key,
+        occurrence: enum_field("occurrence", request.occurrence, occurrence_from_proto)?,
+        show_archived: request.show_archived,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> pb::Touchpoint {
+        pb::Touchpoint {
+            code: "lobby".into(),
+            display_name: "Lobby".into(),
+            stage: pb::Stage::PreService.into(),
+            channel: pb::Channel::InPerson.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_touchpoint_defaults_to_routine() {
+        let new = new_touchpoint(Some(valid())).unwrap();
+        assert_eq!(new.occurrence, Occurrence::Routine);
+        assert_eq!(new.stage, Stage::PreService);
+    }
+
+    #[test]
+    fn every_bad_field_of_a_new_touchpoint_is_reported() {
+        let bad = pb::Touchpoint {
+            code: "bad code".into(),
+            stage: 42,
+            cycle_position: -3,
+            ..Default::default()
+        };
+        let violations = new_touchpoint(Some(bad)).unwrap_err();
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "touchpoint.code",
+                "touchpoint.display_name",
+                "touchpoint.stage",
+                "touchpoint.channel",
+                "touchpoint.cycle_position"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_mask_changes_the_fields_given() {
+        let fields = pb::Touchpoint {
+            key: true,
+            cycle_position: 3,
+            ..Default::default()
+        };
+        let changes = changes(&fields, None).unwrap();
+        assert_eq!(
+            changes,
+            TouchpointChanges {
+                key: Some(true),
+                cycle_position: Some(3),
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_mask_may_not_name_fixed_or_unknown_fields() {
+        let mask = FieldMask {
+            paths: vec!["code".into(), "colour".into(), "key".into()],
+        };
+        let violations = changes(&valid(), Some(mask)).unwrap_err();
+        assert_eq!(violations.len(), 2);
+        assert!(violations.iter().all(|v| v.field == "update_mask"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Authentication: `authorization: Bearer <key>` → organisation and role.
+//!
+//! A tower layer in front of every service. It resolves the key once per
+//! call and puts the [`Principal`] into the request's extensions; each
+//! service method then checks that the principal's role allows it
+//! ([`crate::api::authorize`]). Health and reflection need no key.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use sqlx::PgPool;
+use tonic::{Status, body::Body};
+use tower::{Layer, Service};
+
+use crate::{
+    domain::api_key::{Principal, bearer_token, hash_secret},
+    error::Error,
+    store,
+};
+
+/// Services any caller may use without a key.
+const PUBLIC_PREFIXES: &[&str] = &["/grpc.health.v1.", "/grpc.reflection."];
+
+/// The name of the gRPC method being called (`CreateTouchpoint`), for
+/// messages about what a role may not do.
+#[derive(Debug, Clone)]
+pub struct CalledMethod(pub String);
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    pool: PgPool,
+}
+
+impl AuthLayer {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate {
+            inner,
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    pool: PgPool,
+}
+
+impl<S, B> Service<http::Request<B>> for Authenticate<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was driven to readiness serves this call; the fresh
+        // clone stays for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let path = request.uri().path();
+            if PUBLIC_PREFIXES
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+            {
+                return inner.call(request).await;
+            }
+            let method = CalledMethod(path.rsplit('/').next().unwrap_or_default().to_owned());
+            match authenticate(&pool, request.headers()).await {
+                Ok(principal) => {
+                    tracing::Span::current().record(
+                        "organisation",
+                        tracing::field::display(principal.organisation_id),
+                    );
+                    request.extensions_mut().insert(principal);
+                    request.extensions_mut().insert(method);
+                    inner.call(request).await
+                }
+                Err(error) => Ok(Status::from(error).into_http()),
+            }
+        })
+    }
+}
+
+/// The caller behind the request's `authorization` header.
+async fn authenticate(pool: &PgPool, headers: &http::HeaderMap) -> Result<Principal, Error> {
+    let Some(header) = headers.get(http::header::AUTHORIZATION) else {
+        return Err(Error::Unauthenticated {
+            reason: "API_KEY_MISSING",
+            message: "missing api key: send the metadata \"authorization: Bearer <key>\"",
+        });
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(bearer_token)
+        .ok_or(Error::Unauthenticated {
+            reason: "AUTHORIZATION_MALFORMED",
+            message: "the authorization metadata must have the form \"Bearer <key>\"",
+        })?;
+    store::api_key::authenticate(pool, &hash_secret(token))
+        .await?
+        .ok_or(Error::Unauthenticated {
+            reason: "API_KEY_INVALID",
+            message: "the api key is unknown or revoked",
+        })
+}

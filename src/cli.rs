@@ -1,0 +1,246 @@
+//! The commands of the `verdad` binary.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    process::ExitCode,
+    str::FromStr,
+};
+
+use anyhow::Context;
+use sqlx::{PgPool, postgres::PgConnectOptions};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::{
+    admin,
+    api::api_key_service::{create_key, revoke_key},
+    config::{AdminCommand, Command, DatabaseArgs, HealthcheckArgs, KindArg, RoleArg, ServeArgs},
+    domain::{
+        api_key::NewApiKey,
+        organisation::{NewOrganisation, OrganisationKind},
+        role::Role,
+    },
+    embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
+    error::Error,
+    server::{Application, ServerSettings, shutdown_signal},
+    store::{self, PoolOptions},
+};
+
+/// The database the embedded PostgreSQL keeps Verdad's data in.
+const EMBEDDED_DATABASE: &str = "verdad";
+
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let database = Database::open(&args).await?;
+            let result = store::migrate(&database.url).await;
+            database.close().await;
+            result?;
+            tracing::info!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin { database, command } => {
+            let database_handle = Database::open(&database).await?;
+            let result = run_admin(&database_handle, &database, command).await;
+            database_handle.close().await;
+            result
+        }
+        Command::Healthcheck(args) => healthcheck(args).await,
+    }
+}
+
+/// The PostgreSQL in use: the one of `DATABASE_URL`, or an embedded one
+/// this process may have started and must stop.
+pub struct Database {
+    pub url: String,
+    /// Where the data is, for people; never holds a password.
+    pub description: String,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
+        if let Some(url) = &args.database_url {
+            return Ok(Self {
+                url: url.clone(),
+                description: describe_url(url),
+                embedded: None,
+            });
+        }
+        let options = EmbeddedOptions {
+            data_dir: args.pg_dir.clone(),
+            ephemeral: false,
+        };
+        let embedded =
+            tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&options)).await??;
+        let description = format!("embedded PostgreSQL in {}", embedded.data_dir().display());
+        store::create_database_if_missing(&embedded.url("postgres"), EMBEDDED_DATABASE)
+            .await
+            .context("cannot create the embedded database")?;
+        Ok(Self {
+            url: embedded.url(EMBEDDED_DATABASE),
+            description,
+            embedded: Some(embedded),
+        })
+    }
+
+    /// Stops the embedded PostgreSQL if this process started it.
+    pub async fn close(self) {
+        if let Some(embedded) = self.embedded {
+            match tokio::task::spawn_blocking(move || embedded.stop()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "cannot stop the embedded PostgreSQL"),
+                Err(error) => tracing::error!(%error, "cannot stop the embedded PostgreSQL"),
+            }
+        }
+    }
+}
+
+/// `host:port/database` of a PostgreSQL URL, without user or password.
+fn describe_url(url: &str) -> String {
+    match PgConnectOptions::from_str(url) {
+        Ok(options) => format!(
+            "PostgreSQL at {}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default database)")
+        ),
+        Err(_) => "PostgreSQL from DATABASE_URL".to_owned(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let database = Database::open(&args.database).await?;
+    let result = serve_on(&database, &args).await;
+    database.close().await;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
+    store::migrate(&database.url).await?;
+    let pool = connect(database, &args.database).await?;
+    if args.demo {
+        let key = admin::ensure_demo(&pool).await?;
+        println!(
+            "Demo hospital ready (organisation {}). Its admin API key, shown only now:\n\n    export VERDAD_KEY={}\n",
+            admin::DEMO_ORGANISATION_ID,
+            key.secret
+        );
+    }
+    let settings = ServerSettings {
+        listen_addr: args.listen_addr,
+        request_timeout: args.request_timeout,
+        shutdown_grace: args.shutdown_grace,
+        max_message_bytes: args.max_message_bytes,
+        health_interval: args.health_interval,
+    };
+    let app = Application::bind(settings, pool)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
+    tracing::info!(address = %app.local_addr()?, database = %database.description, "verdad is listening");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn connect(database: &Database, args: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    let options = PoolOptions {
+        max_connections: args.db_max_connections,
+        ..PoolOptions::default()
+    };
+    Ok(store::connect(&database.url, &options).await?)
+}
+
+async fn run_admin(
+    database: &Database,
+    args: &DatabaseArgs,
+    command: AdminCommand,
+) -> anyhow::Result<ExitCode> {
+    store::migrate(&database.url).await?;
+    let pool = connect(database, args).await?;
+    match command {
+        AdminCommand::CreateOrg {
+            name,
+            kind,
+            time_zone,
+        } => {
+            let created = admin::create_organisation(
+                &pool,
+                NewOrganisation {
+                    display_name: name,
+                    kind: organisation_kind(kind),
+                    time_zone,
+                },
+            )
+            .await?;
+            println!("organisation: {}", created.organisation.id);
+            println!("admin key:    {}", created.admin_key.secret);
+            println!("(the key is shown only now; store it safely)");
+        }
+        AdminCommand::CreateKey { org, role, name } => {
+            if !admin::organisation_exists(&pool, org).await? {
+                return Err(Error::not_found("organisation", org.to_string()).into());
+            }
+            let new = NewApiKey {
+                display_name: name,
+                role: role_of(role),
+            };
+            let created = create_key(&pool, org, &new).await?;
+            println!("key id: {}", created.key.id);
+            println!("key:    {}", created.secret);
+            println!("(the key is shown only now; store it safely)");
+        }
+        AdminCommand::RevokeKey { org, id } => {
+            let key = revoke_key(&pool, org, id).await?;
+            println!("revoked key {} ({})", key.id, key.display_name);
+        }
+    }
+    pool.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn organisation_kind(kind: KindArg) -> OrganisationKind {
+    match kind {
+        KindArg::Hospital => OrganisationKind::Hospital,
+        KindArg::WelfareCentre => OrganisationKind::WelfareCentre,
+        KindArg::Agency => OrganisationKind::Agency,
+        KindArg::Other => OrganisationKind::Other,
+    }
+}
+
+fn role_of(role: RoleArg) -> Role {
+    match role {
+        RoleArg::Ingest => Role::Ingest,
+        RoleArg::Analyst => Role::Analyst,
+        RoleArg::Admin => Role::Admin,
+    }
+}
+
+async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    let mut address = args.listen_addr;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+        .connect_timeout(args.timeout)
+        .timeout(args.timeout)
+        .connect()
+        .await
+        .with_context(|| format!("no server answers on {address}"))?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .with_context(|| format!("the health check on {address} failed"))?;
+    let status = response.into_inner().status();
+    println!("{}", status.as_str_name());
+    Ok(if status == ServingStatus::Serving {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

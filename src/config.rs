@@ -1,0 +1,152 @@
+//! Command line and environment: every setting is a flag with an
+//! environment variable beside it.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "verdad",
+    version,
+    about = "Moments of Truth management over gRPC"
+)]
+pub struct Cli {
+    /// How log lines are written: pretty for people, json for collectors.
+    #[arg(long, env = "VERDAD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the gRPC server (and an embedded PostgreSQL without DATABASE_URL).
+    Serve(ServeArgs),
+    /// Applies the database migrations and exits.
+    Migrate(DatabaseArgs),
+    /// Manages organisations and API keys from the operator's shell.
+    Admin {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Exits 0 when the local server answers the gRPC health check as SERVING.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL to use. Without it an embedded PostgreSQL is started from
+    /// the system's binaries in --pg-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Data directory of the embedded PostgreSQL.
+    #[arg(long, env = "VERDAD_PG_DIR", default_value = ".verdad/pg")]
+    pub pg_dir: PathBuf,
+
+    /// Most database connections the server holds.
+    #[arg(long, env = "VERDAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "VERDAD_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
+    pub listen_addr: SocketAddr,
+
+    /// Also create (once) a demo hospital and print an admin key for it.
+    #[arg(long, env = "VERDAD_DEMO")]
+    pub demo: bool,
+
+    /// Longest a call may run before it fails with DEADLINE_EXCEEDED; a
+    /// shorter grpc-timeout from the caller wins.
+    #[arg(long, env = "VERDAD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long in-flight calls may finish after SIGINT or SIGTERM.
+    #[arg(long, env = "VERDAD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Largest request or response message, in bytes.
+    #[arg(long, env = "VERDAD_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// How often the database is probed for the health service.
+    #[arg(long, env = "VERDAD_HEALTH_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Creates an organisation and prints its id and first admin key.
+    CreateOrg {
+        /// The organisation's name.
+        #[arg(long)]
+        name: String,
+        /// What kind of organisation it is.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// IANA time zone for day and week buckets, e.g. Asia/Seoul.
+        #[arg(long)]
+        time_zone: String,
+    },
+    /// Creates an API key and prints its secret (shown once).
+    CreateKey {
+        /// The organisation's id.
+        #[arg(long)]
+        org: uuid::Uuid,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A label saying who or what uses the key.
+        #[arg(long, default_value = "created by verdad admin")]
+        name: String,
+    },
+    /// Revokes an API key.
+    RevokeKey {
+        /// The organisation's id.
+        #[arg(long)]
+        org: uuid::Uuid,
+        /// The key's id.
+        #[arg(long)]
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Hospital,
+    WelfareCentre,
+    Agency,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Ingest,
+    Analyst,
+    Admin,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The server's listen address; an unspecified IP (0.0.0.0) is probed on
+    /// loopback.
+    #[arg(long, env = "VERDAD_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
+    pub listen_addr: SocketAddr,
+
+    /// How long to wait for an answer.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}

@@ -1,0 +1,206 @@
+//! The crate-wide error and its one deliberate mapping to gRPC statuses.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{refusal::Refusal, violation::FieldViolation};
+
+/// The `domain` of every `ErrorInfo` Verdad sends.
+pub const ERROR_DOMAIN: &str = "verdad";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; every violated field is named.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+
+    #[error("{resource} {key} not found")]
+    NotFound { resource: &'static str, key: String },
+
+    #[error("a {resource} with {field} {value:?} already exists")]
+    AlreadyExists {
+        resource: &'static str,
+        field: &'static str,
+        value: String,
+    },
+
+    /// The request is well formed but the resource's state forbids it.
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+
+    #[error("{message}")]
+    Unauthenticated {
+        reason: &'static str,
+        message: &'static str,
+    },
+
+    #[error("a key with role {role} may not call {method}")]
+    PermissionDenied { role: String, method: String },
+
+    /// Kept with its cause for the log; the caller sees an opaque message.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<Vec<FieldViolation>> for Error {
+    fn from(violations: Vec<FieldViolation>) -> Self {
+        Error::InvalidArgument(violations)
+    }
+}
+
+impl From<FieldViolation> for Error {
+    fn from(violation: FieldViolation) -> Self {
+        Error::InvalidArgument(vec![violation])
+    }
+}
+
+impl From<getrandom::Error> for Error {
+    fn from(error: getrandom::Error) -> Self {
+        Error::Internal(format!("the operating system gave no randomness: {error}"))
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        Error::FailedPrecondition {
+            reason: refusal.reason,
+            message: refusal.message,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| {
+            if v.field.is_empty() {
+                v.description.clone()
+            } else {
+                format!("{} {}", v.field, v.description)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// A request with a single bad field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    pub fn not_found(resource: &'static str, key: impl Into<String>) -> Self {
+        Error::NotFound {
+            resource,
+            key: key.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::AlreadyExists { .. } => "ALREADY_EXISTS",
+            Error::FailedPrecondition { reason, .. } | Error::Unauthenticated { reason, .. } => {
+                reason
+            }
+            Error::PermissionDenied { .. } => "ROLE_NOT_ALLOWED",
+            Error::Database(_) | Error::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let mut details = ErrorDetails::new();
+        let mut metadata = HashMap::new();
+        let (code, message) = match &error {
+            Error::InvalidArgument(violations) => {
+                for violation in violations {
+                    details.add_bad_request_violation(&violation.field, &violation.description);
+                }
+                (Code::InvalidArgument, error.to_string())
+            }
+            Error::NotFound { resource, key } => {
+                metadata.insert("resource".to_owned(), (*resource).to_owned());
+                metadata.insert("key".to_owned(), key.clone());
+                (Code::NotFound, error.to_string())
+            }
+            Error::AlreadyExists {
+                resource,
+                field,
+                value,
+            } => {
+                metadata.insert("resource".to_owned(), (*resource).to_owned());
+                metadata.insert("field".to_owned(), (*field).to_owned());
+                metadata.insert("value".to_owned(), value.clone());
+                (Code::AlreadyExists, error.to_string())
+            }
+            Error::FailedPrecondition { .. } => (Code::FailedPrecondition, error.to_string()),
+            Error::Unauthenticated { .. } => (Code::Unauthenticated, error.to_string()),
+            Error::PermissionDenied { role, method } => {
+                metadata.insert("role".to_owned(), role.clone());
+                metadata.insert("method".to_owned(), method.clone());
+                (Code::PermissionDenied, error.to_string())
+            }
+            Error::Database(cause) => {
+                tracing::error!(error = %cause, cause = ?cause, "database error");
+                (Code::Internal, "internal error".to_owned())
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                (Code::Internal, "internal error".to_owned())
+            }
+        };
+        details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
+        Status::with_error_details(code, message, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_reach_the_caller_as_an_opaque_internal_status() {
+        let status = Status::from(Error::Database(sqlx::Error::Protocol(
+            "relation \"touchpoint\" does not exist".into(),
+        )));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "INTERNAL");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn invalid_arguments_name_every_field() {
+        let status = Status::from(Error::InvalidArgument(vec![
+            FieldViolation::new("touchpoint.code", "must not be empty"),
+            FieldViolation::new("page_size", "must not be negative, got -1"),
+        ]));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status
+                .message()
+                .contains("touchpoint.code must not be empty")
+        );
+        let bad_request = status.get_details_bad_request().unwrap();
+        assert_eq!(bad_request.field_violations.len(), 2);
+        assert_eq!(bad_request.field_violations[1].field, "page_size");
+    }
+}

@@ -1,0 +1,14 @@
+//! Verdad: Moments of Truth management for hospitals and welfare agencies.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod embedded_pg;
+pub mod error;
+pub mod proto;
+pub mod server;
+pub mod store;
+pub mod telemetry;

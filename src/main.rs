@@ -1,0 +1,17 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use verdad::{cli, config::Cli, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli::run(cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("verdad: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

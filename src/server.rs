@@ -1,0 +1,208 @@
+//! The tonic server: services, reflection, health, authentication, limits
+//! and graceful shutdown.
+
+use std::{net::SocketAddr, time::Duration};
+
+use sqlx::PgPool;
+use tokio::{net::TcpListener, sync::oneshot};
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
+use tonic::{server::NamedService, transport::Server};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    api::{api_key_service::ApiKeyApi, touchpoint_service::TouchpointApi},
+    auth::AuthLayer,
+    proto::{
+        FILE_DESCRIPTOR_SET,
+        verdad::v1::{
+            api_key_service_server::ApiKeyServiceServer,
+            touchpoint_service_server::TouchpointServiceServer,
+        },
+    },
+    store,
+    telemetry::CallTraceLayer,
+};
+
+/// How long one database probe of the health service may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The server's limits and timings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen_addr: SocketAddr,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_message_bytes: usize,
+    pub health_interval: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            max_message_bytes: 4 * 1024 * 1024,
+            health_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A bound server, ready to run. Binding first lets callers (tests) learn
+/// the real port of `127.0.0.1:0` before serving.
+pub struct Application {
+    listener: TcpListener,
+    settings: ServerSettings,
+    pool: PgPool,
+}
+
+impl Application {
+    pub async fn bind(settings: ServerSettings, pool: PgPool) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.listen_addr).await?;
+        Ok(Self {
+            listener,
+            settings,
+            pool,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets
+    /// in-flight calls finish for at most the grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            settings,
+            pool,
+        } = self;
+        let limit = settings.max_message_bytes;
+
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let watcher = tokio::spawn(watch_database(
+            pool.clone(),
+            reporter,
+            settings.health_interval,
+        ));
+
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let touchpoints = TouchpointServiceServer::new(TouchpointApi::new(pool.clone()))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let api_keys = ApiKeyServiceServer::new(ApiKeyApi::new(pool.clone()))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+
+        let layers = tower::ServiceBuilder::new()
+            .layer(CallTraceLayer)
+            .layer(AuthLayer::new(pool.clone()))
+            .into_inner();
+        let router = Server::builder()
+            .timeout(settings.request_timeout)
+            .layer(layers)
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(touchpoints)
+            .add_service(api_keys);
+
+        let incoming = TcpListenerStream::new(listener).map(|stream| {
+            let stream = stream?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        });
+        let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new calls, letting in-flight calls finish");
+            let _ = stopping_tx.send(());
+        };
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        let grace_over = async move {
+            match stopping_rx.await {
+                Ok(()) => tokio::time::sleep(settings.shutdown_grace).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            served = serve => served.map_err(anyhow::Error::from),
+            () = grace_over => {
+                tracing::warn!(grace = ?settings.shutdown_grace, "grace period over: cutting the calls still running");
+                Ok(())
+            }
+        };
+        watcher.abort();
+        result
+    }
+}
+
+/// The names the health service answers for: the server as a whole ("")
+/// and each Verdad service.
+fn health_names() -> [&'static str; 3] {
+    [
+        "",
+        <TouchpointServiceServer<TouchpointApi> as NamedService>::NAME,
+        <ApiKeyServiceServer<ApiKeyApi> as NamedService>::NAME,
+    ]
+}
+
+/// Keeps the health status at SERVING exactly while the database answers.
+async fn watch_database(pool: PgPool, reporter: HealthReporter, interval: Duration) {
+    let mut serving = None;
+    loop {
+        let healthy = tokio::time::timeout(PING_TIMEOUT, store::ping(&pool))
+            .await
+            .unwrap_or(false);
+        if serving != Some(healthy) {
+            let status = if healthy {
+                tracing::info!("database answers: serving");
+                ServingStatus::Serving
+            } else {
+                tracing::error!("database does not answer: not serving");
+                ServingStatus::NotServing
+            };
+            for name in health_names() {
+                reporter.set_service_status(name, status).await;
+            }
+            serving = Some(healthy);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (container stop).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,144 @@
+//! Persistence: every SQL statement of Verdad lives below this module.
+//!
+//! Every query runs as the `verdad_app` role (set on each pooled connection),
+//! inside a transaction that names the organisation it acts for, so that
+//! PostgreSQL's row-level security checks the tenant again underneath each
+//! query's own `organisation_id` filter.
+
+pub mod api_key;
+pub mod organisation;
+pub mod touchpoint;
+
+use std::time::Duration;
+
+use sqlx::{
+    Connection, Executor, PgConnection, PgPool, Postgres, Transaction, migrate::Migrator,
+    postgres::PgPoolOptions,
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::TextEnum,
+    error::{Error, Result},
+};
+
+/// The schema, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The role requests run under; created by the first migration.
+pub const APP_ROLE: &str = "verdad_app";
+
+/// Applies the migrations that have not run yet, as the user of
+/// `database_url` (who owns the schema).
+pub async fn migrate(database_url: &str) -> Result<()> {
+    let mut connection = PgConnection::connect(database_url).await?;
+    MIGRATOR
+        .run(&mut connection)
+        .await
+        .map_err(|e| Error::internal(format!("migration failed: {e}")))?;
+    connection.close().await?;
+    Ok(())
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The pool requests use. Each connection drops to the unprivileged
+/// application role, so row-level security holds even when `database_url`
+/// names a superuser (superusers bypass it).
+pub async fn connect(database_url: &str, options: &PoolOptions) -> Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(|connection, _meta| {
+            Box::pin(async move {
+                connection.execute("set role verdad_app").await?;
+                Ok(())
+            })
+        })
+        .connect(database_url)
+        .await?;
+    Ok(pool)
+}
+
+/// Begins a transaction acting for `organisation_id`: row-level security
+/// shows and accepts only that organisation's rows until it ends.
+pub async fn begin_for(
+    pool: &PgPool,
+    organisation_id: Uuid,
+) -> Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    act_for(&mut tx, organisation_id).await?;
+    Ok(tx)
+}
+
+/// Makes the rest of the current transaction act for `organisation_id`.
+pub async fn act_for(connection: &mut PgConnection, organisation_id: Uuid) -> Result<()> {
+    sqlx::query!(
+        "select set_config('verdad.organisation_id', $1, true)",
+        organisation_id.to_string()
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(())
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query!("select 1 as one")
+        .fetch_one(pool)
+        .await
+        .is_ok()
+}
+
+/// The name of the unique constraint a database error violated, if any.
+fn violated_unique(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => db.constraint(),
+        _ => None,
+    }
+}
+
+/// A value stored as text. The tables' check constraints admit only known
+/// values, so a failure here means the schema and the code disagree.
+fn decode<T: TextEnum>(text: &str) -> Result<T> {
+    T::parse_text(text)
+        .ok_or_else(|| Error::internal(format!("unknown {} {text:?} in the database", T::NAME)))
+}
+
+/// Creates the database `name` through the maintenance database at
+/// `admin_url`, unless it exists.
+pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<()> {
+    let mut connection = PgConnection::connect(admin_url).await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
+    if !exists {
+        // Identifiers cannot be bound as parameters.
+        connection
+            .execute(format!("create database {}", quote_identifier(name)).as_str())
+            .await?;
+    }
+    connection.close().await?;
+    Ok(())
+}
+
+/// `name` as a quoted SQL identifier.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,191 @@
+//! Logging: the subscriber, and one span and one log line per gRPC call with
+//! its method, organisation, status code and latency.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use tracing::{Instrument, Span, field::Empty};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines for people.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Installs the global subscriber: `RUST_LOG` filters (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Wraps every call in a `verdad.grpc.call` span and logs its end.
+#[derive(Clone, Copy, Default)]
+pub struct CallTraceLayer;
+
+impl<S> Layer<S> for CallTraceLayer {
+    type Service = CallTrace<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CallTrace { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct CallTrace<S> {
+    inner: S,
+}
+
+impl<S, B, RB> Service<http::Request<B>> for CallTrace<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<CallBody<RB>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let span = tracing::info_span!(
+            "verdad.grpc.call",
+            method = %request.uri().path(),
+            organisation = Empty,
+        );
+        let start = Instant::now();
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Box::pin(async move {
+            let response = future.instrument(span.clone()).await?;
+            let mut call = Some(CallEnd { span, start });
+            // Errors of unary calls come "trailers-only": the status is in
+            // the headers and the body carries nothing.
+            if let Some(code) = grpc_status(response.headers()) {
+                if let Some(call) = call.take() {
+                    call.log(code);
+                }
+            }
+            Ok(response.map(|inner| CallBody { inner, call }))
+        })
+    }
+}
+
+fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+struct CallEnd {
+    span: Span,
+    start: Instant,
+}
+
+impl CallEnd {
+    fn log(self, code: tonic::Code) {
+        let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let _entered = self.span.enter();
+        let code_name = format!("{code:?}");
+        match code {
+            tonic::Code::Internal
+            | tonic::Code::Unknown
+            | tonic::Code::DataLoss
+            | tonic::Code::Unavailable => {
+                tracing::error!(code = %code_name, latency_ms, "call finished")
+            }
+            _ => tracing::info!(code = %code_name, latency_ms, "call finished"),
+        }
+    }
+}
+
+pin_project! {
+    /// A response body that logs the call's end when the trailers with its
+    /// status pass, or when the body is dropped before them (the caller went
+    /// away).
+    pub struct CallBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<CallEnd>,
+    }
+
+    impl<B> PinnedDrop for CallBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(call) = this.project().call.take() {
+                call.log(tonic::Code::Cancelled);
+            }
+        }
+    }
+}
+
+impl<B: Body> Body for CallBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(call) = this.call.take() {
+                        call.log(grpc_status(trailers).unwrap_or(tonic::Code::Unknown));
+                    }
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(call) = this.call.take() {
+                    call.log(tonic::Code::Internal);
+                }
+            }
+            None => {
+                if let Some(call) = this.call.take() {
+                    call.log(tonic::Code::Unknown);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,188 @@
+use tonic::{Code, Request};
+use verdad::{domain::role::Role, proto::verdad::v1 as pb};
+
+use crate::helpers::{assert_error, authed, spawn_app, touchpoint};
+
+#[tokio::test]
+async fn calls_without_a_valid_key_are_unauthenticated() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let mut client = app.touchpoints().await;
+
+    let status = client
+        .list_touchpoints(Request::new(pb::ListTouchpointsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::Unauthenticated, "API_KEY_MISSING");
+
+    let mut basic = Request::new(pb::ListTouchpointsRequest::default());
+    basic
+        .metadata_mut()
+        .insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+    let status = client.list_touchpoints(basic).await.unwrap_err();
+    assert_error(&status, Code::Unauthenticated, "AUTHORIZATION_MALFORMED");
+
+    let status = client
+        .list_touchpoints(authed(
+            "vd_not-a-real-key",
+            pb::ListTouchpointsRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::Unauthenticated, "API_KEY_INVALID");
+    assert!(
+        !status.message().contains("vd_not-a-real-key"),
+        "the key is echoed back"
+    );
+
+    // A bad key writes nothing either.
+    let status = client
+        .create_touchpoint(authed(
+            "vd_wrong",
+            pb::CreateTouchpointRequest {
+                touchpoint: Some(touchpoint("lobby")),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let listed = client
+        .list_touchpoints(authed(
+            &org.admin_key,
+            pb::ListTouchpointsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.touchpoints.is_empty());
+}
+
+#[tokio::test]
+async fn every_service_requires_a_key() {
+    let app = spawn_app().await;
+    let status = app
+        .api_keys()
+        .await
+        .list_api_keys(Request::new(pb::ListApiKeysRequest::default()))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::Unauthenticated, "API_KEY_MISSING");
+}
+
+#[tokio::test]
+async fn analysts_read_touchpoints_but_may_not_change_them() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let analyst = app.key(&org, Role::Analyst).await;
+    let mut client = app.touchpoints().await;
+
+    client
+        .list_touchpoints(authed(&analyst, pb::ListTouchpointsRequest::default()))
+        .await
+        .expect("analysts read");
+    let status = client
+        .create_touchpoint(authed(
+            &analyst,
+            pb::CreateTouchpointRequest {
+                touchpoint: Some(touchpoint("lobby")),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    assert!(status.message().contains("analyst"), "{}", status.message());
+    assert!(
+        status.message().contains("CreateTouchpoint"),
+        "{}",
+        status.message()
+    );
+
+    let status = client
+        .archive_touchpoint(authed(
+            &analyst,
+            pb::ArchiveTouchpointRequest {
+                id: uuid::Uuid::now_v7().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let listed = client
+        .list_touchpoints(authed(&analyst, pb::ListTouchpointsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        listed.touchpoints.is_empty(),
+        "a denied call wrote something"
+    );
+}
+
+#[tokio::test]
+async fn ingest_keys_may_neither_read_nor_change_configuration() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let ingest = app.key(&org, Role::Ingest).await;
+    let mut touchpoints = app.touchpoints().await;
+    let status = touchpoints
+        .list_touchpoints(authed(&ingest, pb::ListTouchpointsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let status = touchpoints
+        .get_touchpoint(authed(
+            &ingest,
+            pb::GetTouchpointRequest {
+                id: String::new(),
+                code: "lobby".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let status = app
+        .api_keys()
+        .await
+        .create_api_key(authed(
+            &ingest,
+            pb::CreateApiKeyRequest {
+                display_name: "x".into(),
+                role: pb::Role::Admin.into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn only_admins_manage_keys() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let analyst = app.key(&org, Role::Analyst).await;
+    let mut keys = app.api_keys().await;
+    for status in [
+        keys.list_api_keys(authed(&analyst, pb::ListApiKeysRequest::default()))
+            .await
+            .unwrap_err(),
+        keys.create_api_key(authed(
+            &analyst,
+            pb::CreateApiKeyRequest {
+                display_name: "x".into(),
+                role: pb::Role::Admin.into(),
+            },
+        ))
+        .await
+        .unwrap_err(),
+        keys.revoke_api_key(authed(
+            &analyst,
+            pb::RevokeApiKeyRequest {
+                id: uuid::Uuid::now_v7().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err(),
+    ] {
+        assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    }
+}

@@ -1,0 +1,313 @@
+//! The test harness: one PostgreSQL cluster per test run (`DATABASE_URL`
+//! when set, else the embedded launcher in a temporary directory), one
+//! database and one server per test.
+
+use std::{net::SocketAddr, path::PathBuf, sync::OnceLock, time::Duration};
+
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{Code, Request, Status, transport::Channel};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+use verdad::{
+    admin,
+    api::api_key_service::create_key,
+    domain::{
+        api_key::NewApiKey,
+        organisation::{NewOrganisation, OrganisationKind},
+        role::Role,
+    },
+    embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
+    proto::verdad::v1::{
+        self as pb, api_key_service_client::ApiKeyServiceClient,
+        touchpoint_service_client::TouchpointServiceClient,
+    },
+    server::{Application, ServerSettings},
+    store::{self, PoolOptions},
+};
+
+/// The maintenance URL of the cluster tests create their databases in.
+fn cluster_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Some(url) = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        {
+            return url;
+        }
+        let embedded = EMBEDDED.get_or_init(|| {
+            let dir = test_cluster_dir();
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("cannot create the test cluster's directory");
+            let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
+                data_dir: dir.join("pg"),
+                ephemeral: true,
+            })
+            .unwrap_or_else(|e| panic!("cannot start the embedded PostgreSQL for the tests: {e}"));
+            // SAFETY: registers a plain function to run at process exit.
+            unsafe {
+                libc::atexit(stop_embedded);
+            }
+            cluster
+        });
+        embedded.url("postgres")
+    })
+}
+
+static EMBEDDED: OnceLock<EmbeddedPostgres> = OnceLock::new();
+
+fn test_cluster_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("verdad-test-pg-{}", std::process::id()))
+}
+
+extern "C" fn stop_embedded() {
+    if let Some(cluster) = EMBEDDED.get() {
+        let _ = cluster.stop();
+        let _ = std::fs::remove_dir_all(test_cluster_dir());
+    }
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
+/// A running server with a database of its own.
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    /// The application pool (role `verdad_app`, row-level security on).
+    pub(crate) pool: PgPool,
+    pub(crate) database: String,
+    pub(crate) database_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub(crate) server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut ServerSettings)) -> TestApp {
+    let admin_url = cluster_url();
+    let database = format!("verdad_test_{}", Uuid::now_v7().simple());
+    store::create_database_if_missing(admin_url, &database)
+        .await
+        .expect("cannot create the test database");
+    let database_url = with_database(admin_url, &database);
+    store::migrate(&database_url)
+        .await
+        .expect("migrations failed");
+    let pool = store::connect(
+        &database_url,
+        &PoolOptions {
+            max_connections: 5,
+            acquire_timeout: Duration::from_secs(2),
+        },
+    )
+    .await
+    .expect("cannot connect");
+
+    let mut settings = ServerSettings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        health_interval: Duration::from_millis(100),
+        ..ServerSettings::default()
+    };
+    configure(&mut settings);
+    let app = Application::bind(settings, pool.clone())
+        .await
+        .expect("cannot bind");
+    let addr = app.local_addr().unwrap();
+    let (shutdown, stop) = oneshot::channel();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stop.await;
+    }));
+    TestApp {
+        addr,
+        pool,
+        database,
+        database_url,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+/// An organisation made for a test, with its first admin key.
+pub(crate) struct Org {
+    pub(crate) id: Uuid,
+    pub(crate) admin_key: String,
+}
+
+impl TestApp {
+    pub(crate) async fn create_org(&self, name: &str) -> Org {
+        let created = admin::create_organisation(
+            &self.pool,
+            NewOrganisation {
+                display_name: name.to_owned(),
+                kind: OrganisationKind::Hospital,
+                time_zone: "Asia/Seoul".to_owned(),
+            },
+        )
+        .await
+        .expect("cannot create organisation");
+        Org {
+            id: created.organisation.id,
+            admin_key: created.admin_key.secret,
+        }
+    }
+
+    /// A new key of `role` for `org`.
+    pub(crate) async fn key(&self, org: &Org, role: Role) -> String {
+        let new = NewApiKey {
+            display_name: format!("{role} key"),
+            role,
+        };
+        create_key(&self.pool, org.id, &new)
+            .await
+            .expect("cannot create key")
+            .secret
+    }
+
+    pub(crate) async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("cannot connect to the test server")
+    }
+
+    pub(crate) async fn touchpoints(&self) -> TouchpointServiceClient<Channel> {
+        TouchpointServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn api_keys(&self) -> ApiKeyServiceClient<Channel> {
+        ApiKeyServiceClient::new(self.channel().await)
+    }
+
+    /// Stops the server as SIGTERM would and waits for it.
+    pub(crate) async fn shut_down(&mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
+    }
+
+    /// A connection to this test's database as the migration user (no
+    /// role change, so no row-level security if it is a superuser).
+    pub(crate) async fn owner_connection(&self) -> PgConnection {
+        PgConnection::connect(&self.database_url).await.unwrap()
+    }
+
+    /// Runs `sql` in the cluster's maintenance database.
+    pub(crate) async fn maintenance(&self, sql: &str) {
+        let mut connection = PgConnection::connect(cluster_url()).await.unwrap();
+        connection.execute(sql).await.unwrap();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let database = self.database.clone();
+        // Drop runs inside the test's runtime, which cannot block on itself.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut connection = PgConnection::connect(cluster_url()).await.ok()?;
+                let sql = format!(
+                    "drop database if exists {} with (force)",
+                    store::quote_identifier(&database)
+                );
+                connection.execute(sql.as_str()).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// `message` with the key as bearer token.
+pub(crate) fn authed<T>(key: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    request
+}
+
+/// Checks the status code and the `ErrorInfo` reason of an error.
+#[track_caller]
+pub(crate) fn assert_error(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "unexpected reason in {status:?}");
+    assert_eq!(info.domain, "verdad");
+}
+
+/// The fields named by the `BadRequest` of an INVALID_ARGUMENT status.
+#[track_caller]
+pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
+    assert_error(status, Code::InvalidArgument, "INVALID_ARGUMENT");
+    status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// A valid touchpoint with the given code.
+pub(crate) fn touchpoint(code: &str) -> pb::Touchpoint {
+    pb::Touchpoint {
+        code: code.to_owned(),
+        display_name: format!("Touchpoint {code}"),
+        description: String::new(),
+        stage: pb::Stage::Service.into(),
+        channel: pb::Channel::InPerson.into(),
+        key: false,
+        occurrence: pb::Occurrence::Routine.into(),
+        cycle_position: 10,
+        ..Default::default()
+    }
+}
+
+/// Creates a touchpoint through the API and returns it.
+pub(crate) async fn create_touchpoint(
+    app: &TestApp,
+    key: &str,
+    touchpoint: pb::Touchpoint,
+) -> pb::Touchpoint {
+    app.touchpoints()
+        .await
+        .create_touchpoint(authed(
+            key,
+            pb::CreateTouchpointRequest {
+                touchpoint: Some(touchpoint),
+            },
+        ))
+        .await
+        .expect("create_touchpoint failed")
+        .into_inner()
+        .touchpoint
+        .expect("no touchpoint in the response")
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: the real server on a loopback port, over gRPC, against a
+//! real PostgreSQL with a database of its own for every test.
+
+mod api_keys;
+mod auth;
+mod health;
+mod helpers;
+mod reflection;
+mod rls;
+mod server_limits;
+mod tenancy;
+mod touchpoints;
