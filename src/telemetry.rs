@@ -90,10 +90,10 @@ where
             let mut call = Some(CallEnd { span, start });
             // Errors of unary calls come "trailers-only": the status is in
             // the headers and the body carries nothing.
-            if let Some(code) = grpc_status(response.headers()) {
-                if let Some(call) = call.take() {
-                    call.log(code);
-                }
+            if let Some(code) = grpc_status(response.headers())
+                && let Some(call) = call.take()
+            {
+                call.log(code);
             }
             Ok(response.map(|inner| CallBody { inner, call }))
         })
@@ -161,10 +161,10 @@ impl<B: Body> Body for CallBody<B> {
         let frame = ready!(this.inner.poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    if let Some(call) = this.call.take() {
-                        call.log(grpc_status(trailers).unwrap_or(tonic::Code::Unknown));
-                    }
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(call) = this.call.take()
+                {
+                    call.log(grpc_status(trailers).unwrap_or(tonic::Code::Unknown));
                 }
             }
             Some(Err(_)) => {
