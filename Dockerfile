@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# Queries are checked against the committed .sqlx data: no database needed.
+ENV SQLX_OFFLINE=true
+COPY . .
+RUN cargo build --release --locked --bin verdad \
+    && cp target/release/verdad /usr/local/bin/verdad
+
+FROM debian:bookworm-slim AS runtime
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin verdad
+COPY --from=build /usr/local/bin/verdad /usr/local/bin/verdad
+USER verdad
+ENV VERDAD_LISTEN_ADDR=0.0.0.0:50051 \
+    VERDAD_LOG_FORMAT=json
+EXPOSE 50051
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["verdad", "healthcheck"]
+ENTRYPOINT ["verdad"]
+CMD ["serve"]
