@@ -9,9 +9,10 @@ RUN cargo build --release --locked --bin verdad \
     && cp target/release/verdad /usr/local/bin/verdad
 
 FROM debian:bookworm-slim AS runtime
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin verdad
+RUN groupadd --system --gid 10001 verdad \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin verdad
 COPY --from=build /usr/local/bin/verdad /usr/local/bin/verdad
-USER verdad
+USER 10001:10001
 ENV VERDAD_LISTEN_ADDR=0.0.0.0:50051 \
     VERDAD_LOG_FORMAT=json
 EXPOSE 50051
