@@ -62,9 +62,10 @@ pub struct Database {
 
 impl Database {
     pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
-        if let Some(url) = &args.database_url {
+        // An empty DATABASE_URL (`DATABASE_URL= verdad …`) means none.
+        if let Some(url) = args.database_url.as_deref().filter(|url| !url.is_empty()) {
             return Ok(Self {
-                url: url.clone(),
+                url: url.to_owned(),
                 description: describe_url(url),
                 embedded: None,
             });
