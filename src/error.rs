@@ -42,6 +42,9 @@ pub enum Error {
     #[error("a key with role {role} may not call {method}")]
     PermissionDenied { role: String, method: String },
 
+    #[error("the call took longer than the server's limit of {limit:?}")]
+    DeadlineExceeded { limit: std::time::Duration },
+
     /// Kept with its cause for the log; the caller sees an opaque message.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -119,6 +122,7 @@ impl Error {
                 reason
             }
             Error::PermissionDenied { .. } => "ROLE_NOT_ALLOWED",
+            Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -156,6 +160,10 @@ impl From<Error> for Status {
                 metadata.insert("role".to_owned(), role.clone());
                 metadata.insert("method".to_owned(), method.clone());
                 (Code::PermissionDenied, error.to_string())
+            }
+            Error::DeadlineExceeded { limit } => {
+                metadata.insert("limit_ms".to_owned(), limit.as_millis().to_string());
+                (Code::DeadlineExceeded, error.to_string())
             }
             Error::Database(cause) => {
                 tracing::error!(error = %cause, cause = ?cause, "database error");

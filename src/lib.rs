@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;

@@ -12,6 +12,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     api::{api_key_service::ApiKeyApi, touchpoint_service::TouchpointApi},
     auth::AuthLayer,
+    deadline::DeadlineLayer,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
@@ -107,10 +108,10 @@ impl Application {
 
         let layers = tower::ServiceBuilder::new()
             .layer(CallTraceLayer)
+            .layer(DeadlineLayer::new(settings.request_timeout))
             .layer(AuthLayer::new(pool.clone()))
             .into_inner();
         let router = Server::builder()
-            .timeout(settings.request_timeout)
             .layer(layers)
             .add_service(health)
             .add_service(reflection_v1)

@@ -1,0 +1,70 @@
+//! The server's own per-call deadline. Tonic's `Server::timeout` answers
+//! CANCELLED when it fires; a caller deserves DEADLINE_EXCEEDED with an
+//! `ErrorInfo`, like every other error. (A deadline the caller sets with
+//! `grpc-timeout` is still enforced by tonic itself.)
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tonic::{Status, body::Body};
+use tower::{Layer, Service};
+
+use crate::error::Error;
+
+#[derive(Clone, Copy)]
+pub struct DeadlineLayer {
+    limit: Duration,
+}
+
+impl DeadlineLayer {
+    pub fn new(limit: Duration) -> Self {
+        Self { limit }
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Deadline {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S, B> Service<http::Request<B>> for Deadline<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let limit = self.limit;
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            // Dropping the call on expiry drops its open transaction, which
+            // rolls back: a call cut by the deadline writes nothing.
+            match tokio::time::timeout(limit, call).await {
+                Ok(response) => response,
+                Err(_) => Ok(Status::from(Error::DeadlineExceeded { limit }).into_http()),
+            }
+        })
+    }
+}
