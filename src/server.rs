@@ -85,6 +85,12 @@ impl Application {
         let limit = settings.max_message_bytes;
 
         let (reporter, health) = tonic_health::server::health_reporter();
+        // The reporter starts at SERVING; nothing is known until the first probe.
+        for name in health_names() {
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
         let watcher = tokio::spawn(watch_database(
             pool.clone(),
             reporter,

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+mod demo;
 mod health;
 mod helpers;
 mod reflection;
