@@ -11,6 +11,11 @@ const PROTOS: &[&str] = &[
     "proto/verdad/v1/touchpoint_service.proto",
     "proto/verdad/v1/api_key.proto",
     "proto/verdad/v1/api_key_service.proto",
+    "proto/verdad/v1/organisation.proto",
+    "proto/verdad/v1/organisation_service.proto",
+    "proto/verdad/v1/standard.proto",
+    "proto/verdad/v1/service_manual.proto",
+    "proto/verdad/v1/standard_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,6 +16,7 @@ use crate::{
     admin,
     api::api_key_service::{create_key, revoke_key},
     config::{AdminCommand, Command, DatabaseArgs, HealthcheckArgs, KindArg, RoleArg, ServeArgs},
+    demo,
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},
@@ -123,10 +124,10 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
     store::migrate(&database.url).await?;
     let pool = connect(database, &args.database).await?;
     if args.demo {
-        let key = admin::ensure_demo(&pool).await?;
+        let key = demo::ensure_demo(&pool).await?;
         println!(
             "Demo hospital ready (organisation {}). Its admin API key, shown only now:\n\n    export VERDAD_KEY={}\n",
-            admin::DEMO_ORGANISATION_ID,
+            demo::DEMO_ORGANISATION_ID,
             key.secret
         );
     }

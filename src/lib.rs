@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod demo;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;

@@ -10,13 +10,18 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    api::{api_key_service::ApiKeyApi, touchpoint_service::TouchpointApi},
+    api::{
+        api_key_service::ApiKeyApi, organisation_service::OrganisationApi,
+        standard_service::StandardApi, touchpoint_service::TouchpointApi,
+    },
     auth::AuthLayer,
     deadline::DeadlineLayer,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
             api_key_service_server::ApiKeyServiceServer,
+            organisation_service_server::OrganisationServiceServer,
+            standard_service_server::StandardServiceServer,
             touchpoint_service_server::TouchpointServiceServer,
         },
     },
@@ -105,12 +110,22 @@ impl Application {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let touchpoints = TouchpointServiceServer::new(TouchpointApi::new(pool.clone()))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
-        let api_keys = ApiKeyServiceServer::new(ApiKeyApi::new(pool.clone()))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+        // Every generated server type has its own pair of limit setters.
+        macro_rules! limited {
+            ($server:expr) => {
+                $server
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit)
+            };
+        }
+        let touchpoints = limited!(TouchpointServiceServer::new(TouchpointApi::new(
+            pool.clone()
+        )));
+        let api_keys = limited!(ApiKeyServiceServer::new(ApiKeyApi::new(pool.clone())));
+        let organisations = limited!(OrganisationServiceServer::new(OrganisationApi::new(
+            pool.clone()
+        )));
+        let standards = limited!(StandardServiceServer::new(StandardApi::new(pool.clone())));
 
         let layers = tower::ServiceBuilder::new()
             .layer(CallTraceLayer)
@@ -123,7 +138,9 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(touchpoints)
-            .add_service(api_keys);
+            .add_service(api_keys)
+            .add_service(organisations)
+            .add_service(standards);
 
         let incoming = TcpListenerStream::new(listener).map(|stream| {
             let stream = stream?;
@@ -157,11 +174,13 @@ impl Application {
 
 /// The names the health service answers for: the server as a whole ("")
 /// and each Verdad service.
-fn health_names() -> [&'static str; 3] {
+fn health_names() -> [&'static str; 5] {
     [
         "",
         <TouchpointServiceServer<TouchpointApi> as NamedService>::NAME,
         <ApiKeyServiceServer<ApiKeyApi> as NamedService>::NAME,
+        <OrganisationServiceServer<OrganisationApi> as NamedService>::NAME,
+        <StandardServiceServer<StandardApi> as NamedService>::NAME,
     ]
 }
 

@@ -4,12 +4,16 @@ use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{authorize, parse_id, required_enum, respond, timestamp};
+use super::{
+    authorize,
+    convert::{role_from_proto, role_to_proto},
+    parse_id, required_enum, respond, timestamp,
+};
 use crate::{
     domain::{
         api_key::{ApiKey, NewApiKey, generate_secret},
         paging::{self, PageToken},
-        role::{Access, Role},
+        role::Access,
         text::required_line,
         violation::Violations,
     },
@@ -160,23 +164,6 @@ impl pb::api_key_service_server::ApiKeyService for ApiKeyApi {
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
         respond(self.revoke(request).await)
-    }
-}
-
-fn role_from_proto(role: pb::Role) -> Option<Role> {
-    match role {
-        pb::Role::Unspecified => None,
-        pb::Role::Ingest => Some(Role::Ingest),
-        pb::Role::Analyst => Some(Role::Analyst),
-        pb::Role::Admin => Some(Role::Admin),
-    }
-}
-
-fn role_to_proto(role: Role) -> pb::Role {
-    match role {
-        Role::Ingest => pb::Role::Ingest,
-        Role::Analyst => pb::Role::Analyst,
-        Role::Admin => pb::Role::Admin,
     }
 }
 

@@ -2,6 +2,10 @@
 //! values, lets `store` persist them and converts the answer back.
 
 pub mod api_key_service;
+mod convert;
+mod field_mask;
+pub mod organisation_service;
+pub mod standard_service;
 pub mod touchpoint_service;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +14,12 @@ use uuid::Uuid;
 
 use crate::{
     auth::CalledMethod,
-    domain::{api_key::Principal, role::Access, violation::FieldViolation},
+    domain::{
+        api_key::Principal,
+        code::{Lookup, parse_lookup},
+        role::Access,
+        violation::FieldViolation,
+    },
     error::{Error, Result},
 };
 
@@ -43,6 +52,12 @@ pub(crate) fn authorize<T>(request: &Request<T>, access: Access) -> Result<Princ
 /// Turns a handler's result into what tonic sends.
 pub(crate) fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
+}
+
+/// Reads the `id` or `code` of a Get request: exactly one must be set.
+pub(crate) fn required_lookup(id: &str, code: &str) -> Result<Lookup, FieldViolation> {
+    parse_lookup("id", id, "code", code)?
+        .ok_or_else(|| FieldViolation::new("id", "exactly one of id and code must be set"))
 }
 
 /// Reads a resource id.

@@ -5,16 +5,25 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{authorize, enum_field, parse_id, required_enum, respond, timestamp};
+use super::{
+    authorize,
+    convert::{
+        channel_from_proto, channel_to_proto, occurrence_from_proto, occurrence_to_proto,
+        stage_from_proto, stage_to_proto,
+    },
+    enum_field,
+    field_mask::MaskRules,
+    parse_id, required_enum, required_lookup, respond, timestamp,
+};
 use crate::{
     domain::{
+        code::parse_code,
         paging::{self, PageToken},
         role::Access,
         text::{optional_text, required_line},
         touchpoint::{
-            Channel, DESCRIPTION_MAX_CHARS, DISPLAY_NAME_MAX_CHARS, NewTouchpoint, Occurrence,
-            Stage, Touchpoint, TouchpointChanges, TouchpointFilter, parse_code,
-            parse_cycle_position,
+            DESCRIPTION_MAX_CHARS, DISPLAY_NAME_MAX_CHARS, NewTouchpoint, Occurrence, Touchpoint,
+            TouchpointChanges, TouchpointFilter, parse_cycle_position,
         },
         violation::{FieldViolation, Violations},
     },
@@ -23,26 +32,26 @@ use crate::{
     store,
 };
 
-/// The fields an update mask may name.
-const MUTABLE_FIELDS: &[&str] = &[
-    "display_name",
-    "description",
-    "stage",
-    "channel",
-    "key",
-    "occurrence",
-    "cycle_position",
-];
-
-/// Fields of the resource that no update may touch.
-const FIXED_FIELDS: &[&str] = &[
-    "id",
-    "code",
-    "archived",
-    "create_time",
-    "update_time",
-    "archive_time",
-];
+/// The fields an update mask may name, and those it may not.
+const MASK: MaskRules = MaskRules {
+    mutable: &[
+        "display_name",
+        "description",
+        "stage",
+        "channel",
+        "key",
+        "occurrence",
+        "cycle_position",
+    ],
+    fixed: &[
+        "id",
+        "code",
+        "archived",
+        "create_time",
+        "update_time",
+        "archive_time",
+    ],
+};
 
 pub struct TouchpointApi {
     pool: PgPool,
@@ -76,26 +85,10 @@ impl TouchpointApi {
         let request = request.into_inner();
         let org = principal.organisation_id;
         let mut tx = store::begin_for(&self.pool, org).await?;
-        let touchpoint = match (request.id.is_empty(), request.code.is_empty()) {
-            (false, true) => {
-                let id = parse_id("id", &request.id)?;
-                store::touchpoint::get(&mut tx, org, id, false)
-                    .await?
-                    .ok_or_else(|| Error::not_found("touchpoint", id.to_string()))?
-            }
-            (true, false) => {
-                let code = parse_code("code", &request.code)?;
-                store::touchpoint::get_by_code(&mut tx, org, &code)
-                    .await?
-                    .ok_or_else(|| Error::not_found("touchpoint", code))?
-            }
-            _ => {
-                return Err(Error::invalid(
-                    "id",
-                    "exactly one of id and code must be set",
-                ));
-            }
-        };
+        let lookup = required_lookup(&request.id, &request.code)?;
+        let touchpoint = store::touchpoint::find(&mut tx, org, &lookup)
+            .await?
+            .ok_or_else(|| Error::not_found("touchpoint", lookup.to_string()))?;
         tx.commit().await?;
         Ok(pb::GetTouchpointResponse {
             touchpoint: Some(to_proto(touchpoint)),
@@ -236,55 +229,6 @@ impl pb::touchpoint_service_server::TouchpointService for TouchpointApi {
     }
 }
 
-fn stage_from_proto(stage: pb::Stage) -> Option<Stage> {
-    match stage {
-        pb::Stage::Unspecified => None,
-        pb::Stage::PreService => Some(Stage::PreService),
-        pb::Stage::Service => Some(Stage::Service),
-        pb::Stage::PostService => Some(Stage::PostService),
-    }
-}
-
-fn stage_to_proto(stage: Stage) -> pb::Stage {
-    match stage {
-        Stage::PreService => pb::Stage::PreService,
-        Stage::Service => pb::Stage::Service,
-        Stage::PostService => pb::Stage::PostService,
-    }
-}
-
-fn channel_from_proto(channel: pb::Channel) -> Option<Channel> {
-    match channel {
-        pb::Channel::Unspecified => None,
-        pb::Channel::InPerson => Some(Channel::InPerson),
-        pb::Channel::Phone => Some(Channel::Phone),
-        pb::Channel::Remote => Some(Channel::Remote),
-    }
-}
-
-fn channel_to_proto(channel: Channel) -> pb::Channel {
-    match channel {
-        Channel::InPerson => pb::Channel::InPerson,
-        Channel::Phone => pb::Channel::Phone,
-        Channel::Remote => pb::Channel::Remote,
-    }
-}
-
-fn occurrence_from_proto(occurrence: pb::Occurrence) -> Option<Occurrence> {
-    match occurrence {
-        pb::Occurrence::Unspecified => None,
-        pb::Occurrence::Routine => Some(Occurrence::Routine),
-        pb::Occurrence::Exceptional => Some(Occurrence::Exceptional),
-    }
-}
-
-fn occurrence_to_proto(occurrence: Occurrence) -> pb::Occurrence {
-    match occurrence {
-        Occurrence::Routine => pb::Occurrence::Routine,
-        Occurrence::Exceptional => pb::Occurrence::Exceptional,
-    }
-}
-
 pub(crate) fn to_proto(touchpoint: Touchpoint) -> pb::Touchpoint {
     pb::Touchpoint {
         archived: touchpoint.is_archived(),
@@ -351,81 +295,25 @@ fn new_touchpoint(
     })
 }
 
-/// The paths an update changes: those of the mask; all mutable fields for
-/// "*"; without a mask, the fields the request gives a non-default value
-/// (AIP-134).
-fn mask_paths(
-    touchpoint: &pb::Touchpoint,
-    mask: Option<FieldMask>,
-) -> Result<Vec<String>, Vec<FieldViolation>> {
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    if paths.is_empty() {
-        let given = [
-            !touchpoint.display_name.is_empty(),
-            !touchpoint.description.is_empty(),
-            touchpoint.stage != 0,
-            touchpoint.channel != 0,
-            touchpoint.key,
-            touchpoint.occurrence != 0,
-            touchpoint.cycle_position != 0,
-        ];
-        let implied: Vec<String> = MUTABLE_FIELDS
-            .iter()
-            .zip(given)
-            .filter(|(_, given)| *given)
-            .map(|(field, _)| (*field).to_owned())
-            .collect();
-        if implied.is_empty() {
-            return Err(vec![FieldViolation::new(
-                "update_mask",
-                "names no field and the request sets none: say which fields to change",
-            )]);
-        }
-        return Ok(implied);
-    }
-    if paths.iter().any(|p| p == "*") {
-        if paths.len() > 1 {
-            return Err(vec![FieldViolation::new(
-                "update_mask",
-                "\"*\" must be the only path when it is used",
-            )]);
-        }
-        return Ok(MUTABLE_FIELDS.iter().map(|f| (*f).to_owned()).collect());
-    }
-    let mut violations = Vec::new();
-    for path in &paths {
-        if FIXED_FIELDS.contains(&path.as_str()) {
-            violations.push(FieldViolation::new(
-                "update_mask",
-                format!("names {path:?}, which cannot be changed"),
-            ));
-        } else if !MUTABLE_FIELDS.contains(&path.as_str()) {
-            violations.push(FieldViolation::new(
-                "update_mask",
-                format!(
-                    "names unknown field {path:?}; known fields are {}",
-                    MUTABLE_FIELDS.join(", ")
-                ),
-            ));
-        }
-    }
-    if violations.is_empty() {
-        Ok(paths)
-    } else {
-        Err(violations)
-    }
-}
-
 /// Checks an update: the mask and the new values of the fields it names.
 fn changes(
     t: &pb::Touchpoint,
     mask: Option<FieldMask>,
 ) -> Result<TouchpointChanges, Vec<FieldViolation>> {
-    let paths = mask_paths(t, mask)?;
+    let given = [
+        !t.display_name.is_empty(),
+        !t.description.is_empty(),
+        t.stage != 0,
+        t.channel != 0,
+        t.key,
+        t.occurrence != 0,
+        t.cycle_position != 0,
+    ];
+    let paths = MASK.paths(mask, &given)?;
     let mut v = Violations::new();
     let mut changes = TouchpointChanges::default();
-    for path in &paths {
-        match path.as_str() {
+    for path in paths {
+        match path {
             "display_name" => {
                 changes.display_name = v.check(required_line(
                     "touchpoint.display_name",
@@ -487,6 +375,7 @@ fn filter(request: &pb::ListTouchpointsRequest) -> Result<TouchpointFilter, Fiel
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::touchpoint::Stage;
 
     fn valid() -> pb::Touchpoint {
         pb::Touchpoint {

@@ -2,10 +2,14 @@
 //! knows about tonic or SQL.
 
 pub mod api_key;
+pub mod code;
+pub mod evaluation;
+pub mod manual;
 pub mod organisation;
 pub mod paging;
 pub mod refusal;
 pub mod role;
+pub mod standard;
 pub mod text;
 pub mod touchpoint;
 pub mod violation;

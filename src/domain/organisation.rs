@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::text_enum;
+use super::{evaluation::MAX_FAILURE_THRESHOLD, text_enum, violation::FieldViolation};
 
 text_enum! {
     /// What kind of organisation a tenant is.
@@ -23,7 +23,49 @@ pub struct Organisation {
     pub kind: OrganisationKind,
     /// An IANA time zone name, used for day and week buckets.
     pub time_zone: String,
+    /// Satisfaction at or below this fails an encounter.
+    pub failure_threshold: i32,
     pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+pub const DISPLAY_NAME_MAX_CHARS: usize = 200;
+
+/// Checks a failure threshold: 0 (satisfaction alone never fails an
+/// encounter) to 4 (anything below top marks fails).
+pub fn parse_failure_threshold(field: &str, value: i32) -> Result<i32, FieldViolation> {
+    if (0..=MAX_FAILURE_THRESHOLD).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldViolation::new(
+            field,
+            format!("must be between 0 and {MAX_FAILURE_THRESHOLD}, got {value}"),
+        ))
+    }
+}
+
+/// The changes of an update: `Some` for every field named in the mask. The
+/// time zone is checked against the database's list by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganisationChanges {
+    pub display_name: Option<String>,
+    pub kind: Option<OrganisationKind>,
+    pub time_zone: Option<String>,
+    pub failure_threshold: Option<i32>,
+}
+
+impl OrganisationChanges {
+    pub fn apply_to(self, organisation: &mut Organisation) {
+        fn set<T>(field: &mut T, change: Option<T>) {
+            if let Some(value) = change {
+                *field = value;
+            }
+        }
+        set(&mut organisation.display_name, self.display_name);
+        set(&mut organisation.kind, self.kind);
+        set(&mut organisation.time_zone, self.time_zone);
+        set(&mut organisation.failure_threshold, self.failure_threshold);
+    }
 }
 
 /// An organisation to create. The time zone is checked against the database's
@@ -33,4 +75,18 @@ pub struct NewOrganisation {
     pub display_name: String,
     pub kind: OrganisationKind,
     pub time_zone: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_thresholds_stay_below_top_marks() {
+        assert_eq!(parse_failure_threshold("t", 0).unwrap(), 0);
+        assert_eq!(parse_failure_threshold("t", 4).unwrap(), 4);
+        let err = parse_failure_threshold("organisation.failure_threshold", 5).unwrap_err();
+        assert_eq!(err.field, "organisation.failure_threshold");
+        assert!(parse_failure_threshold("t", -1).is_err());
+    }
 }

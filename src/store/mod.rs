@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod organisation;
+pub mod standard;
 pub mod touchpoint;
 
 use std::time::Duration;

@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use super::{decode, violated_unique};
 use crate::{
-    domain::touchpoint::{NewTouchpoint, Touchpoint, TouchpointFilter},
+    domain::{
+        code::Lookup,
+        touchpoint::{NewTouchpoint, Touchpoint, TouchpointFilter},
+    },
     error::{Error, Result},
 };
 
@@ -141,6 +144,18 @@ pub async fn get_by_code(
     row.map(TryInto::try_into).transpose()
 }
 
+/// A touchpoint by id or by code.
+pub async fn find(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    lookup: &Lookup,
+) -> Result<Option<Touchpoint>> {
+    match lookup {
+        Lookup::Id(id) => get(connection, organisation_id, *id, false).await,
+        Lookup::Code(code) => get_by_code(connection, organisation_id, code).await,
+    }
+}
+
 /// A page of touchpoints in creation order (ids are UUIDv7), after `after`.
 pub async fn list(
     connection: &mut PgConnection,
@@ -227,4 +242,24 @@ pub async fn set_archived(
     .fetch_one(connection)
     .await?;
     row.try_into()
+}
+
+/// Every touchpoint of the organisation that is not archived, in creation
+/// order.
+pub async fn list_active(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+) -> Result<Vec<Touchpoint>> {
+    let rows = sqlx::query_as!(
+        TouchpointRow,
+        r#"select id, code, display_name, description, stage, channel, is_key,
+                  occurrence, cycle_position, create_time, update_time, archive_time
+           from touchpoint
+           where organisation_id = $1 and archive_time is null
+           order by id"#,
+        organisation_id,
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(TryInto::try_into).collect()
 }

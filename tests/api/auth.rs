@@ -1,7 +1,7 @@
 use tonic::{Code, Request};
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
-use crate::helpers::{assert_error, authed, spawn_app, touchpoint};
+use crate::helpers::{assert_error, authed, create_standard, spawn_app, standard, touchpoint};
 
 #[tokio::test]
 async fn calls_without_a_valid_key_are_unauthenticated() {
@@ -185,4 +185,113 @@ async fn only_admins_manage_keys() {
     ] {
         assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
     }
+}
+
+#[tokio::test]
+async fn analysts_read_standards_and_the_manual_but_only_admins_change_them() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let analyst = app.key(&org, Role::Analyst).await;
+    let ingest = app.key(&org, Role::Ingest).await;
+    let existing = create_standard(&app, &org.admin_key, standard("badge", "")).await;
+    let mut client = app.standards().await;
+
+    for key in [&analyst, &org.admin_key] {
+        client
+            .list_standards(authed(key, pb::ListStandardsRequest::default()))
+            .await
+            .expect("readers list standards");
+        client
+            .get_standard(authed(
+                key,
+                pb::GetStandardRequest {
+                    id: existing.id.clone(),
+                    code: String::new(),
+                },
+            ))
+            .await
+            .expect("readers get standards");
+        client
+            .get_service_manual(authed(key, pb::GetServiceManualRequest {}))
+            .await
+            .expect("readers get the manual");
+    }
+
+    for key in [&analyst, &ingest] {
+        let denied = [
+            client
+                .create_standard(authed(
+                    key,
+                    pb::CreateStandardRequest {
+                        standard: Some(standard("greet", "")),
+                    },
+                ))
+                .await
+                .unwrap_err(),
+            client
+                .update_standard(authed(
+                    key,
+                    pb::UpdateStandardRequest {
+                        standard: Some(pb::Standard {
+                            id: existing.id.clone(),
+                            title: "x".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: None,
+                    },
+                ))
+                .await
+                .unwrap_err(),
+            client
+                .archive_standard(authed(
+                    key,
+                    pb::ArchiveStandardRequest {
+                        id: existing.id.clone(),
+                    },
+                ))
+                .await
+                .unwrap_err(),
+            client
+                .unarchive_standard(authed(
+                    key,
+                    pb::UnarchiveStandardRequest {
+                        id: existing.id.clone(),
+                    },
+                ))
+                .await
+                .unwrap_err(),
+        ];
+        for status in denied {
+            assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+        }
+    }
+    for status in [
+        client
+            .list_standards(authed(&ingest, pb::ListStandardsRequest::default()))
+            .await
+            .unwrap_err(),
+        client
+            .get_service_manual(authed(&ingest, pb::GetServiceManualRequest {}))
+            .await
+            .unwrap_err(),
+        client
+            .get_service_manual(Request::new(pb::GetServiceManualRequest {}))
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(
+            status.code(),
+            Code::PermissionDenied | Code::Unauthenticated
+        ));
+    }
+    let listed = client
+        .list_standards(authed(&org.admin_key, pb::ListStandardsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.standards,
+        vec![existing],
+        "a denied call wrote something"
+    );
 }

@@ -1,5 +1,5 @@
 use tonic::Code;
-use verdad::{admin, proto::verdad::v1 as pb};
+use verdad::{demo, proto::verdad::v1 as pb};
 
 use crate::{
     helpers::{assert_error, authed, spawn_app},
@@ -10,7 +10,7 @@ use crate::{
 async fn the_demo_hospital_is_created_once_and_each_run_gets_a_fresh_admin_key() {
     let app = spawn_app().await;
 
-    let first = admin::ensure_demo(&app.pool).await.unwrap();
+    let first = demo::ensure_demo(&app.pool).await.unwrap();
     let cycle = list_all(&app, &first.secret, pb::ListTouchpointsRequest::default()).await;
     let codes: Vec<&str> = cycle.iter().map(|t| t.code.as_str()).collect();
     assert_eq!(
@@ -35,7 +35,7 @@ async fn the_demo_hospital_is_created_once_and_each_run_gets_a_fresh_admin_key()
         "the designed cycle is out of order"
     );
 
-    let second = admin::ensure_demo(&app.pool).await.unwrap();
+    let second = demo::ensure_demo(&app.pool).await.unwrap();
     assert_ne!(first.secret, second.secret);
     let again = list_all(&app, &second.secret, pb::ListTouchpointsRequest::default()).await;
     assert_eq!(again.len(), 11, "the demo cycle was created twice");

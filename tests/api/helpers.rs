@@ -20,6 +20,8 @@ use verdad::{
     embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     proto::verdad::v1::{
         self as pb, api_key_service_client::ApiKeyServiceClient,
+        organisation_service_client::OrganisationServiceClient,
+        standard_service_client::StandardServiceClient,
         touchpoint_service_client::TouchpointServiceClient,
     },
     server::{Application, ServerSettings},
@@ -193,6 +195,14 @@ impl TestApp {
         ApiKeyServiceClient::new(self.channel().await)
     }
 
+    pub(crate) async fn standards(&self) -> StandardServiceClient<Channel> {
+        StandardServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn organisations(&self) -> OrganisationServiceClient<Channel> {
+        OrganisationServiceClient::new(self.channel().await)
+    }
+
     /// Stops the server as SIGTERM would and waits for it.
     pub(crate) async fn shut_down(&mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -310,4 +320,62 @@ pub(crate) async fn create_touchpoint(
         .into_inner()
         .touchpoint
         .expect("no touchpoint in the response")
+}
+
+/// A metric rule.
+pub(crate) fn metric_rule(
+    field: pb::MetricField,
+    comparison: pb::Comparison,
+    threshold: f64,
+) -> Option<pb::standard::Rule> {
+    Some(pb::standard::Rule::MetricRule(pb::MetricRule {
+        field: field.into(),
+        comparison: comparison.into(),
+        threshold,
+    }))
+}
+
+/// An observed rule.
+pub(crate) fn observed_rule() -> Option<pb::standard::Rule> {
+    Some(pb::standard::Rule::ObservedRule(pb::ObservedRule {}))
+}
+
+/// A valid critical standard `code` at the touchpoint with `touchpoint_code`
+/// (every touchpoint when empty): the 15-second greeting.
+pub(crate) fn standard(code: &str, touchpoint_code: &str) -> pb::Standard {
+    pb::Standard {
+        code: code.to_owned(),
+        title: format!("Standard {code}"),
+        touchpoint_code: touchpoint_code.to_owned(),
+        element: pb::Element::Humanware.into(),
+        severity: pb::Severity::Critical.into(),
+        guidance: "Greet the visitor.".to_owned(),
+        rule: metric_rule(
+            pb::MetricField::FirstResponseSeconds,
+            pb::Comparison::LessOrEqual,
+            15.0,
+        ),
+        ..Default::default()
+    }
+}
+
+/// Creates a standard through the API and returns it.
+pub(crate) async fn create_standard(
+    app: &TestApp,
+    key: &str,
+    standard: pb::Standard,
+) -> pb::Standard {
+    app.standards()
+        .await
+        .create_standard(authed(
+            key,
+            pb::CreateStandardRequest {
+                standard: Some(standard),
+            },
+        ))
+        .await
+        .expect("create_standard failed")
+        .into_inner()
+        .standard
+        .expect("no standard in the response")
 }

@@ -6,7 +6,9 @@ use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
 use crate::{
-    helpers::{assert_error, authed, create_touchpoint, spawn_app, touchpoint},
+    helpers::{
+        assert_error, authed, create_standard, create_touchpoint, spawn_app, standard, touchpoint,
+    },
     touchpoints::list_all,
 };
 
@@ -210,4 +212,165 @@ async fn another_organisations_keys_are_invisible_and_cannot_be_revoked() {
             .iter()
             .any(|k| k.id == a_extra.id && k.revoke_time.is_none())
     );
+}
+
+#[tokio::test]
+async fn another_organisations_standard_is_not_found_by_any_method() {
+    let app = spawn_app().await;
+    let a = app.create_org("Hospital A").await;
+    let b = app.create_org("Hospital B").await;
+    create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
+    let mine = create_standard(&app, &a.admin_key, standard("greet", "desk")).await;
+    let mut client = app.standards().await;
+
+    let status = client
+        .get_standard(authed(
+            &b.admin_key,
+            pb::GetStandardRequest {
+                id: mine.id.clone(),
+                code: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let status = client
+        .get_standard(authed(
+            &b.admin_key,
+            pb::GetStandardRequest {
+                id: String::new(),
+                code: "greet".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let status = client
+        .update_standard(authed(
+            &b.admin_key,
+            pb::UpdateStandardRequest {
+                standard: Some(pb::Standard {
+                    id: mine.id.clone(),
+                    title: "Taken over".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["title".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let status = client
+        .archive_standard(authed(
+            &b.admin_key,
+            pb::ArchiveStandardRequest {
+                id: mine.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let status = client
+        .unarchive_standard(authed(
+            &b.admin_key,
+            pb::UnarchiveStandardRequest {
+                id: mine.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let listed = client
+        .list_standards(authed(
+            &b.admin_key,
+            pb::ListStandardsRequest {
+                touchpoint_id: mine.touchpoint_id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.standards.is_empty());
+    let manual = client
+        .get_service_manual(authed(&b.admin_key, pb::GetServiceManualRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .service_manual
+        .unwrap();
+    assert_eq!(manual.organisation_display_name, "Hospital B");
+    assert!(manual.stages.iter().all(|s| s.touchpoints.is_empty()));
+    assert!(!manual.markdown.contains("greet"));
+
+    let still_mine = client
+        .get_standard(authed(
+            &a.admin_key,
+            pb::GetStandardRequest {
+                id: mine.id.clone(),
+                code: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .standard
+        .unwrap();
+    assert_eq!(still_mine, mine, "organisation B changed A's standard");
+}
+
+#[tokio::test]
+async fn a_standard_cannot_be_attached_to_another_organisations_touchpoint() {
+    let app = spawn_app().await;
+    let a = app.create_org("Hospital A").await;
+    let b = app.create_org("Hospital B").await;
+    let a_desk = create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
+    let mut client = app.standards().await;
+
+    let mut by_id = standard("greet", "");
+    by_id.touchpoint_id = a_desk.id.clone();
+    let status = client
+        .create_standard(authed(
+            &b.admin_key,
+            pb::CreateStandardRequest {
+                standard: Some(by_id),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let status = client
+        .create_standard(authed(
+            &b.admin_key,
+            pb::CreateStandardRequest {
+                standard: Some(standard("greet", "desk")),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+
+    // Moving B's own standard onto A's touchpoint fails the same way.
+    let theirs = create_standard(&app, &b.admin_key, standard("badge", "")).await;
+    let status = client
+        .update_standard(authed(
+            &b.admin_key,
+            pb::UpdateStandardRequest {
+                standard: Some(pb::Standard {
+                    id: theirs.id.clone(),
+                    touchpoint_id: a_desk.id.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["touchpoint_id".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    // The same code is free in another organisation.
+    create_standard(&app, &a.admin_key, standard("badge", "")).await;
 }
