@@ -16,6 +16,12 @@ const PROTOS: &[&str] = &[
     "proto/verdad/v1/standard.proto",
     "proto/verdad/v1/service_manual.proto",
     "proto/verdad/v1/standard_service.proto",
+    "proto/verdad/v1/encounter.proto",
+    "proto/verdad/v1/encounter_service.proto",
+    "proto/verdad/v1/journey.proto",
+    "proto/verdad/v1/journey_service.proto",
+    "proto/verdad/v1/recovery_case.proto",
+    "proto/verdad/v1/recovery_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -37,6 +37,11 @@ pub enum Command {
     },
     /// Exits 0 when the local server answers the gRPC health check as SERVING.
     Healthcheck(HealthcheckArgs),
+    /// Measures Verdad against plain PostgreSQL on this machine.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
 }
 
 /// Where the data lives.
@@ -137,6 +142,42 @@ pub enum RoleArg {
     Ingest,
     Analyst,
     Admin,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchCommand {
+    /// Streams encounters through a fresh server and compares with a plain COPY.
+    ///
+    /// Streams encounters of realistic hospital visits through a server of
+    /// its own into a fresh database (evaluation and idempotency on), then
+    /// times a plain PostgreSQL COPY of the same rows into the same table as
+    /// the baseline. Prints both rates, their ratio (target: at least 0.5)
+    /// and the server's peak memory. The database is made on the cluster of
+    /// DATABASE_URL (without it, of the embedded PostgreSQL) and dropped
+    /// afterwards.
+    Ingest(IngestBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IngestBenchArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// How many encounters to stream.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub encounters: u64,
+
+    /// Encounters per batch of a stream (the server takes at most 5000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub batch_size: u32,
+
+    /// How many ingest streams run at once, each on a connection of its own.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub streams: u32,
+
+    /// Keeps the bench database afterwards, to look at the data.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -14,6 +14,11 @@ use tower::{Layer, Service};
 
 use crate::error::Error;
 
+/// Client streams whose length is the caller's to choose: a backfill may
+/// stream for an hour. Each of their batches commits on its own, so cutting
+/// them would only waste work; the caller's own `grpc-timeout` still holds.
+const UNBOUNDED_METHODS: &[&str] = &["/verdad.v1.EncounterService/IngestEncounters"];
+
 #[derive(Clone, Copy)]
 pub struct DeadlineLayer {
     limit: Duration,
@@ -57,7 +62,11 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let limit = self.limit;
+        let unbounded = UNBOUNDED_METHODS.contains(&request.uri().path());
         let call = self.inner.call(request);
+        if unbounded {
+            return Box::pin(call);
+        }
         Box::pin(async move {
             // Dropping the call on expiry drops its open transaction, which
             // rolls back: a call cut by the deadline writes nothing.

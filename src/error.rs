@@ -19,7 +19,10 @@ pub enum Error {
     #[error("{resource} {key} not found")]
     NotFound { resource: &'static str, key: String },
 
-    #[error("a {resource} with {field} {value:?} already exists")]
+    #[error(
+        "{} {resource} with {field} {value:?} already exists",
+        article(resource)
+    )]
     AlreadyExists {
         resource: &'static str,
         field: &'static str,
@@ -82,6 +85,14 @@ impl From<Refusal> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// "a" or "an" before a resource's name.
+fn article(resource: &str) -> &'static str {
+    match resource.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
 fn describe(violations: &[FieldViolation]) -> String {
     violations
         .iter()
@@ -111,6 +122,29 @@ impl Error {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Error::Internal(message.into())
+    }
+
+    /// The name of the gRPC code this error is answered with, as in
+    /// "INVALID_ARGUMENT".
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::AlreadyExists { .. } => "ALREADY_EXISTS",
+            Error::FailedPrecondition { .. } => "FAILED_PRECONDITION",
+            Error::Unauthenticated { .. } => "UNAUTHENTICATED",
+            Error::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
+            Error::Database(_) | Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message a caller may see: internal causes stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Database(_) | Error::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
     }
 
     fn reason(&self) -> &'static str {

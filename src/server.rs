@@ -4,15 +4,23 @@
 use std::{net::SocketAddr, time::Duration};
 
 use sqlx::PgPool;
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+};
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     api::{
-        api_key_service::ApiKeyApi, organisation_service::OrganisationApi,
-        standard_service::StandardApi, touchpoint_service::TouchpointApi,
+        api_key_service::ApiKeyApi,
+        encounter_service::EncounterApi,
+        journey_service::JourneyApi,
+        organisation_service::OrganisationApi,
+        recovery_service::{RecoveryApi, RecoveryFeed},
+        standard_service::StandardApi,
+        touchpoint_service::TouchpointApi,
     },
     auth::AuthLayer,
     deadline::DeadlineLayer,
@@ -20,7 +28,10 @@ use crate::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
             api_key_service_server::ApiKeyServiceServer,
+            encounter_service_server::EncounterServiceServer,
+            journey_service_server::JourneyServiceServer,
             organisation_service_server::OrganisationServiceServer,
+            recovery_service_server::RecoveryServiceServer,
             standard_service_server::StandardServiceServer,
             touchpoint_service_server::TouchpointServiceServer,
         },
@@ -126,6 +137,15 @@ impl Application {
             pool.clone()
         )));
         let standards = limited!(StandardServiceServer::new(StandardApi::new(pool.clone())));
+        let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(pool.clone())));
+        let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
+        let (feed, feed_task) = RecoveryFeed::start(pool.clone());
+        let (stopping_watches, watches_stop) = watch::channel(false);
+        let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(
+            pool.clone(),
+            feed,
+            watches_stop
+        )));
 
         let layers = tower::ServiceBuilder::new()
             .layer(CallTraceLayer)
@@ -140,7 +160,10 @@ impl Application {
             .add_service(touchpoints)
             .add_service(api_keys)
             .add_service(organisations)
-            .add_service(standards);
+            .add_service(standards)
+            .add_service(encounters)
+            .add_service(journeys)
+            .add_service(recovery);
 
         let incoming = TcpListenerStream::new(listener).map(|stream| {
             let stream = stream?;
@@ -151,6 +174,8 @@ impl Application {
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new calls, letting in-flight calls finish");
+            // Watches never finish by themselves: end them now.
+            let _ = stopping_watches.send(true);
             let _ = stopping_tx.send(());
         };
         let serve = router.serve_with_incoming_shutdown(incoming, signal);
@@ -168,19 +193,23 @@ impl Application {
             }
         };
         watcher.abort();
+        feed_task.abort();
         result
     }
 }
 
 /// The names the health service answers for: the server as a whole ("")
 /// and each Verdad service.
-fn health_names() -> [&'static str; 5] {
+fn health_names() -> [&'static str; 8] {
     [
         "",
         <TouchpointServiceServer<TouchpointApi> as NamedService>::NAME,
         <ApiKeyServiceServer<ApiKeyApi> as NamedService>::NAME,
         <OrganisationServiceServer<OrganisationApi> as NamedService>::NAME,
         <StandardServiceServer<StandardApi> as NamedService>::NAME,
+        <EncounterServiceServer<EncounterApi> as NamedService>::NAME,
+        <JourneyServiceServer<JourneyApi> as NamedService>::NAME,
+        <RecoveryServiceServer<RecoveryApi> as NamedService>::NAME,
     ]
 }
 

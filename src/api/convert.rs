@@ -4,7 +4,10 @@
 
 use crate::{
     domain::{
+        encounter::Situation,
+        evaluation::Outcome,
         organisation::OrganisationKind,
+        recovery::RecoveryStatus,
         role::Role,
         standard::{Comparison, Element, MetricField, Severity},
         touchpoint::{Channel, Occurrence, Stage},
@@ -120,6 +123,38 @@ enum_mapping!(
         GreaterThan,
     }
 );
+
+enum_mapping!(
+    situation_from_proto,
+    situation_to_proto,
+    Situation,
+    Situation {
+        Recovery,
+        Adaptability,
+        Spontaneity,
+        Coping,
+    }
+);
+
+enum_mapping!(
+    status_from_proto,
+    status_to_proto,
+    RecoveryStatus,
+    RecoveryStatus {
+        Open,
+        InProgress,
+        Resolved,
+    }
+);
+
+/// Outcomes are only ever sent, never read.
+pub(crate) fn outcome_to_proto(value: Outcome) -> pb::Outcome {
+    match value {
+        Outcome::Met => pb::Outcome::Met,
+        Outcome::Violated => pb::Outcome::Violated,
+        Outcome::NotApplicable => pb::Outcome::NotApplicable,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,11 @@
 
 pub mod api_key_service;
 mod convert;
+pub mod encounter_service;
 mod field_mask;
+pub mod journey_service;
 pub mod organisation_service;
+pub mod recovery_service;
 pub mod standard_service;
 pub mod touchpoint_service;
 
@@ -67,6 +70,24 @@ pub(crate) fn parse_id(field: &str, value: &str) -> Result<Uuid, FieldViolation>
     }
     Uuid::try_parse(value)
         .map_err(|_| FieldViolation::new(field, format!("is not a valid id: {value:?}")))
+}
+
+/// Reads a timestamp field; `None` when unset. Times before 1970 or beyond
+/// what chrono holds are violations, like malformed nanoseconds.
+pub(crate) fn from_timestamp(
+    field: &str,
+    value: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let nanos = u32::try_from(value.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(|| FieldViolation::new(field, "has nanos outside 0..999999999"))?;
+    DateTime::from_timestamp(value.seconds, nanos)
+        .map(Some)
+        .ok_or_else(|| FieldViolation::new(field, "is out of range"))
 }
 
 pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {

@@ -16,6 +16,7 @@ use crate::{
         organisation::{
             DISPLAY_NAME_MAX_CHARS, Organisation, OrganisationChanges, parse_failure_threshold,
         },
+        recovery::parse_deadline,
         role::Access,
         text::required_line,
         violation::{FieldViolation, Violations},
@@ -27,7 +28,13 @@ use crate::{
 
 /// The fields an update mask may name, and those it may not.
 const MASK: MaskRules = MaskRules {
-    mutable: &["display_name", "kind", "time_zone", "failure_threshold"],
+    mutable: &[
+        "display_name",
+        "kind",
+        "time_zone",
+        "failure_threshold",
+        "recovery_deadline",
+    ],
     fixed: &["id", "create_time", "update_time"],
 };
 
@@ -131,6 +138,10 @@ fn to_proto(organisation: Organisation) -> pb::Organisation {
         kind: kind_to_proto(organisation.kind).into(),
         time_zone: organisation.time_zone,
         failure_threshold: organisation.failure_threshold,
+        recovery_deadline: Some(prost_types::Duration {
+            seconds: organisation.recovery_deadline_seconds,
+            nanos: 0,
+        }),
         create_time: Some(timestamp(organisation.create_time)),
         update_time: Some(timestamp(organisation.update_time)),
     }
@@ -147,6 +158,7 @@ fn changes(
         o.kind != 0,
         !o.time_zone.is_empty(),
         o.failure_threshold != 0,
+        o.recovery_deadline.is_some(),
     ];
     let paths = MASK.paths(mask, &given)?;
     let mut v = Violations::new();
@@ -175,6 +187,13 @@ fn changes(
                     "organisation.failure_threshold",
                     o.failure_threshold,
                 ))
+            }
+            "recovery_deadline" => {
+                let field = "organisation.recovery_deadline";
+                changes.recovery_deadline_seconds = match &o.recovery_deadline {
+                    Some(d) => v.check(parse_deadline(field, d.seconds, d.nanos)),
+                    None => v.check(Err(FieldViolation::new(field, "is required"))),
+                }
             }
             _ => {}
         }

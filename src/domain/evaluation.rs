@@ -41,6 +41,8 @@ impl Measurements {
 pub struct Observation {
     pub standard_code: String,
     pub met: bool,
+    /// What the observer noted; the evaluation does not read it.
+    pub note: String,
 }
 
 /// What the evaluation needs to know of an encounter.
@@ -66,10 +68,31 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StandardResult {
     pub standard_id: Uuid,
+    pub revision_id: Uuid,
     pub code: String,
     pub severity: Severity,
     pub rule: Rule,
     pub outcome: Outcome,
+}
+
+impl Outcome {
+    /// The letter an outcome is stored as.
+    pub fn letter(self) -> char {
+        match self {
+            Outcome::Met => 'm',
+            Outcome::Violated => 'v',
+            Outcome::NotApplicable => 'n',
+        }
+    }
+
+    pub fn from_letter(letter: char) -> Option<Outcome> {
+        match letter {
+            'm' => Some(Outcome::Met),
+            'v' => Some(Outcome::Violated),
+            'n' => Some(Outcome::NotApplicable),
+            _ => None,
+        }
+    }
 }
 
 /// Why an encounter failed.
@@ -119,6 +142,7 @@ pub fn evaluate(
         .iter()
         .map(|standard| StandardResult {
             standard_id: standard.id,
+            revision_id: standard.revision_id,
             code: standard.code.clone(),
             severity: standard.severity,
             rule: standard.rule,
@@ -195,6 +219,7 @@ mod tests {
         let now = Utc::now();
         Standard {
             id: Uuid::now_v7(),
+            revision_id: Uuid::now_v7(),
             code: code.into(),
             title: code.into(),
             touchpoint: at.map(|id| TouchpointRef {
@@ -426,18 +451,22 @@ mod tests {
             Observation {
                 standard_code: "SIGNAGE".into(),
                 met: false,
+                note: String::new(),
             },
             Observation {
                 standard_code: "badge".into(),
                 met: true,
+                note: String::new(),
             },
             Observation {
                 standard_code: "badge".into(),
                 met: false,
+                note: String::new(),
             },
             Observation {
                 standard_code: "no-such-standard".into(),
                 met: true,
+                note: String::new(),
             },
         ];
         let evaluation = evaluate(
@@ -464,6 +493,7 @@ mod tests {
         let observations = [Observation {
             standard_code: "greet-15s".into(),
             met: true,
+            note: String::new(),
         }];
         let evaluation = evaluate(
             &EncounterFacts {

@@ -295,6 +295,7 @@ mod tests {
         let now = Utc::now();
         Standard {
             id: Uuid::now_v7(),
+            revision_id: Uuid::now_v7(),
             code: code.into(),
             title: format!("Title of {code}"),
             touchpoint: at.map(|t| TouchpointRef {

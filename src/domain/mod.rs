@@ -3,10 +3,15 @@
 
 pub mod api_key;
 pub mod code;
+pub mod content_digest;
+pub mod encounter;
 pub mod evaluation;
+pub mod journey;
 pub mod manual;
 pub mod organisation;
 pub mod paging;
+pub mod pseudonym;
+pub mod recovery;
 pub mod refusal;
 pub mod role;
 pub mod standard;

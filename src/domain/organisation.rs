@@ -25,6 +25,8 @@ pub struct Organisation {
     pub time_zone: String,
     /// Satisfaction at or below this fails an encounter.
     pub failure_threshold: i32,
+    /// How long after it opens a recovery case is due, in seconds.
+    pub recovery_deadline_seconds: i64,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
 }
@@ -52,6 +54,7 @@ pub struct OrganisationChanges {
     pub kind: Option<OrganisationKind>,
     pub time_zone: Option<String>,
     pub failure_threshold: Option<i32>,
+    pub recovery_deadline_seconds: Option<i64>,
 }
 
 impl OrganisationChanges {
@@ -65,6 +68,10 @@ impl OrganisationChanges {
         set(&mut organisation.kind, self.kind);
         set(&mut organisation.time_zone, self.time_zone);
         set(&mut organisation.failure_threshold, self.failure_threshold);
+        set(
+            &mut organisation.recovery_deadline_seconds,
+            self.recovery_deadline_seconds,
+        );
     }
 }
 

@@ -170,6 +170,10 @@ pub struct TouchpointRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standard {
     pub id: Uuid,
+    /// The revision of the rule and severity now in force; a new one is made
+    /// whenever either changes, and encounters point at the one they were
+    /// evaluated against.
+    pub revision_id: Uuid,
     pub code: String,
     pub title: String,
     /// `None`: the standard applies at every touchpoint.
@@ -224,6 +228,17 @@ impl Standard {
             _ => Ok(()),
         }
     }
+}
+
+/// A standard's rule and severity as they were when some encounters were
+/// evaluated against them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardRevision {
+    pub id: Uuid,
+    pub standard_id: Uuid,
+    pub code: String,
+    pub severity: Severity,
+    pub rule: Rule,
 }
 
 /// A standard to create, every field already checked; the touchpoint is
@@ -344,6 +359,7 @@ mod tests {
         let here = Uuid::now_v7();
         let mut standard = Standard {
             id: Uuid::now_v7(),
+            revision_id: Uuid::now_v7(),
             code: "badge".into(),
             title: "Name badge".into(),
             touchpoint: None,

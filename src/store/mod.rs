@@ -6,7 +6,10 @@
 //! query's own `organisation_id` filter.
 
 pub mod api_key;
+pub mod encounter;
+pub mod journey;
 pub mod organisation;
+pub mod recovery;
 pub mod standard;
 pub mod touchpoint;
 

@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use super::decode;
 use crate::{
-    domain::organisation::{NewOrganisation, Organisation},
+    domain::{
+        organisation::{NewOrganisation, Organisation},
+        pseudonym::KEY_LEN,
+    },
     error::{Error, Result},
 };
 
@@ -16,6 +19,7 @@ struct OrganisationRow {
     kind: String,
     time_zone: String,
     failure_threshold: i32,
+    recovery_deadline_seconds: i32,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
 }
@@ -30,6 +34,7 @@ impl TryFrom<OrganisationRow> for Organisation {
             kind: decode(&row.kind)?,
             time_zone: row.time_zone,
             failure_threshold: row.failure_threshold,
+            recovery_deadline_seconds: i64::from(row.recovery_deadline_seconds),
             create_time: row.create_time,
             update_time: row.update_time,
         })
@@ -57,7 +62,8 @@ pub async fn insert(
         OrganisationRow,
         r#"insert into organisation (id, display_name, kind, time_zone)
            values ($1, $2, $3, $4)
-           returning id, display_name, kind, time_zone, failure_threshold, create_time,
+           returning id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
+                     create_time,
                      update_time"#,
         id,
         new.display_name,
@@ -80,7 +86,8 @@ pub async fn get(
     let row = if lock {
         sqlx::query_as!(
             OrganisationRow,
-            r#"select id, display_name, kind, time_zone, failure_threshold, create_time,
+            r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
+                     create_time,
                       update_time
                from organisation where id = $1
                for update"#,
@@ -91,7 +98,8 @@ pub async fn get(
     } else {
         sqlx::query_as!(
             OrganisationRow,
-            r#"select id, display_name, kind, time_zone, failure_threshold, create_time,
+            r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
+                     create_time,
                       update_time
                from organisation where id = $1"#,
             id
@@ -110,15 +118,19 @@ pub async fn update(
     let row = sqlx::query_as!(
         OrganisationRow,
         r#"update organisation
-           set display_name = $2, kind = $3, time_zone = $4, failure_threshold = $5
+           set display_name = $2, kind = $3, time_zone = $4, failure_threshold = $5,
+               recovery_deadline_seconds = $6
            where id = $1
-           returning id, display_name, kind, time_zone, failure_threshold, create_time,
+           returning id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
+                     create_time,
                      update_time"#,
         organisation.id,
         organisation.display_name,
         organisation.kind.as_str(),
         organisation.time_zone,
         organisation.failure_threshold,
+        i32::try_from(organisation.recovery_deadline_seconds)
+            .map_err(|_| Error::internal("recovery deadline out of range"))?,
     )
     .fetch_one(connection)
     .await?;
@@ -132,4 +144,39 @@ pub async fn lock(connection: &mut PgConnection, id: Uuid) -> Result<()> {
         .fetch_optional(connection)
         .await?;
     Ok(())
+}
+
+/// The organisation's key for customer pseudonyms, made from the operating
+/// system's randomness the first time it is needed. Of two transactions
+/// that race to make it, the second waits for the first and takes its key.
+pub async fn customer_key(connection: &mut PgConnection, id: Uuid) -> Result<Vec<u8>> {
+    let mut fresh = [0u8; KEY_LEN];
+    getrandom::fill(&mut fresh)?;
+    let made = sqlx::query_scalar!(
+        r#"update organisation set customer_key = $2
+           where id = $1 and customer_key is null
+           returning customer_key as "key!""#,
+        id,
+        &fresh[..],
+    )
+    .fetch_optional(&mut *connection)
+    .await?;
+    if let Some(key) = made {
+        return Ok(key);
+    }
+    existing_customer_key(connection, id)
+        .await?
+        .ok_or_else(|| Error::not_found("organisation", id.to_string()))
+}
+
+/// The organisation's key for customer pseudonyms, if one was ever made: an
+/// organisation without one has stored no customer reference.
+pub async fn existing_customer_key(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Vec<u8>>> {
+    let key = sqlx::query_scalar!("select customer_key from organisation where id = $1", id)
+        .fetch_optional(connection)
+        .await?;
+    Ok(key.flatten())
 }

@@ -1,5 +1,7 @@
 //! Standards.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -8,13 +10,14 @@ use super::{decode, violated_unique};
 use crate::{
     domain::{
         code::Lookup,
-        standard::{NewStandard, Rule, Standard, StandardFilter, TouchpointRef},
+        standard::{NewStandard, Rule, Standard, StandardFilter, StandardRevision, TouchpointRef},
     },
     error::{Error, Result},
 };
 
 struct StandardRow {
     id: Uuid,
+    revision_id: Uuid,
     touchpoint_id: Option<Uuid>,
     touchpoint_code: Option<String>,
     code: String,
@@ -35,25 +38,13 @@ impl TryFrom<StandardRow> for Standard {
     type Error = Error;
 
     fn try_from(row: StandardRow) -> Result<Self> {
-        let rule = match (
-            row.rule_kind.as_str(),
+        let rule = rule_from_columns(
+            row.id,
+            &row.rule_kind,
             row.metric_field,
             row.comparison,
             row.threshold,
-        ) {
-            ("observed", None, None, None) => Rule::Observed,
-            ("metric", Some(field), Some(comparison), Some(threshold)) => Rule::Metric {
-                field: decode(&field)?,
-                comparison: decode(&comparison)?,
-                threshold,
-            },
-            (kind, ..) => {
-                return Err(Error::internal(format!(
-                    "standard {} has an inconsistent {kind} rule in the database",
-                    row.id
-                )));
-            }
-        };
+        )?;
         let touchpoint = match (row.touchpoint_id, row.touchpoint_code) {
             (Some(id), Some(code)) => Some(TouchpointRef { id, code }),
             (None, _) => None,
@@ -66,6 +57,7 @@ impl TryFrom<StandardRow> for Standard {
         };
         Ok(Standard {
             id: row.id,
+            revision_id: row.revision_id,
             code: row.code,
             title: row.title,
             touchpoint,
@@ -77,6 +69,27 @@ impl TryFrom<StandardRow> for Standard {
             update_time: row.update_time,
             archive_time: row.archive_time,
         })
+    }
+}
+
+/// The rule stored in the columns of standard (or revision) `id`.
+fn rule_from_columns(
+    id: Uuid,
+    kind: &str,
+    field: Option<String>,
+    comparison: Option<String>,
+    threshold: Option<f64>,
+) -> Result<Rule> {
+    match (kind, field, comparison, threshold) {
+        ("observed", None, None, None) => Ok(Rule::Observed),
+        ("metric", Some(field), Some(comparison), Some(threshold)) => Ok(Rule::Metric {
+            field: decode(&field)?,
+            comparison: decode(&comparison)?,
+            threshold,
+        }),
+        (kind, ..) => Err(Error::internal(format!(
+            "standard {id} has an inconsistent {kind} rule in the database"
+        ))),
     }
 }
 
@@ -126,11 +139,12 @@ pub async fn insert(
 ) -> Result<Standard> {
     let (kind, field, comparison, threshold) = rule_columns(&new.rule);
     let id = Uuid::now_v7();
+    let revision_id = Uuid::now_v7();
     sqlx::query!(
         r#"insert into standard
                (id, organisation_id, touchpoint_id, code, title, element, severity, guidance,
-                rule_kind, metric_field, comparison, threshold)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+                rule_kind, metric_field, comparison, threshold, revision_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
         id,
         organisation_id,
         touchpoint_id,
@@ -143,10 +157,12 @@ pub async fn insert(
         field,
         comparison,
         threshold,
+        revision_id,
     )
     .execute(&mut *connection)
     .await
     .map_err(|e| code_taken(e, &new.code))?;
+    insert_revision(connection, organisation_id, id, revision_id).await?;
     get(connection, organisation_id, id, false)
         .await?
         .ok_or_else(|| Error::internal(format!("standard {id} vanished after its insert")))
@@ -162,7 +178,7 @@ pub async fn get(
     let row = if lock {
         sqlx::query_as!(
             StandardRow,
-            r#"select s.id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
+            r#"select s.id, s.revision_id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
                       s.element, s.severity, s.guidance, s.rule_kind, s.metric_field,
                       s.comparison, s.threshold, s.create_time, s.update_time, s.archive_time
                from standard s
@@ -178,7 +194,7 @@ pub async fn get(
     } else {
         sqlx::query_as!(
             StandardRow,
-            r#"select s.id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
+            r#"select s.id, s.revision_id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
                       s.element, s.severity, s.guidance, s.rule_kind, s.metric_field,
                       s.comparison, s.threshold, s.create_time, s.update_time, s.archive_time
                from standard s
@@ -202,7 +218,7 @@ pub async fn get_by_code(
 ) -> Result<Option<Standard>> {
     let row = sqlx::query_as!(
         StandardRow,
-        r#"select s.id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
+        r#"select s.id, s.revision_id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
                   s.element, s.severity, s.guidance, s.rule_kind, s.metric_field,
                   s.comparison, s.threshold, s.create_time, s.update_time, s.archive_time
            from standard s
@@ -239,7 +255,7 @@ pub async fn list(
 ) -> Result<Vec<Standard>> {
     let rows = sqlx::query_as!(
         StandardRow,
-        r#"select s.id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
+        r#"select s.id, s.revision_id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
                   s.element, s.severity, s.guidance, s.rule_kind, s.metric_field,
                   s.comparison, s.threshold, s.create_time, s.update_time, s.archive_time
            from standard s
@@ -273,7 +289,7 @@ pub async fn list_active(
 ) -> Result<Vec<Standard>> {
     let rows = sqlx::query_as!(
         StandardRow,
-        r#"select s.id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
+        r#"select s.id, s.revision_id, s.touchpoint_id, t.code as "touchpoint_code?", s.code, s.title,
                   s.element, s.severity, s.guidance, s.rule_kind, s.metric_field,
                   s.comparison, s.threshold, s.create_time, s.update_time, s.archive_time
            from standard s
@@ -288,12 +304,41 @@ pub async fn list_active(
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-/// Writes every mutable field of `standard` and returns it as stored.
+/// Records the rule and severity `standard_id` now has as revision
+/// `revision_id`.
+async fn insert_revision(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    standard_id: Uuid,
+    revision_id: Uuid,
+) -> Result<()> {
+    sqlx::query!(
+        r#"insert into standard_revision
+               (id, organisation_id, standard_id, code, severity, rule_kind, metric_field,
+                comparison, threshold)
+           select $3, organisation_id, id, code, severity, rule_kind, metric_field,
+                  comparison, threshold
+           from standard where organisation_id = $1 and id = $2"#,
+        organisation_id,
+        standard_id,
+        revision_id,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable field of `standard` and returns it as stored. A
+/// change of rule or severity starts a new revision; encounters evaluated
+/// before keep pointing at the old one.
 pub async fn update(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     standard: &Standard,
 ) -> Result<Standard> {
+    let before = get(connection, organisation_id, standard.id, false)
+        .await?
+        .ok_or_else(|| Error::not_found("standard", standard.id.to_string()))?;
     let (kind, field, comparison, threshold) = rule_columns(&standard.rule);
     sqlx::query!(
         r#"update standard
@@ -314,6 +359,18 @@ pub async fn update(
     )
     .execute(&mut *connection)
     .await?;
+    if before.rule != standard.rule || before.severity != standard.severity {
+        let revision_id = Uuid::now_v7();
+        sqlx::query!(
+            "update standard set revision_id = $3 where organisation_id = $1 and id = $2",
+            organisation_id,
+            standard.id,
+            revision_id,
+        )
+        .execute(&mut *connection)
+        .await?;
+        insert_revision(connection, organisation_id, standard.id, revision_id).await?;
+    }
     get(connection, organisation_id, standard.id, false)
         .await?
         .ok_or_else(|| Error::not_found("standard", standard.id.to_string()))
@@ -339,4 +396,55 @@ pub async fn set_archived(
     get(connection, organisation_id, id, false)
         .await?
         .ok_or_else(|| Error::not_found("standard", id.to_string()))
+}
+
+struct RevisionRow {
+    id: Uuid,
+    standard_id: Uuid,
+    code: String,
+    severity: String,
+    rule_kind: String,
+    metric_field: Option<String>,
+    comparison: Option<String>,
+    threshold: Option<f64>,
+}
+
+/// The revisions with the given ids, by id.
+pub async fn revisions(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, StandardRevision>> {
+    let rows = sqlx::query_as!(
+        RevisionRow,
+        r#"select id, standard_id, code, severity, rule_kind, metric_field, comparison,
+                  threshold
+           from standard_revision
+           where organisation_id = $1 and id = any($2)"#,
+        organisation_id,
+        ids,
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let rule = rule_from_columns(
+                row.id,
+                &row.rule_kind,
+                row.metric_field,
+                row.comparison,
+                row.threshold,
+            )?;
+            Ok((
+                row.id,
+                StandardRevision {
+                    id: row.id,
+                    standard_id: row.standard_id,
+                    code: row.code,
+                    severity: decode(&row.severity)?,
+                    rule,
+                },
+            ))
+        })
+        .collect()
 }

@@ -263,3 +263,22 @@ pub async fn list_active(
     .await?;
     rows.into_iter().map(TryInto::try_into).collect()
 }
+
+/// Every touchpoint of the organisation, archived ones included.
+pub async fn list_all(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+) -> Result<Vec<Touchpoint>> {
+    let rows = sqlx::query_as!(
+        TouchpointRow,
+        r#"select id, code, display_name, description, stage, channel, is_key,
+                  occurrence, cycle_position, create_time, update_time, archive_time
+           from touchpoint
+           where organisation_id = $1
+           order by id"#,
+        organisation_id,
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}

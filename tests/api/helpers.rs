@@ -20,7 +20,10 @@ use verdad::{
     embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     proto::verdad::v1::{
         self as pb, api_key_service_client::ApiKeyServiceClient,
+        encounter_service_client::EncounterServiceClient,
+        journey_service_client::JourneyServiceClient,
         organisation_service_client::OrganisationServiceClient,
+        recovery_service_client::RecoveryServiceClient,
         standard_service_client::StandardServiceClient,
         touchpoint_service_client::TouchpointServiceClient,
     },
@@ -201,6 +204,18 @@ impl TestApp {
 
     pub(crate) async fn organisations(&self) -> OrganisationServiceClient<Channel> {
         OrganisationServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn encounters(&self) -> EncounterServiceClient<Channel> {
+        EncounterServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn journeys(&self) -> JourneyServiceClient<Channel> {
+        JourneyServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn recovery(&self) -> RecoveryServiceClient<Channel> {
+        RecoveryServiceClient::new(self.channel().await)
     }
 
     /// Stops the server as SIGTERM would and waits for it.

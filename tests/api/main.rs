@@ -4,10 +4,15 @@
 mod api_keys;
 mod auth;
 mod demo;
+mod encounter_access;
+mod encounters;
 mod health;
 mod helpers;
+mod ingest;
+mod journeys;
 mod manual;
 mod organisations;
+mod recovery;
 mod reflection;
 mod rls;
 mod server_limits;

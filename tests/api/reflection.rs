@@ -6,7 +6,10 @@ use crate::helpers::spawn_app;
 const EXPECTED: &[&str] = &[
     "grpc.health.v1.Health",
     "verdad.v1.ApiKeyService",
+    "verdad.v1.EncounterService",
+    "verdad.v1.JourneyService",
     "verdad.v1.OrganisationService",
+    "verdad.v1.RecoveryService",
     "verdad.v1.StandardService",
     "verdad.v1.TouchpointService",
 ];

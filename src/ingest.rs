@@ -1,0 +1,254 @@
+//! The ingestion pipeline shared by `RecordEncounter` and
+//! `IngestEncounters`: one batch of checked encounters is resolved against
+//! the organisation's touchpoints and standards, evaluated, stored once per
+//! (source, external_id) and given recovery cases, in one transaction.
+
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        code::Lookup,
+        encounter::{Context, NewEncounter, PreparedEncounter, Unacceptable, prepare},
+        pseudonym::pseudonym,
+        recovery::describe,
+        touchpoint::Touchpoint,
+    },
+    error::{Error, Result},
+    store::{self, recovery::NewCase},
+};
+
+/// One encounter of a batch: checked, or the error its checks found. `field`
+/// is its path in the request, for violations found later.
+pub struct Item {
+    pub field: String,
+    pub encounter: Result<NewEncounter>,
+}
+
+/// What became of one encounter of a batch.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stored now; `failed` says whether a recovery case was opened for it.
+    Stored {
+        id: Uuid,
+        failed: bool,
+    },
+    /// Stored before with the same content.
+    Duplicate {
+        id: Uuid,
+    },
+    Rejected(Error),
+}
+
+/// What became of a batch.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// One per item, in the order given.
+    pub outcomes: Vec<Outcome>,
+    pub cases_opened: u64,
+}
+
+/// Stores a batch atomically: its valid encounters are stored (or found
+/// stored), its invalid ones are rejected and stored nowhere. A database
+/// error fails the whole batch and stores nothing.
+pub async fn ingest_batch(
+    pool: &PgPool,
+    organisation_id: Uuid,
+    items: Vec<Item>,
+) -> Result<BatchOutcome> {
+    let mut tx = store::begin_for(pool, organisation_id).await?;
+    let organisation = store::organisation::get(&mut tx, organisation_id, false)
+        .await?
+        .ok_or_else(|| Error::not_found("organisation", organisation_id.to_string()))?;
+    let touchpoints =
+        Touchpoints::new(store::touchpoint::list_all(&mut tx, organisation_id).await?);
+    let standards = store::standard::list_active(&mut tx, organisation_id).await?;
+    let context = Context {
+        standards: &standards,
+        failure_threshold: organisation.failure_threshold,
+    };
+    let needs_key = items
+        .iter()
+        .any(|i| matches!(&i.encounter, Ok(e) if e.customer_ref.is_some()));
+    let customer_key = if needs_key {
+        Some(store::organisation::customer_key(&mut tx, organisation_id).await?)
+    } else {
+        None
+    };
+
+    // Prepare every item; the first of several items with one key is the
+    // one inserted, the others are compared with it.
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+    let mut prepared: Vec<(usize, PreparedEncounter)> = Vec::new();
+    let mut first_with_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut same_as: Vec<(usize, usize)> = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let encounter = match item.encounter {
+            Ok(encounter) => encounter,
+            Err(error) => {
+                outcomes.push(Some(Outcome::Rejected(error)));
+                continue;
+            }
+        };
+        let customer_hash = match (&encounter.customer_ref, &customer_key) {
+            (Some(reference), Some(key)) => Some(pseudonym(key, reference)),
+            _ => None,
+        };
+        let result = touchpoints
+            .find(&encounter.touchpoint)
+            .and_then(|touchpoint| {
+                prepare(&item.field, encounter, touchpoint, customer_hash, &context).map_err(
+                    |unacceptable| match unacceptable {
+                        Unacceptable::Invalid(violations) => Error::InvalidArgument(violations),
+                        Unacceptable::Refused(refusal) => refusal.into(),
+                    },
+                )
+            });
+        match result {
+            Err(error) => outcomes.push(Some(Outcome::Rejected(error))),
+            Ok(encounter) => {
+                let key = (encounter.source.clone(), encounter.external_id.clone());
+                match first_with_key.get(&key) {
+                    Some(&first) => same_as.push((index, first)),
+                    None => {
+                        first_with_key.insert(key, index);
+                    }
+                }
+                outcomes.push(None);
+                prepared.push((index, encounter));
+            }
+        }
+    }
+    let same_as_first: HashMap<usize, usize> = same_as.iter().copied().collect();
+    let (firsts, repeats): (Vec<_>, Vec<_>) = prepared
+        .into_iter()
+        .partition(|(index, _)| !same_as_first.contains_key(index));
+
+    let to_insert: Vec<PreparedEncounter> = firsts.iter().map(|(_, e)| e.clone()).collect();
+    let inserted = store::encounter::insert_new(&mut tx, organisation_id, &to_insert).await?;
+
+    // Encounters whose key was stored before: replays or conflicts.
+    let known: Vec<(&str, &str)> = firsts
+        .iter()
+        .filter(|(_, e)| !inserted.contains(&e.id))
+        .map(|(_, e)| (e.source.as_str(), e.external_id.as_str()))
+        .collect();
+    let stored: HashMap<(String, String), (Uuid, Vec<u8>)> =
+        store::encounter::find_keys(&mut tx, organisation_id, &known)
+            .await?
+            .into_iter()
+            .map(|k| ((k.source, k.external_id), (k.id, k.content_hash)))
+            .collect();
+
+    let mut settled: HashMap<usize, (Uuid, [u8; 32])> = HashMap::new();
+    let mut cases = Vec::new();
+    for (index, encounter) in &firsts {
+        let outcome = if inserted.contains(&encounter.id) {
+            let failed = encounter.evaluation.failed();
+            if failed {
+                cases.push(NewCase {
+                    encounter_id: encounter.id,
+                    touchpoint_id: encounter.touchpoint_id,
+                    journey_id: &encounter.journey_id,
+                    failure_reasons: encounter.evaluation.causes.iter().map(describe).collect(),
+                    original_satisfaction: encounter.measurements.satisfaction,
+                });
+            }
+            settled.insert(*index, (encounter.id, encounter.content_hash));
+            Outcome::Stored {
+                id: encounter.id,
+                failed,
+            }
+        } else {
+            let key = (encounter.source.clone(), encounter.external_id.clone());
+            match stored.get(&key) {
+                Some((id, hash)) if hash[..] == encounter.content_hash[..] => {
+                    settled.insert(*index, (*id, encounter.content_hash));
+                    Outcome::Duplicate { id: *id }
+                }
+                Some(_) => Outcome::Rejected(conflict(encounter)),
+                // Inserted by nobody and found nowhere: only a concurrent
+                // erasure between the two statements does that.
+                None => Outcome::Rejected(Error::internal(format!(
+                    "encounter {}/{} was neither inserted nor found",
+                    encounter.source, encounter.external_id
+                ))),
+            }
+        };
+        outcomes[*index] = Some(outcome);
+    }
+    for (index, encounter) in &repeats {
+        let first = same_as_first.get(index).copied().unwrap_or(*index);
+        let outcome = match settled.get(&first) {
+            Some((id, hash)) if hash[..] == encounter.content_hash[..] => {
+                Outcome::Duplicate { id: *id }
+            }
+            _ => Outcome::Rejected(conflict(encounter)),
+        };
+        outcomes[*index] = Some(outcome);
+    }
+
+    let cases_opened = store::recovery::open(
+        &mut tx,
+        organisation_id,
+        &cases,
+        organisation.recovery_deadline_seconds,
+    )
+    .await?;
+    if inserted.is_empty() {
+        // Nothing new: not even the customer key a rejected item made.
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(BatchOutcome {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Rejected(Error::internal("item not settled"))))
+            .collect(),
+        cases_opened,
+    })
+}
+
+fn conflict(encounter: &PreparedEncounter) -> Error {
+    Error::AlreadyExists {
+        resource: "encounter",
+        field: "source/external_id",
+        value: format!("{}/{}", encounter.source, encounter.external_id),
+    }
+}
+
+/// The organisation's touchpoints by id and by lowercase code.
+struct Touchpoints {
+    all: Vec<Touchpoint>,
+    by_id: HashMap<Uuid, usize>,
+    by_code: HashMap<String, usize>,
+}
+
+impl Touchpoints {
+    fn new(all: Vec<Touchpoint>) -> Self {
+        let by_id = all.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        let by_code = all
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.code.to_ascii_lowercase(), i))
+            .collect();
+        Self {
+            all,
+            by_id,
+            by_code,
+        }
+    }
+
+    fn find(&self, lookup: &Lookup) -> Result<&Touchpoint> {
+        let index = match lookup {
+            Lookup::Id(id) => self.by_id.get(id),
+            Lookup::Code(code) => self.by_code.get(&code.to_ascii_lowercase()),
+        };
+        index
+            .and_then(|&i| self.all.get(i))
+            .ok_or_else(|| Error::not_found("touchpoint", lookup.to_string()))
+    }
+}
