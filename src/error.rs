@@ -48,6 +48,11 @@ pub enum Error {
     #[error("the call took longer than the server's limit of {limit:?}")]
     DeadlineExceeded { limit: std::time::Duration },
 
+    /// A part Verdad needs (the database) does not answer; the caller may
+    /// retry.
+    #[error("{message}")]
+    Unavailable { message: String },
+
     /// Kept with its cause for the log; the caller sees an opaque message.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -135,6 +140,7 @@ impl Error {
             Error::Unauthenticated { .. } => "UNAUTHENTICATED",
             Error::PermissionDenied { .. } => "PERMISSION_DENIED",
             Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
+            Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -157,6 +163,7 @@ impl Error {
             }
             Error::PermissionDenied { .. } => "ROLE_NOT_ALLOWED",
             Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
+            Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -199,6 +206,7 @@ impl From<Error> for Status {
                 metadata.insert("limit_ms".to_owned(), limit.as_millis().to_string());
                 (Code::DeadlineExceeded, error.to_string())
             }
+            Error::Unavailable { .. } => (Code::Unavailable, error.to_string()),
             Error::Database(cause) => {
                 tracing::error!(error = %cause, cause = ?cause, "database error");
                 (Code::Internal, "internal error".to_owned())

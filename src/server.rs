@@ -139,11 +139,11 @@ impl Application {
         let standards = limited!(StandardServiceServer::new(StandardApi::new(pool.clone())));
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(pool.clone())));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
-        let (feed, feed_task) = RecoveryFeed::start(pool.clone());
+        let feed = RecoveryFeed::new(pool.clone());
         let (stopping_watches, watches_stop) = watch::channel(false);
         let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(
             pool.clone(),
-            feed,
+            feed.clone(),
             watches_stop
         )));
 
@@ -193,7 +193,7 @@ impl Application {
             }
         };
         watcher.abort();
-        feed_task.abort();
+        feed.stop();
         result
     }
 }

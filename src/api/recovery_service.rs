@@ -1,7 +1,11 @@
 //! `verdad.v1.RecoveryService`, and the feed that tells watchers of new
 //! cases.
 
-use std::{pin::Pin, time::Duration};
+use std::{
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use chrono::Utc;
 use prost_types::FieldMask;
@@ -40,6 +44,8 @@ use crate::{
 const CHANNEL: &str = "verdad_recovery_case";
 /// How many announcements a slow watcher may fall behind before it is told.
 const FEED_CAPACITY: usize = 1024;
+/// How long a new watch waits for the feed to listen.
+const LISTEN_WAIT: Duration = Duration::from_secs(5);
 
 const MASK: MaskRules = MaskRules {
     mutable: &[
@@ -73,29 +79,72 @@ pub struct CaseOpened {
 
 /// New cases of every organisation, from PostgreSQL's LISTEN/NOTIFY: every
 /// replica listens, so a watcher on any replica sees the cases any replica
-/// opened.
+/// opened. The listening connection is made when the first watcher comes,
+/// so a server nobody watches holds none.
 #[derive(Clone)]
 pub struct RecoveryFeed {
+    inner: Arc<FeedInner>,
+}
+
+struct FeedInner {
+    pool: PgPool,
     sender: broadcast::Sender<CaseOpened>,
+    /// True while the database connection listens.
+    listening: watch::Sender<bool>,
+    task: OnceLock<tokio::task::JoinHandle<()>>,
 }
 
 impl RecoveryFeed {
-    /// Starts listening; the task runs until aborted.
-    pub fn start(pool: PgPool) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn new(pool: PgPool) -> Self {
         let (sender, _) = broadcast::channel(FEED_CAPACITY);
-        let task = tokio::spawn(listen(pool, sender.clone()));
-        (Self { sender }, task)
+        let (listening, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(FeedInner {
+                pool,
+                sender,
+                listening,
+                task: OnceLock::new(),
+            }),
+        }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<CaseOpened> {
-        self.sender.subscribe()
+    /// Subscribes to new cases once the feed listens, so that every case
+    /// opened after this returns reaches the subscriber.
+    async fn subscribe(&self) -> Result<broadcast::Receiver<CaseOpened>> {
+        let receiver = self.inner.sender.subscribe();
+        let mut listening = self.inner.listening.subscribe();
+        self.inner.task.get_or_init(|| {
+            tokio::spawn(listen(
+                self.inner.pool.clone(),
+                self.inner.sender.clone(),
+                self.inner.listening.clone(),
+            ))
+        });
+        match tokio::time::timeout(LISTEN_WAIT, listening.wait_for(|l| *l)).await {
+            Ok(Ok(_)) => Ok(receiver),
+            _ => Err(Error::Unavailable {
+                message: "cannot watch new recovery cases: the database does not answer;                           try again"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    /// Stops listening.
+    pub fn stop(&self) {
+        if let Some(task) = self.inner.task.get() {
+            task.abort();
+        }
     }
 }
 
 /// Relays the database's announcements, reconnecting after failures.
 /// Announcements made while the connection is down are lost to watchers;
 /// ListRecoveryCases still shows those cases.
-async fn listen(pool: PgPool, sender: broadcast::Sender<CaseOpened>) {
+async fn listen(
+    pool: PgPool,
+    sender: broadcast::Sender<CaseOpened>,
+    listening: watch::Sender<bool>,
+) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -110,16 +159,18 @@ async fn listen(pool: PgPool, sender: broadcast::Sender<CaseOpened>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
+        listening.send_replace(true);
         loop {
-            match listener.recv().await {
-                Ok(notification) => {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
                     if let Some(opened) = parse_payload(notification.payload()) {
                         // No watcher is no error.
                         let _ = sender.send(opened);
                     }
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "lost the recovery case feed; reconnecting");
+                Ok(None) | Err(_) => {
+                    listening.send_replace(false);
+                    tracing::warn!("lost the recovery case feed; reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
                 }
@@ -241,7 +292,7 @@ impl RecoveryApi {
             "" => None,
             id => Some(parse_id("touchpoint_id", id)?),
         };
-        let events = self.feed.subscribe();
+        let events = self.feed.subscribe().await?;
         let (sender, receiver) = mpsc::channel(16);
         tokio::spawn(relay(
             self.pool.clone(),
