@@ -22,6 +22,8 @@ const PROTOS: &[&str] = &[
     "proto/verdad/v1/journey_service.proto",
     "proto/verdad/v1/recovery_case.proto",
     "proto/verdad/v1/recovery_service.proto",
+    "proto/verdad/v1/analysis.proto",
+    "proto/verdad/v1/analysis_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -126,7 +126,7 @@ pub async fn ingest_batch(
         .into_iter()
         .partition(|(index, _)| !same_as_first.contains_key(index));
 
-    let to_insert: Vec<PreparedEncounter> = firsts.iter().map(|(_, e)| e.clone()).collect();
+    let to_insert: Vec<&PreparedEncounter> = firsts.iter().map(|(_, e)| e).collect();
     let inserted = store::encounter::insert_new(&mut tx, organisation_id, &to_insert).await?;
 
     // Encounters whose key was stored before: replays or conflicts.

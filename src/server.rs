@@ -14,6 +14,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     api::{
+        analysis_service::AnalysisApi,
         api_key_service::ApiKeyApi,
         encounter_service::EncounterApi,
         journey_service::JourneyApi,
@@ -27,6 +28,7 @@ use crate::{
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
+            analysis_service_server::AnalysisServiceServer,
             api_key_service_server::ApiKeyServiceServer,
             encounter_service_server::EncounterServiceServer,
             journey_service_server::JourneyServiceServer,
@@ -139,6 +141,7 @@ impl Application {
         let standards = limited!(StandardServiceServer::new(StandardApi::new(pool.clone())));
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(pool.clone())));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
+        let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(pool.clone())));
         let feed = RecoveryFeed::new(pool.clone());
         let (stopping_watches, watches_stop) = watch::channel(false);
         let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(
@@ -163,7 +166,8 @@ impl Application {
             .add_service(standards)
             .add_service(encounters)
             .add_service(journeys)
-            .add_service(recovery);
+            .add_service(recovery)
+            .add_service(analyses);
 
         let incoming = TcpListenerStream::new(listener).map(|stream| {
             let stream = stream?;
@@ -200,7 +204,7 @@ impl Application {
 
 /// The names the health service answers for: the server as a whole ("")
 /// and each Verdad service.
-fn health_names() -> [&'static str; 8] {
+fn health_names() -> [&'static str; 9] {
     [
         "",
         <TouchpointServiceServer<TouchpointApi> as NamedService>::NAME,
@@ -210,6 +214,7 @@ fn health_names() -> [&'static str; 8] {
         <EncounterServiceServer<EncounterApi> as NamedService>::NAME,
         <JourneyServiceServer<JourneyApi> as NamedService>::NAME,
         <RecoveryServiceServer<RecoveryApi> as NamedService>::NAME,
+        <AnalysisServiceServer<AnalysisApi> as NamedService>::NAME,
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The gRPC services: each validates its requests, converts them to domain
 //! values, lets `store` persist them and converts the answer back.
 
+pub mod analysis_service;
 pub mod api_key_service;
 mod convert;
 pub mod encounter_service;

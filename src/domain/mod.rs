@@ -1,6 +1,7 @@
 //! Plain types and rules: what a valid touchpoint, key or page is. Nothing here
 //! knows about tonic or SQL.
 
+pub mod analysis;
 pub mod api_key;
 pub mod code;
 pub mod content_digest;

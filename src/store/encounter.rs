@@ -25,7 +25,7 @@ use crate::{
 pub async fn insert_new(
     connection: &mut PgConnection,
     organisation_id: Uuid,
-    encounters: &[PreparedEncounter],
+    encounters: &[&PreparedEncounter],
 ) -> Result<HashSet<Uuid>> {
     if encounters.is_empty() {
         return Ok(HashSet::new());

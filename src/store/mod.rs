@@ -5,6 +5,7 @@
 //! PostgreSQL's row-level security checks the tenant again underneath each
 //! query's own `organisation_id` filter.
 
+pub mod analysis;
 pub mod api_key;
 pub mod encounter;
 pub mod journey;

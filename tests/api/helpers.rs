@@ -19,7 +19,8 @@ use verdad::{
     },
     embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     proto::verdad::v1::{
-        self as pb, api_key_service_client::ApiKeyServiceClient,
+        self as pb, analysis_service_client::AnalysisServiceClient,
+        api_key_service_client::ApiKeyServiceClient,
         encounter_service_client::EncounterServiceClient,
         journey_service_client::JourneyServiceClient,
         organisation_service_client::OrganisationServiceClient,
@@ -204,6 +205,10 @@ impl TestApp {
 
     pub(crate) async fn organisations(&self) -> OrganisationServiceClient<Channel> {
         OrganisationServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn analyses(&self) -> AnalysisServiceClient<Channel> {
+        AnalysisServiceClient::new(self.channel().await)
     }
 
     pub(crate) async fn encounters(&self) -> EncounterServiceClient<Channel> {

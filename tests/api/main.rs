@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on a loopback port, over gRPC, against a
 //! real PostgreSQL with a database of its own for every test.
 
+mod analyses;
 mod api_keys;
 mod auth;
 mod demo;

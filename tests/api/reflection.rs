@@ -5,6 +5,7 @@ use crate::helpers::spawn_app;
 
 const EXPECTED: &[&str] = &[
     "grpc.health.v1.Health",
+    "verdad.v1.AnalysisService",
     "verdad.v1.ApiKeyService",
     "verdad.v1.EncounterService",
     "verdad.v1.JourneyService",

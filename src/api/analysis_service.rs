@@ -1,0 +1,328 @@
+//! `verdad.v1.AnalysisService`.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{
+    authorize,
+    convert::{channel_from_proto, stage_from_proto},
+    enum_field, from_timestamp, parse_id, respond, timestamp,
+};
+use crate::{
+    domain::{
+        analysis::{
+            DEFAULT_RANGE_DAYS, Distribution, MAX_SCOPE_TOUCHPOINTS, Rate, Scope, ScorecardFigures,
+            max_variants, range,
+        },
+        role::Access,
+        touchpoint::Touchpoint,
+        violation::{FieldViolation, Violations},
+    },
+    error::{Error, Result},
+    proto::verdad::v1 as pb,
+    store,
+};
+
+pub struct AnalysisApi {
+    pool: PgPool,
+}
+
+impl AnalysisApi {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn scorecard(
+        &self,
+        request: Request<pb::GetScorecardRequest>,
+    ) -> Result<pb::GetScorecardResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let checked = checked_scope(request.get_ref().scope.as_ref())?;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let scope = resolve_scope(&mut tx, org, checked).await?;
+        let rows = store::analysis::scorecard(&mut tx, org, &scope).await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        tx.commit().await?;
+
+        let mut total = ScorecardFigures::default();
+        let mut per_touchpoint = Vec::new();
+        for (id, figures) in rows {
+            match id.and_then(|id| touchpoints.get(&id)) {
+                Some(touchpoint) => per_touchpoint.push((touchpoint, figures)),
+                None => total = figures,
+            }
+        }
+        per_touchpoint.sort_by_key(|(t, _)| (t.cycle_position, t.code.clone()));
+        Ok(pb::GetScorecardResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: total.encounters == 0,
+            touchpoints: per_touchpoint
+                .into_iter()
+                .map(|(t, figures)| scorecard_row(Some(t), &figures))
+                .collect(),
+            total: Some(scorecard_row(None, &total)),
+        })
+    }
+
+    async fn mot_cycle(
+        &self,
+        request: Request<pb::GetMotCycleRequest>,
+    ) -> Result<pb::GetMotCycleResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let request = request.into_inner();
+        let (checked, limit) = match (
+            checked_scope(request.scope.as_ref()),
+            max_variants(request.max_variants),
+        ) {
+            (Ok(checked), Ok(limit)) => (checked, limit),
+            (checked, limit) => {
+                let mut violations = checked.err().unwrap_or_default();
+                violations.extend(limit.err());
+                return Err(Error::InvalidArgument(violations));
+            }
+        };
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let scope = resolve_scope(&mut tx, org, checked).await?;
+        let pairs = store::analysis::pairs(&mut tx, org, &scope).await?;
+        let ends = store::analysis::ends(&mut tx, org, &scope).await?;
+        let (variant_count, variants) =
+            store::analysis::variants(&mut tx, org, &scope, limit).await?;
+        let conformance = store::analysis::conformance(&mut tx, org, &scope).await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        tx.commit().await?;
+
+        let code = |id: &Uuid| {
+            touchpoints
+                .get(id)
+                .map(|t| t.code.clone())
+                .unwrap_or_default()
+        };
+        let journeys = ends.journeys;
+        let count = |id: Uuid, n: i64| pb::TouchpointCount {
+            touchpoint_id: id.to_string(),
+            touchpoint_code: code(&id),
+            journeys: n,
+            share: Some(rate(Rate::new(n, journeys))),
+        };
+        let ranked = |mut counts: Vec<(Uuid, i64)>| {
+            counts.retain(|(_, n)| *n > 0);
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| code(&a.0).cmp(&code(&b.0))));
+            counts
+                .into_iter()
+                .map(|(id, n)| count(id, n))
+                .collect::<Vec<_>>()
+        };
+        let starts = ranked(
+            ends.per_touchpoint
+                .iter()
+                .map(|(id, s, _)| (*id, *s))
+                .collect(),
+        );
+        let finishes = ranked(
+            ends.per_touchpoint
+                .iter()
+                .map(|(id, _, e)| (*id, *e))
+                .collect(),
+        );
+        let transitions = pairs.iter().map(|p| p.count).sum();
+        Ok(pb::GetMotCycleResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: ends.encounters == 0,
+            journeys,
+            encounters: ends.encounters,
+            pairs: pairs
+                .iter()
+                .map(|p| pb::TouchpointPair {
+                    from_touchpoint_id: p.from.to_string(),
+                    from_touchpoint_code: code(&p.from),
+                    to_touchpoint_id: p.to.to_string(),
+                    to_touchpoint_code: code(&p.to),
+                    count: p.count,
+                    mean_seconds: p.mean_seconds,
+                    median_seconds: p.median_seconds,
+                })
+                .collect(),
+            transitions,
+            start_touchpoints: starts,
+            end_touchpoints: finishes,
+            variant_count,
+            variants: variants
+                .into_iter()
+                .map(|(path, n)| pb::PathVariant {
+                    touchpoint_codes: path.iter().map(code).collect(),
+                    journeys: n,
+                    share: Some(rate(Rate::new(n, journeys))),
+                })
+                .collect(),
+            conformance: Some(pb::Conformance {
+                designed_order: Some(rate(Rate::new(
+                    conformance.in_designed_order,
+                    conformance.comparable,
+                ))),
+                skipped_key_touchpoints: conformance
+                    .skipped
+                    .into_iter()
+                    .map(|(id, n)| count(id, n))
+                    .collect(),
+                journeys_with_loops: Some(rate(Rate::new(
+                    conformance.journeys_with_loops,
+                    journeys,
+                ))),
+                revisited_touchpoints: conformance
+                    .revisited
+                    .into_iter()
+                    .map(|(id, n)| count(id, n))
+                    .collect(),
+            }),
+        })
+    }
+}
+
+/// A scope as the request gives it; the default start needs the
+/// organisation's time zone.
+struct CheckedScope {
+    start: Option<chrono::DateTime<Utc>>,
+    end: Option<chrono::DateTime<Utc>>,
+    touchpoint_ids: Option<Vec<Uuid>>,
+    stage: Option<crate::domain::touchpoint::Stage>,
+    channel: Option<crate::domain::touchpoint::Channel>,
+}
+
+fn checked_scope(scope: Option<&pb::AnalysisScope>) -> Result<CheckedScope, Vec<FieldViolation>> {
+    let default = pb::AnalysisScope::default();
+    let scope = scope.unwrap_or(&default);
+    let mut v = Violations::new();
+    let start = v.check(from_timestamp(
+        "scope.start_time",
+        scope.start_time.as_ref(),
+    ));
+    let end = v.check(from_timestamp("scope.end_time", scope.end_time.as_ref()));
+    let touchpoint_ids = if scope.touchpoint_ids.len() > MAX_SCOPE_TOUCHPOINTS {
+        v.push(FieldViolation::new(
+            "scope.touchpoint_ids",
+            format!(
+                "must name at most {MAX_SCOPE_TOUCHPOINTS} touchpoints, got {}",
+                scope.touchpoint_ids.len()
+            ),
+        ));
+        None
+    } else {
+        let ids: Vec<Option<Uuid>> = scope
+            .touchpoint_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| v.check(parse_id(&format!("scope.touchpoint_ids[{i}]"), id)))
+            .collect();
+        ids.into_iter()
+            .collect::<Option<Vec<Uuid>>>()
+            .map(|ids| (!ids.is_empty()).then_some(ids))
+    };
+    let stage = v.check(enum_field("scope.stage", scope.stage, stage_from_proto));
+    let channel = v.check(enum_field(
+        "scope.channel",
+        scope.channel,
+        channel_from_proto,
+    ));
+    v.finish(|| {
+        Some(CheckedScope {
+            start: start?,
+            end: end?,
+            touchpoint_ids: touchpoint_ids?,
+            stage: stage?,
+            channel: channel?,
+        })
+    })
+}
+
+/// Fixes the time range: the default start is midnight 30 days ago in the
+/// organisation's time zone.
+async fn resolve_scope(tx: &mut PgConnection, org: Uuid, checked: CheckedScope) -> Result<Scope> {
+    let default_start = match checked.start {
+        Some(start) => start,
+        None => {
+            let organisation = store::organisation::get(tx, org, false)
+                .await?
+                .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
+            store::analysis::days_ago_midnight(tx, &organisation.time_zone, DEFAULT_RANGE_DAYS)
+                .await?
+        }
+    };
+    let (start_time, end_time) = range(checked.start, checked.end, default_start, Utc::now())?;
+    Ok(Scope {
+        start_time,
+        end_time,
+        touchpoint_ids: checked.touchpoint_ids,
+        stage: checked.stage,
+        channel: checked.channel,
+    })
+}
+
+async fn touchpoints(tx: &mut PgConnection, org: Uuid) -> Result<HashMap<Uuid, Touchpoint>> {
+    Ok(store::touchpoint::list_all(tx, org)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect())
+}
+
+fn rate(rate: Rate) -> pb::Rate {
+    let interval = rate.wilson();
+    pb::Rate {
+        numerator: rate.numerator,
+        denominator: rate.denominator,
+        value: rate.value(),
+        wilson_lower: interval.map(|(low, _)| low),
+        wilson_upper: interval.map(|(_, high)| high),
+    }
+}
+
+fn distribution(d: Distribution) -> pb::Distribution {
+    pb::Distribution {
+        count: d.count,
+        median: d.median,
+        p90: d.p90,
+    }
+}
+
+fn scorecard_row(touchpoint: Option<&Touchpoint>, f: &ScorecardFigures) -> pb::ScorecardRow {
+    pb::ScorecardRow {
+        touchpoint_id: touchpoint.map(|t| t.id.to_string()).unwrap_or_default(),
+        touchpoint_code: touchpoint.map(|t| t.code.clone()).unwrap_or_default(),
+        display_name: touchpoint
+            .map(|t| t.display_name.clone())
+            .unwrap_or_default(),
+        encounters: f.encounters,
+        mean_satisfaction: f.mean_satisfaction,
+        csat: Some(rate(f.csat())),
+        top_box: Some(rate(f.top_box())),
+        failure_rate: Some(rate(f.failure_rate())),
+        wait_seconds: Some(distribution(f.wait_seconds)),
+        first_response_seconds: Some(distribution(f.first_response_seconds)),
+        compliance: Some(rate(f.compliance())),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::analysis_service_server::AnalysisService for AnalysisApi {
+    async fn get_scorecard(
+        &self,
+        request: Request<pb::GetScorecardRequest>,
+    ) -> Result<Response<pb::GetScorecardResponse>, Status> {
+        respond(self.scorecard(request).await)
+    }
+
+    async fn get_mot_cycle(
+        &self,
+        request: Request<pb::GetMotCycleRequest>,
+    ) -> Result<Response<pb::GetMotCycleResponse>, Status> {
+        respond(self.mot_cycle(request).await)
+    }
+}

@@ -1,0 +1,192 @@
+//! What analyses share: the scope they look at, rates with their Wilson
+//! intervals, and the rows they answer with.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    touchpoint::{Channel, Stage},
+    violation::FieldViolation,
+};
+
+/// The days an analysis looks back when no start is given.
+pub const DEFAULT_RANGE_DAYS: i32 = 30;
+/// The path variants a MOT cycle shows when the caller asks for none.
+pub const DEFAULT_VARIANTS: i64 = 10;
+pub const MAX_VARIANTS: i64 = 100;
+/// The most touchpoints a scope may name.
+pub const MAX_SCOPE_TOUCHPOINTS: usize = 1000;
+/// z for a 95% interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// The encounters an analysis looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    /// `None`: every touchpoint.
+    pub touchpoint_ids: Option<Vec<Uuid>>,
+    pub stage: Option<Stage>,
+    pub channel: Option<Channel>,
+}
+
+/// Checks a time range; `start` defaults to `default_start`, `end` to now.
+pub fn range(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    default_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), FieldViolation> {
+    let end = end.unwrap_or(now);
+    let start = start.unwrap_or(default_start);
+    if end <= start {
+        return Err(FieldViolation::new(
+            "scope.end_time",
+            format!(
+                "must be after the start time {}, got {}",
+                start.to_rfc3339(),
+                end.to_rfc3339()
+            ),
+        ));
+    }
+    Ok((start, end))
+}
+
+/// How many path variants to show.
+pub fn max_variants(requested: i32) -> Result<i64, FieldViolation> {
+    match requested {
+        n if n < 0 => Err(FieldViolation::new(
+            "max_variants",
+            format!("must not be negative, got {n}"),
+        )),
+        0 => Ok(DEFAULT_VARIANTS),
+        n => Ok(i64::from(n).min(MAX_VARIANTS)),
+    }
+}
+
+/// A share with its denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rate {
+    pub numerator: i64,
+    pub denominator: i64,
+}
+
+impl Rate {
+    pub fn new(numerator: i64, denominator: i64) -> Self {
+        Self {
+            numerator,
+            denominator,
+        }
+    }
+
+    /// `None` when there is nothing to divide by.
+    pub fn value(&self) -> Option<f64> {
+        (self.denominator > 0).then(|| self.numerator as f64 / self.denominator as f64)
+    }
+
+    /// The 95% Wilson score interval: unlike the normal approximation it
+    /// stays inside 0..1 and stays wide for small samples, where 1 bad score
+    /// out of 5 is noise.
+    pub fn wilson(&self) -> Option<(f64, f64)> {
+        if self.denominator <= 0 {
+            return None;
+        }
+        let n = self.denominator as f64;
+        let p = self.numerator as f64 / n;
+        let z2 = Z_95 * Z_95;
+        let centre = p + z2 / (2.0 * n);
+        let spread = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        let denominator = 1.0 + z2 / n;
+        Some((
+            ((centre - spread) / denominator).max(0.0),
+            ((centre + spread) / denominator).min(1.0),
+        ))
+    }
+}
+
+/// Measured seconds: how many, their median and 90th percentile.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Distribution {
+    pub count: i64,
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+/// The scorecard figures of one touchpoint, or of all of them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScorecardFigures {
+    pub encounters: i64,
+    pub rated: i64,
+    pub mean_satisfaction: Option<f64>,
+    pub satisfied: i64,
+    pub top_box: i64,
+    pub failed: i64,
+    pub wait_seconds: Distribution,
+    pub first_response_seconds: Distribution,
+    pub met: i64,
+    pub violated: i64,
+}
+
+impl ScorecardFigures {
+    pub fn csat(&self) -> Rate {
+        Rate::new(self.satisfied, self.rated)
+    }
+
+    pub fn top_box(&self) -> Rate {
+        Rate::new(self.top_box, self.rated)
+    }
+
+    pub fn failure_rate(&self) -> Rate {
+        Rate::new(self.failed, self.encounters)
+    }
+
+    pub fn compliance(&self) -> Rate {
+        Rate::new(self.met, self.met + self.violated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-4
+    }
+
+    #[test]
+    fn wilson_matches_worked_examples() {
+        // 1 of 5: p = 0.2, interval 0.0362 to 0.6245.
+        let (low, high) = Rate::new(1, 5).wilson().unwrap();
+        assert!(close(low, 0.0362) && close(high, 0.6245), "{low} {high}");
+        // 0 of 10: 0 to 0.2775.
+        let (low, high) = Rate::new(0, 10).wilson().unwrap();
+        assert!(close(low, 0.0) && close(high, 0.2775), "{low} {high}");
+        // 50 of 100: 0.4038 to 0.5962.
+        let (low, high) = Rate::new(50, 100).wilson().unwrap();
+        assert!(close(low, 0.4038) && close(high, 0.5962), "{low} {high}");
+        assert_eq!(Rate::new(0, 0).wilson(), None);
+        assert_eq!(Rate::new(0, 0).value(), None);
+        assert_eq!(Rate::new(1, 4).value(), Some(0.25));
+    }
+
+    #[test]
+    fn ranges_default_and_must_not_be_empty() {
+        let now = Utc::now();
+        let default_start = now - Duration::days(30);
+        assert_eq!(
+            range(None, None, default_start, now).unwrap(),
+            (default_start, now)
+        );
+        let err = range(Some(now), Some(now), default_start, now).unwrap_err();
+        assert_eq!(err.field, "scope.end_time");
+    }
+
+    #[test]
+    fn variants_default_to_10_and_stop_at_100() {
+        assert_eq!(max_variants(0).unwrap(), 10);
+        assert_eq!(max_variants(1000).unwrap(), 100);
+        assert!(max_variants(-1).is_err());
+    }
+}
