@@ -9,22 +9,32 @@ use uuid::Uuid;
 
 use super::{
     authorize,
-    convert::{channel_from_proto, stage_from_proto},
+    convert::{
+        channel_from_proto, element_to_proto, severity_to_proto, situation_to_proto,
+        stage_from_proto,
+    },
     enum_field, from_timestamp, parse_id, respond, timestamp,
 };
 use crate::{
     domain::{
         analysis::{
-            DEFAULT_RANGE_DAYS, Distribution, MAX_SCOPE_TOUCHPOINTS, Rate, Scope, ScorecardFigures,
-            max_variants, range,
+            DEFAULT_RANGE_DAYS, Distribution, MAX_SCOPE_TOUCHPOINTS, Nps, Rate, Scope,
+            ScorecardFigures, max_variants, range,
         },
+        encounter::Situation,
         role::Access,
+        standard::{Element, Severity},
         touchpoint::Touchpoint,
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
-    store,
+    store::{
+        self,
+        analysis::{
+            FIRST_RESPONSE_BOUNDS, JourneyGroupFigures, SituationFigures, StandardCompliance,
+        },
+    },
 };
 
 pub struct AnalysisApi {
@@ -186,6 +196,293 @@ impl AnalysisApi {
     }
 }
 
+impl AnalysisApi {
+    /// Checks the scope of a request and fixes its range, in a transaction
+    /// acting for the caller's organisation.
+    async fn open(
+        &self,
+        org: Uuid,
+        scope: Option<&pb::AnalysisScope>,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Scope)> {
+        let checked = checked_scope(scope)?;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let scope = resolve_scope(&mut tx, org, checked).await?;
+        Ok((tx, scope))
+    }
+
+    async fn journey_outcomes(
+        &self,
+        request: Request<pb::GetJourneyOutcomesRequest>,
+    ) -> Result<pb::GetJourneyOutcomesResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (perfect, flawed) = store::analysis::journey_groups(&mut tx, org, &scope).await?;
+        let single = store::analysis::single_failures(&mut tx, org, &scope).await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        tx.commit().await?;
+
+        let journeys = perfect.journeys + flawed.journeys;
+        let scored = perfect.scored + flawed.scored;
+        // Flawed journeys all score 0, so the overall mean weighs the
+        // perfect journeys' mean by their share of the scored ones.
+        let mean_score = (scored > 0)
+            .then(|| perfect.mean_score.unwrap_or(0.0) * perfect.scored as f64 / scored as f64);
+        let single_failure_journeys: i64 = single.iter().map(|(_, n)| n).sum();
+        let mut single = single;
+        single.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| code_of(&touchpoints, &a.0).cmp(&code_of(&touchpoints, &b.0)))
+        });
+        Ok(pb::GetJourneyOutcomesResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: journeys == 0,
+            journeys,
+            perfect_share: Some(rate(Rate::new(perfect.journeys, journeys))),
+            perfect: Some(journey_group(&perfect)),
+            flawed: Some(journey_group(&flawed)),
+            mean_score,
+            single_failure_journeys,
+            single_failure_touchpoints: single
+                .into_iter()
+                .map(|(id, n)| pb::TouchpointCount {
+                    touchpoint_id: id.to_string(),
+                    touchpoint_code: code_of(&touchpoints, &id),
+                    journeys: n,
+                    share: Some(rate(Rate::new(n, single_failure_journeys))),
+                })
+                .collect(),
+        })
+    }
+
+    async fn first_impressions(
+        &self,
+        request: Request<pb::GetFirstImpressionsRequest>,
+    ) -> Result<pb::GetFirstImpressionsResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let organisation = store::organisation::get(&mut tx, org, false)
+            .await?
+            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
+        let window = organisation.first_impression_seconds;
+        let f = store::analysis::first_impressions(&mut tx, org, &scope, window).await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        tx.commit().await?;
+
+        let measured = f.first_response.count;
+        let lows = std::iter::once(0).chain(FIRST_RESPONSE_BOUNDS);
+        let highs = FIRST_RESPONSE_BOUNDS.iter().map(|b| Some(*b)).chain([None]);
+        let buckets = lows
+            .zip(highs)
+            .zip(&f.buckets)
+            .map(|((min_seconds, max_seconds), n)| pb::FirstResponseBucket {
+                min_seconds,
+                max_seconds,
+                journeys: *n,
+                share: Some(rate(Rate::new(*n, measured))),
+            })
+            .collect();
+        let mut in_window = f.touchpoints_in_window;
+        in_window.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| code_of(&touchpoints, &a.0).cmp(&code_of(&touchpoints, &b.0)))
+        });
+        Ok(pb::GetFirstImpressionsResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: f.journeys == 0,
+            journeys: f.journeys,
+            window: Some(prost_types::Duration {
+                seconds: window,
+                nanos: 0,
+            }),
+            first_response_seconds: Some(distribution(f.first_response)),
+            buckets,
+            greeted_within_window: Some(rate(Rate::new(f.within_window, measured))),
+            touchpoints_in_window: in_window
+                .into_iter()
+                .map(|(id, n)| pb::TouchpointCount {
+                    touchpoint_id: id.to_string(),
+                    touchpoint_code: code_of(&touchpoints, &id),
+                    journeys: n,
+                    share: Some(rate(Rate::new(n, f.journeys))),
+                })
+                .collect(),
+        })
+    }
+
+    async fn guideline_breakdown(
+        &self,
+        request: Request<pb::GetGuidelineBreakdownRequest>,
+    ) -> Result<pb::GetGuidelineBreakdownResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let rows = store::analysis::situations(&mut tx, org, &scope).await?;
+        tx.commit().await?;
+
+        let mut by_situation: HashMap<Option<Situation>, SituationFigures> = HashMap::new();
+        for (text, figures) in rows {
+            let situation = match text {
+                None => None,
+                Some(text) => Some(Situation::parse(&text).ok_or_else(|| {
+                    Error::internal(format!("unknown situation {text:?} in the database"))
+                })?),
+            };
+            by_situation.insert(situation, figures);
+        }
+        let order = Situation::ALL
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(std::iter::once(None));
+        let situations: Vec<pb::GuidelineRow> = order
+            .map(|situation| {
+                let f = by_situation.remove(&situation).unwrap_or_default();
+                pb::GuidelineRow {
+                    situation: situation
+                        .map_or(pb::Situation::Unspecified, situation_to_proto)
+                        .into(),
+                    encounters: f.encounters,
+                    failure_rate: Some(rate(Rate::new(f.failed, f.encounters))),
+                    mean_satisfaction: f.mean_satisfaction,
+                    csat: Some(rate(Rate::new(f.satisfied, f.rated))),
+                }
+            })
+            .collect();
+        Ok(pb::GetGuidelineBreakdownResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: situations.iter().all(|s| s.encounters == 0),
+            situations,
+        })
+    }
+
+    async fn compliance_report(
+        &self,
+        request: Request<pb::GetComplianceReportRequest>,
+    ) -> Result<pb::GetComplianceReportResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let mut rows = store::analysis::compliance(&mut tx, org, &scope).await?;
+        tx.commit().await?;
+
+        let compliance_of = |r: &StandardCompliance| Rate::new(r.met, r.met + r.violated);
+        rows.sort_by(|a, b| {
+            let (a_rate, b_rate) = (compliance_of(a).value(), compliance_of(b).value());
+            a_rate
+                .partial_cmp(&b_rate)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.code.cmp(&b.code))
+        });
+        let mut elements: Vec<(Element, i64, i64)> = Vec::new();
+        let mut standards = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let element: Element = Element::parse(&row.element).ok_or_else(|| {
+                Error::internal(format!("unknown element {:?} in the database", row.element))
+            })?;
+            let severity = Severity::parse(&row.severity).ok_or_else(|| {
+                Error::internal(format!(
+                    "unknown severity {:?} in the database",
+                    row.severity
+                ))
+            })?;
+            match elements.iter_mut().find(|(e, ..)| *e == element) {
+                Some((_, met, violated)) => {
+                    *met += row.met;
+                    *violated += row.violated;
+                }
+                None => elements.push((element, row.met, row.violated)),
+            }
+            standards.push(pb::ComplianceRow {
+                standard_id: row.standard_id.to_string(),
+                standard_code: row.code.clone(),
+                element: element_to_proto(element).into(),
+                evaluated: row.met + row.violated,
+                met: row.met,
+                violated: row.violated,
+                compliance: Some(rate(compliance_of(row))),
+                severity: severity_to_proto(severity).into(),
+            });
+        }
+        elements.sort_by_key(|(e, ..)| Element::ALL.iter().position(|x| x == e));
+        Ok(pb::GetComplianceReportResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: standards.is_empty(),
+            standards,
+            elements: elements
+                .into_iter()
+                .map(|(element, met, violated)| pb::ComplianceRow {
+                    element: element_to_proto(element).into(),
+                    evaluated: met + violated,
+                    met,
+                    violated,
+                    compliance: Some(rate(Rate::new(met, met + violated))),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    async fn recovery_performance(
+        &self,
+        request: Request<pb::GetRecoveryPerformanceRequest>,
+    ) -> Result<pb::GetRecoveryPerformanceResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let f = store::analysis::recovery(&mut tx, org, &scope).await?;
+        tx.commit().await?;
+        Ok(pb::GetRecoveryPerformanceResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: f.opened == 0,
+            opened: f.opened,
+            resolved: Some(rate(Rate::new(f.resolved, f.opened))),
+            resolved_within_deadline: Some(rate(Rate::new(f.resolved_in_time, f.opened))),
+            seconds_to_resolve: Some(distribution(f.seconds_to_resolve)),
+            follow_ups: f.follow_ups,
+            mean_original_satisfaction: f.mean_original,
+            mean_follow_up_satisfaction: f.mean_follow_up,
+            improved: Some(rate(Rate::new(f.improved, f.follow_ups))),
+        })
+    }
+}
+
+fn code_of(touchpoints: &HashMap<Uuid, Touchpoint>, id: &Uuid) -> String {
+    touchpoints
+        .get(id)
+        .map(|t| t.code.clone())
+        .unwrap_or_default()
+}
+
+fn journey_group(f: &JourneyGroupFigures) -> pb::JourneyGroup {
+    let nps = Nps {
+        respondents: f.respondents,
+        promoters: f.promoters,
+        detractors: f.detractors,
+    };
+    pb::JourneyGroup {
+        journeys: f.journeys,
+        mean_score: f.mean_score,
+        scored_journeys: f.scored,
+        journeys_with_feedback: f.with_feedback,
+        mean_overall_satisfaction: f.mean_overall,
+        overall_csat: Some(rate(Rate::new(f.satisfied, f.rated))),
+        nps: Some(pb::Nps {
+            respondents: nps.respondents,
+            promoters: nps.promoters,
+            passives: nps.passives(),
+            detractors: nps.detractors,
+            score: nps.score(),
+        }),
+    }
+}
+
 /// A scope as the request gives it; the default start needs the
 /// organisation's time zone.
 struct CheckedScope {
@@ -324,5 +621,40 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         request: Request<pb::GetMotCycleRequest>,
     ) -> Result<Response<pb::GetMotCycleResponse>, Status> {
         respond(self.mot_cycle(request).await)
+    }
+
+    async fn get_journey_outcomes(
+        &self,
+        request: Request<pb::GetJourneyOutcomesRequest>,
+    ) -> Result<Response<pb::GetJourneyOutcomesResponse>, Status> {
+        respond(self.journey_outcomes(request).await)
+    }
+
+    async fn get_first_impressions(
+        &self,
+        request: Request<pb::GetFirstImpressionsRequest>,
+    ) -> Result<Response<pb::GetFirstImpressionsResponse>, Status> {
+        respond(self.first_impressions(request).await)
+    }
+
+    async fn get_guideline_breakdown(
+        &self,
+        request: Request<pb::GetGuidelineBreakdownRequest>,
+    ) -> Result<Response<pb::GetGuidelineBreakdownResponse>, Status> {
+        respond(self.guideline_breakdown(request).await)
+    }
+
+    async fn get_compliance_report(
+        &self,
+        request: Request<pb::GetComplianceReportRequest>,
+    ) -> Result<Response<pb::GetComplianceReportResponse>, Status> {
+        respond(self.compliance_report(request).await)
+    }
+
+    async fn get_recovery_performance(
+        &self,
+        request: Request<pb::GetRecoveryPerformanceRequest>,
+    ) -> Result<Response<pb::GetRecoveryPerformanceResponse>, Status> {
+        respond(self.recovery_performance(request).await)
     }
 }

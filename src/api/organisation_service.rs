@@ -15,6 +15,7 @@ use crate::{
     domain::{
         organisation::{
             DISPLAY_NAME_MAX_CHARS, Organisation, OrganisationChanges, parse_failure_threshold,
+            parse_first_impression,
         },
         recovery::parse_deadline,
         role::Access,
@@ -34,6 +35,7 @@ const MASK: MaskRules = MaskRules {
         "time_zone",
         "failure_threshold",
         "recovery_deadline",
+        "first_impression_window",
     ],
     fixed: &["id", "create_time", "update_time"],
 };
@@ -142,6 +144,10 @@ fn to_proto(organisation: Organisation) -> pb::Organisation {
             seconds: organisation.recovery_deadline_seconds,
             nanos: 0,
         }),
+        first_impression_window: Some(prost_types::Duration {
+            seconds: organisation.first_impression_seconds,
+            nanos: 0,
+        }),
         create_time: Some(timestamp(organisation.create_time)),
         update_time: Some(timestamp(organisation.update_time)),
     }
@@ -159,6 +165,7 @@ fn changes(
         !o.time_zone.is_empty(),
         o.failure_threshold != 0,
         o.recovery_deadline.is_some(),
+        o.first_impression_window.is_some(),
     ];
     let paths = MASK.paths(mask, &given)?;
     let mut v = Violations::new();
@@ -192,6 +199,13 @@ fn changes(
                 let field = "organisation.recovery_deadline";
                 changes.recovery_deadline_seconds = match &o.recovery_deadline {
                     Some(d) => v.check(parse_deadline(field, d.seconds, d.nanos)),
+                    None => v.check(Err(FieldViolation::new(field, "is required"))),
+                }
+            }
+            "first_impression_window" => {
+                let field = "organisation.first_impression_window";
+                changes.first_impression_seconds = match &o.first_impression_window {
+                    Some(d) => v.check(parse_first_impression(field, d.seconds, d.nanos)),
                     None => v.check(Err(FieldViolation::new(field, "is required"))),
                 }
             }

@@ -104,6 +104,27 @@ impl Rate {
     }
 }
 
+/// Answers to "how likely are you to recommend us" (0 to 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Nps {
+    pub respondents: i64,
+    pub promoters: i64,
+    pub detractors: i64,
+}
+
+impl Nps {
+    /// Those who answered 7 or 8: counted only in the denominator.
+    pub fn passives(&self) -> i64 {
+        self.respondents - self.promoters - self.detractors
+    }
+
+    /// % promoters (9-10) - % detractors (0-6), -100 to 100.
+    pub fn score(&self) -> Option<f64> {
+        (self.respondents > 0)
+            .then(|| 100.0 * (self.promoters - self.detractors) as f64 / self.respondents as f64)
+    }
+}
+
 /// Measured seconds: how many, their median and 90th percentile.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Distribution {
@@ -169,6 +190,19 @@ mod tests {
         assert_eq!(Rate::new(0, 0).wilson(), None);
         assert_eq!(Rate::new(0, 0).value(), None);
         assert_eq!(Rate::new(1, 4).value(), Some(0.25));
+    }
+
+    #[test]
+    fn nps_is_promoters_minus_detractors_over_everyone() {
+        // 5 promoters, 3 passives, 2 detractors: 50% - 20% = 30.
+        let nps = Nps {
+            respondents: 10,
+            promoters: 5,
+            detractors: 2,
+        };
+        assert_eq!(nps.passives(), 3);
+        assert_eq!(nps.score(), Some(30.0));
+        assert_eq!(Nps::default().score(), None);
     }
 
     #[test]

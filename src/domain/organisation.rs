@@ -27,6 +27,8 @@ pub struct Organisation {
     pub failure_threshold: i32,
     /// How long after it opens a recovery case is due, in seconds.
     pub recovery_deadline_seconds: i64,
+    /// How soon a journey's first contact must respond, in seconds.
+    pub first_impression_seconds: i64,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
 }
@@ -46,6 +48,27 @@ pub fn parse_failure_threshold(field: &str, value: i32) -> Result<i32, FieldViol
     }
 }
 
+/// The first-impression window when nobody has set one.
+pub const DEFAULT_FIRST_IMPRESSION_SECONDS: i64 = 15;
+
+/// Checks a first-impression window: whole seconds from 1 to 3600.
+pub fn parse_first_impression(
+    field: &str,
+    seconds: i64,
+    nanos: i32,
+) -> Result<i64, FieldViolation> {
+    if nanos != 0 {
+        return Err(FieldViolation::new(field, "must be whole seconds"));
+    }
+    if !(1..=3600).contains(&seconds) {
+        return Err(FieldViolation::new(
+            field,
+            format!("must be between 1s and 3600s, got {seconds}s"),
+        ));
+    }
+    Ok(seconds)
+}
+
 /// The changes of an update: `Some` for every field named in the mask. The
 /// time zone is checked against the database's list by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +78,7 @@ pub struct OrganisationChanges {
     pub time_zone: Option<String>,
     pub failure_threshold: Option<i32>,
     pub recovery_deadline_seconds: Option<i64>,
+    pub first_impression_seconds: Option<i64>,
 }
 
 impl OrganisationChanges {
@@ -71,6 +95,10 @@ impl OrganisationChanges {
         set(
             &mut organisation.recovery_deadline_seconds,
             self.recovery_deadline_seconds,
+        );
+        set(
+            &mut organisation.first_impression_seconds,
+            self.first_impression_seconds,
         );
     }
 }

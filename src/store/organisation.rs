@@ -20,6 +20,7 @@ struct OrganisationRow {
     time_zone: String,
     failure_threshold: i32,
     recovery_deadline_seconds: i32,
+    first_impression_seconds: i32,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
 }
@@ -35,6 +36,7 @@ impl TryFrom<OrganisationRow> for Organisation {
             time_zone: row.time_zone,
             failure_threshold: row.failure_threshold,
             recovery_deadline_seconds: i64::from(row.recovery_deadline_seconds),
+            first_impression_seconds: i64::from(row.first_impression_seconds),
             create_time: row.create_time,
             update_time: row.update_time,
         })
@@ -63,7 +65,7 @@ pub async fn insert(
         r#"insert into organisation (id, display_name, kind, time_zone)
            values ($1, $2, $3, $4)
            returning id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     create_time,
+                     first_impression_seconds, create_time,
                      update_time"#,
         id,
         new.display_name,
@@ -87,7 +89,7 @@ pub async fn get(
         sqlx::query_as!(
             OrganisationRow,
             r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     create_time,
+                     first_impression_seconds, create_time,
                       update_time
                from organisation where id = $1
                for update"#,
@@ -99,7 +101,7 @@ pub async fn get(
         sqlx::query_as!(
             OrganisationRow,
             r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     create_time,
+                     first_impression_seconds, create_time,
                       update_time
                from organisation where id = $1"#,
             id
@@ -119,10 +121,10 @@ pub async fn update(
         OrganisationRow,
         r#"update organisation
            set display_name = $2, kind = $3, time_zone = $4, failure_threshold = $5,
-               recovery_deadline_seconds = $6
+               recovery_deadline_seconds = $6, first_impression_seconds = $7
            where id = $1
            returning id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     create_time,
+                     first_impression_seconds, create_time,
                      update_time"#,
         organisation.id,
         organisation.display_name,
@@ -131,6 +133,8 @@ pub async fn update(
         organisation.failure_threshold,
         i32::try_from(organisation.recovery_deadline_seconds)
             .map_err(|_| Error::internal("recovery deadline out of range"))?,
+        i32::try_from(organisation.first_impression_seconds)
+            .map_err(|_| Error::internal("first impression window out of range"))?,
     )
     .fetch_one(connection)
     .await?;

@@ -9,11 +9,12 @@ use tonic::Code;
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
 use crate::{
-    encounters::{minutes_ago, record},
+    encounters::{all_cases, minutes_ago, record, record_feedback},
     helpers::{
         TestApp, assert_error, authed, create_standard, create_touchpoint, spawn_app, standard,
         touchpoint, violated_fields,
     },
+    recovery::update_case,
 };
 
 /// 2026-06-01T09:00:00Z, and `seconds` after it.
@@ -141,6 +142,12 @@ async fn scorecard_fixture(app: &TestApp, key: &str) {
     create_touchpoint(app, key, keyed("desk", 10, true)).await;
     create_touchpoint(app, key, keyed("lobby", 20, false)).await;
     create_standard(app, key, standard("greet-15s", "desk")).await;
+    record_fixture_events(app, key).await;
+}
+
+/// Seven encounters in four journeys on the fixture day, and one the day
+/// before.
+async fn record_fixture_events(app: &TestApp, key: &str) {
     let m = |satisfaction, wait, first_response| Measured {
         satisfaction,
         wait,
@@ -720,4 +727,513 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
         }
     }
     assert_eq!(cycle.variants.len(), 10);
+}
+
+fn answered(overall: Option<i32>, recommend: Option<i32>) -> pb::JourneyFeedback {
+    pb::JourneyFeedback {
+        overall_satisfaction: overall,
+        likelihood_to_recommend: recommend,
+        complete_time: Some(at(3600)),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn journey_outcomes_set_perfect_journeys_against_flawed_ones() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    scorecard_fixture(&app, key).await;
+    // j1 and j4 are perfect, j2 (two failures) and j3 (one, at the desk)
+    // flawed; j0 happened the day before.
+    for (journey, overall, recommend) in [
+        ("j1", Some(5), Some(10)),
+        ("j4", Some(4), Some(8)),
+        ("j2", Some(2), Some(3)),
+        ("j3", None, Some(9)),
+        ("j0", Some(1), Some(0)),
+    ] {
+        record_feedback(&app, key, journey, answered(overall, recommend))
+            .await
+            .unwrap();
+    }
+
+    let outcomes = app
+        .analyses()
+        .await
+        .get_journey_outcomes(authed(
+            key,
+            pb::GetJourneyOutcomesRequest {
+                scope: Some(fixture_day()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(!outcomes.no_data);
+    assert_eq!(outcomes.journeys, 4);
+    assert_rate(&outcomes.perfect_share, 2, 4);
+    // Scores: j1 (5 and 3: mean 4) 75; j2 and j3 0; j4 has no rating.
+    assert_close(outcomes.mean_score, 25.0);
+
+    let perfect = outcomes.perfect.unwrap();
+    assert_eq!((perfect.journeys, perfect.scored_journeys), (2, 1));
+    assert_close(perfect.mean_score, 75.0);
+    assert_eq!(perfect.journeys_with_feedback, 2);
+    assert_close(perfect.mean_overall_satisfaction, 4.5);
+    assert_rate(&perfect.overall_csat, 2, 2);
+    let nps = perfect.nps.unwrap();
+    assert_eq!(
+        (nps.respondents, nps.promoters, nps.passives, nps.detractors),
+        (2, 1, 1, 0)
+    );
+    assert_close(nps.score, 50.0);
+
+    let flawed = outcomes.flawed.unwrap();
+    assert_eq!((flawed.journeys, flawed.scored_journeys), (2, 2));
+    assert_close(flawed.mean_score, 0.0);
+    assert_eq!(flawed.journeys_with_feedback, 2);
+    assert_close(flawed.mean_overall_satisfaction, 2.0);
+    assert_rate(&flawed.overall_csat, 0, 1);
+    let nps = flawed.nps.unwrap();
+    assert_eq!(
+        (nps.respondents, nps.promoters, nps.passives, nps.detractors),
+        (2, 1, 0, 1)
+    );
+    assert_close(nps.score, 0.0);
+
+    assert_eq!(outcomes.single_failure_journeys, 1);
+    assert_eq!(outcomes.single_failure_touchpoints.len(), 1);
+    let only = &outcomes.single_failure_touchpoints[0];
+    assert_eq!((only.touchpoint_code.as_str(), only.journeys), ("desk", 1));
+    assert_rate(&only.share, 1, 1);
+}
+
+#[tokio::test]
+async fn the_guideline_breakdown_counts_each_situation_and_ordinary_contacts() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, touchpoint("desk")).await;
+    let situated = |id: &str, situation: pb::Situation, satisfaction: i32| pb::Encounter {
+        situation: situation.into(),
+        ..event(
+            "desk",
+            "j1",
+            id,
+            at(0),
+            Measured {
+                satisfaction: Some(satisfaction),
+                ..Measured::default()
+            },
+        )
+    };
+    for e in [
+        situated("1", pb::Situation::Recovery, 5),
+        situated("2", pb::Situation::Recovery, 1),
+        situated("3", pb::Situation::Coping, 3),
+        situated("4", pb::Situation::Unspecified, 4),
+    ] {
+        record(&app, key, e).await;
+    }
+
+    let breakdown = app
+        .analyses()
+        .await
+        .get_guideline_breakdown(authed(
+            key,
+            pb::GetGuidelineBreakdownRequest {
+                scope: Some(fixture_day()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(!breakdown.no_data);
+    let rows = &breakdown.situations;
+    let order: Vec<pb::Situation> = rows.iter().map(|r| r.situation()).collect();
+    assert_eq!(
+        order,
+        [
+            pb::Situation::Recovery,
+            pb::Situation::Adaptability,
+            pb::Situation::Spontaneity,
+            pb::Situation::Coping,
+            pb::Situation::Unspecified,
+        ]
+    );
+    assert_eq!(rows[0].encounters, 2);
+    assert_rate(&rows[0].failure_rate, 1, 2);
+    assert_close(rows[0].mean_satisfaction, 3.0);
+    assert_rate(&rows[0].csat, 1, 2);
+    assert_eq!(rows[1].encounters, 0);
+    assert_eq!(rows[1].mean_satisfaction, None);
+    assert_rate(&rows[1].failure_rate, 0, 0);
+    assert_eq!(rows[2].encounters, 0);
+    assert_eq!(rows[3].encounters, 1);
+    assert_rate(&rows[3].failure_rate, 0, 1);
+    assert_rate(&rows[3].csat, 0, 1);
+    assert_eq!(rows[4].encounters, 1);
+    assert_close(rows[4].mean_satisfaction, 4.0);
+    assert_rate(&rows[4].csat, 1, 1);
+}
+
+#[tokio::test]
+async fn the_compliance_report_counts_met_and_violated_per_standard_and_element() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
+    create_touchpoint(&app, key, keyed("lobby", 20, false)).await;
+    create_standard(&app, key, standard("greet-15s", "desk")).await;
+    let mut wait = standard("wait-5min", "");
+    wait.element = pb::Element::Software.into();
+    wait.severity = pb::Severity::Minor.into();
+    wait.rule = crate::helpers::metric_rule(
+        pb::MetricField::WaitSeconds,
+        pb::Comparison::LessOrEqual,
+        300.0,
+    );
+    create_standard(&app, key, wait).await;
+    record_fixture_events(&app, key).await;
+
+    let report = app
+        .analyses()
+        .await
+        .get_compliance_report(authed(
+            key,
+            pb::GetComplianceReportRequest {
+                scope: Some(fixture_day()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(!report.no_data);
+    let rows: Vec<(&str, i64, i64, i64)> = report
+        .standards
+        .iter()
+        .map(|r| (r.standard_code.as_str(), r.evaluated, r.met, r.violated))
+        .collect();
+    // greet-15s at the desk: first responses 10 and 5 met, 20 violated, one
+    // not measured. wait-5min everywhere: 100, 200, 300 met, 600 violated,
+    // two not measured. Least compliant first.
+    assert_eq!(rows, [("greet-15s", 3, 2, 1), ("wait-5min", 4, 3, 1)]);
+    assert_rate(&report.standards[0].compliance, 2, 3);
+    assert_eq!(report.standards[0].severity(), pb::Severity::Critical);
+    let elements: Vec<(pb::Element, i64, i64)> = report
+        .elements
+        .iter()
+        .map(|r| (r.element(), r.met, r.violated))
+        .collect();
+    assert_eq!(
+        elements,
+        [
+            (pb::Element::Software, 3, 1),
+            (pb::Element::Humanware, 2, 1)
+        ]
+    );
+    assert_rate(&report.elements[0].compliance, 3, 4);
+}
+
+#[tokio::test]
+async fn recovery_performance_follows_the_cases_opened_in_the_range() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    scorecard_fixture(&app, key).await;
+    // Failed: #2 (satisfaction 4), #3 (2), #6 (1) and the day before's #7
+    // (1); all their cases open now.
+    let cases = all_cases(&app, key).await;
+    assert_eq!(cases.len(), 4);
+    let by_satisfaction = |s: i32, code: &str| {
+        cases
+            .iter()
+            .find(|c| c.original_satisfaction == Some(s) && c.touchpoint_code == code)
+            .unwrap()
+            .clone()
+    };
+    let resolve = |case: &pb::RecoveryCase, follow_up: i32| pb::RecoveryCase {
+        id: case.id.clone(),
+        status: pb::RecoveryStatus::Resolved.into(),
+        resolution_note: "Called back and apologised".into(),
+        follow_up_satisfaction: Some(follow_up),
+        ..Default::default()
+    };
+    let paths = ["status", "resolution_note", "follow_up_satisfaction"];
+    update_case(&app, key, resolve(&by_satisfaction(4, "desk"), 3), &paths)
+        .await
+        .unwrap();
+    update_case(&app, key, resolve(&by_satisfaction(2, "desk"), 4), &paths)
+        .await
+        .unwrap();
+
+    let now = chrono::Utc::now().timestamp();
+    let today = pb::AnalysisScope {
+        start_time: Some(Timestamp {
+            seconds: now - 3600,
+            nanos: 0,
+        }),
+        end_time: Some(Timestamp {
+            seconds: now + 3600,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let performance = |scope: pb::AnalysisScope| {
+        let app = &app;
+        async move {
+            app.analyses()
+                .await
+                .get_recovery_performance(authed(
+                    key,
+                    pb::GetRecoveryPerformanceRequest { scope: Some(scope) },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let all = performance(today.clone()).await;
+
+    assert!(!all.no_data);
+    assert_eq!(all.opened, 4);
+    assert_rate(&all.resolved, 2, 4);
+    assert_rate(&all.resolved_within_deadline, 2, 4);
+    let resolving = all.seconds_to_resolve.unwrap();
+    assert_eq!(resolving.count, 2);
+    assert!((0.0..60.0).contains(&resolving.median.unwrap()));
+    assert_eq!(all.follow_ups, 2);
+    // Originals 4 and 2, follow-ups 3 and 4: only the second improved.
+    assert_close(all.mean_original_satisfaction, 3.0);
+    assert_close(all.mean_follow_up_satisfaction, 3.5);
+    assert_rate(&all.improved, 1, 2);
+
+    // The fixture day opened no case: cases count from when they open.
+    assert!(performance(fixture_day()).await.no_data);
+}
+
+#[tokio::test]
+async fn first_impressions_read_the_first_contact_of_each_journey() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, keyed("guard", 10, true)).await;
+    create_touchpoint(&app, key, keyed("desk", 20, true)).await;
+    let response = |seconds| Measured {
+        first_response: seconds,
+        ..Measured::default()
+    };
+    for e in [
+        event("guard", "J1", "1", at(0), response(Some(3))),
+        event("desk", "J1", "2", at(10), response(Some(20))),
+        event("guard", "J2", "3", at(0), response(Some(12))),
+        event("desk", "J2", "4", at(60), response(None)),
+        event("desk", "J3", "5", at(0), response(Some(40))),
+        event("guard", "J4", "6", at(0), response(None)),
+        event("desk", "J4", "7", at(5), response(Some(1))),
+        event("desk", "J5", "8", at(0), response(Some(15))),
+    ] {
+        record(&app, key, e).await;
+    }
+    let first_impressions = || async {
+        app.analyses()
+            .await
+            .get_first_impressions(authed(
+                key,
+                pb::GetFirstImpressionsRequest {
+                    scope: Some(fixture_day()),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    };
+
+    let seen = first_impressions().await;
+
+    assert!(!seen.no_data);
+    assert_eq!(seen.journeys, 5);
+    assert_eq!(seen.window.unwrap().seconds, 15);
+    // First contacts: J1 3 s, J2 12 s, J3 40 s, J4 not measured, J5 15 s.
+    // Sorted 3, 12, 15, 40: median 13.5; p90 at rank 2.7 = 15 + 0.7 * 25.
+    assert_distribution(&seen.first_response_seconds, 4, Some(13.5), Some(32.5));
+    let buckets: Vec<(i64, Option<i64>, i64)> = seen
+        .buckets
+        .iter()
+        .map(|b| (b.min_seconds, b.max_seconds, b.journeys))
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            (0, Some(5), 1),
+            (5, Some(10), 0),
+            (10, Some(15), 1),
+            (15, Some(30), 1),
+            (30, Some(60), 1),
+            (60, Some(300), 0),
+            (300, None, 0),
+        ]
+    );
+    assert_rate(&seen.buckets[0].share, 1, 4);
+    // 3, 12 and 15 are within 15 s.
+    assert_rate(&seen.greeted_within_window, 3, 4);
+    // Within 15 s of the first contact: J1 guard and desk (10 s), J2 guard,
+    // J3 desk, J4 guard and desk (5 s), J5 desk.
+    let met: Vec<(&str, i64)> = seen
+        .touchpoints_in_window
+        .iter()
+        .map(|c| (c.touchpoint_code.as_str(), c.journeys))
+        .collect();
+    assert_eq!(met, [("desk", 4), ("guard", 3)]);
+    assert_rate(&seen.touchpoints_in_window[0].share, 4, 5);
+
+    app.organisations()
+        .await
+        .update_organisation(authed(
+            key,
+            pb::UpdateOrganisationRequest {
+                organisation: Some(pb::Organisation {
+                    first_impression_window: Some(prost_types::Duration {
+                        seconds: 10,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["first_impression_window".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let stricter = first_impressions().await;
+    assert_eq!(stricter.window.unwrap().seconds, 10);
+    assert_rate(&stricter.greeted_within_window, 1, 4);
+    let met: Vec<(&str, i64)> = stricter
+        .touchpoints_in_window
+        .iter()
+        .map(|c| (c.touchpoint_code.as_str(), c.journeys))
+        .collect();
+    assert_eq!(met, [("desk", 4), ("guard", 3)]);
+}
+
+/// Calls every analysis over `scope`: per method, whether it said there is
+/// no data, or its error.
+async fn every_analysis(
+    app: &TestApp,
+    key: &str,
+    scope: pb::AnalysisScope,
+) -> Vec<(&'static str, Result<bool, tonic::Status>)> {
+    let mut client = app.analyses().await;
+    let s = || Some(scope.clone());
+    vec![
+        (
+            "GetScorecard",
+            client
+                .get_scorecard(authed(key, pb::GetScorecardRequest { scope: s() }))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
+            "GetMotCycle",
+            client
+                .get_mot_cycle(authed(
+                    key,
+                    pb::GetMotCycleRequest {
+                        scope: s(),
+                        max_variants: 0,
+                    },
+                ))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
+            "GetJourneyOutcomes",
+            client
+                .get_journey_outcomes(authed(key, pb::GetJourneyOutcomesRequest { scope: s() }))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
+            "GetFirstImpressions",
+            client
+                .get_first_impressions(authed(key, pb::GetFirstImpressionsRequest { scope: s() }))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
+            "GetGuidelineBreakdown",
+            client
+                .get_guideline_breakdown(authed(
+                    key,
+                    pb::GetGuidelineBreakdownRequest { scope: s() },
+                ))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
+            "GetComplianceReport",
+            client
+                .get_compliance_report(authed(key, pb::GetComplianceReportRequest { scope: s() }))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
+            "GetRecoveryPerformance",
+            client
+                .get_recovery_performance(authed(
+                    key,
+                    pb::GetRecoveryPerformanceRequest { scope: s() },
+                ))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_analysis_is_for_analysts_and_admins_of_the_organisation_only() {
+    let app = spawn_app().await;
+    let a = app.create_org("Hospital A").await;
+    let b = app.create_org("Hospital B").await;
+    scorecard_fixture(&app, &a.admin_key).await;
+    let now = chrono::Utc::now().timestamp();
+    // Covers the fixture day and today, when the fixture's cases opened.
+    let everything = pb::AnalysisScope {
+        start_time: Some(at(-86_400)),
+        end_time: Some(Timestamp {
+            seconds: now + 3600,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+
+    let a_analyst = app.key(&a, Role::Analyst).await;
+    for (method, answer) in every_analysis(&app, &a_analyst, everything.clone()).await {
+        assert!(!answer.unwrap(), "{method} of A's analyst sees A's data");
+    }
+    for (method, answer) in every_analysis(&app, &b.admin_key, everything.clone()).await {
+        assert!(
+            answer.unwrap(),
+            "{method} of B's admin sees none of A's data"
+        );
+    }
+    let ingest = app.key(&a, Role::Ingest).await;
+    for (method, answer) in every_analysis(&app, &ingest, everything.clone()).await {
+        let status = answer.expect_err(method);
+        assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    }
+    let backwards = pb::AnalysisScope {
+        start_time: everything.end_time,
+        end_time: everything.start_time,
+        ..Default::default()
+    };
+    for (method, answer) in every_analysis(&app, &a.admin_key, backwards).await {
+        let status = answer.expect_err(method);
+        assert_eq!(violated_fields(&status), ["scope.end_time"], "{method}");
+    }
 }

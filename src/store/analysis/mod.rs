@@ -1,0 +1,131 @@
+//! The analyses' SQL: aggregates and window functions over the encounters
+//! in scope, so that only figures leave the database.
+
+mod cycle;
+mod outcomes;
+
+pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, pairs, variants};
+pub use outcomes::*;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Row, postgres::PgRow, query::Query};
+use uuid::Uuid;
+
+use crate::{
+    domain::analysis::{Distribution, Scope, ScorecardFigures},
+    error::Result,
+};
+
+/// The scope's conditions on `e` (encounter) and `t` (its touchpoint):
+/// parameters $1 to $6.
+pub(super) const SCOPE: &str = "e.organisation_id = $1
+    and e.occur_time >= $2 and e.occur_time < $3
+    and ($4::uuid[] is null or e.touchpoint_id = any($4))
+    and ($5::text is null or t.stage = $5)
+    and ($6::text is null or e.channel = $6)";
+
+/// The encounters in scope with their journey position fields.
+const SCOPED: &str = "scoped as (
+    select e.journey_id, e.touchpoint_id, e.occur_time, e.receive_seq, t.cycle_position
+    from encounter e
+    join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+    where {SCOPE}
+)";
+
+pub(super) fn scoped() -> String {
+    SCOPED.replace("{SCOPE}", SCOPE)
+}
+
+pub(super) fn bind_scope<'q>(
+    query: Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    organisation_id: Uuid,
+    scope: &'q Scope,
+) -> Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(organisation_id)
+        .bind(scope.start_time)
+        .bind(scope.end_time)
+        .bind(scope.touchpoint_ids.as_deref())
+        .bind(scope.stage.map(|s| s.as_str()))
+        .bind(scope.channel.map(|c| c.as_str()))
+}
+
+/// The start of the default range: midnight `days` days before today in
+/// `time_zone`, as PostgreSQL's zone rules say.
+pub async fn days_ago_midnight(
+    connection: &mut PgConnection,
+    time_zone: &str,
+    days: i32,
+) -> Result<DateTime<Utc>> {
+    let start: DateTime<Utc> = sqlx::query_scalar(
+        "select (date_trunc('day', now() at time zone $1) - make_interval(days => $2))
+                at time zone $1",
+    )
+    .bind(time_zone)
+    .bind(days)
+    .fetch_one(connection)
+    .await?;
+    Ok(start)
+}
+
+/// Scorecard figures per touchpoint (`Some(id)`) and in total (`None`).
+pub async fn scorecard(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<Vec<(Option<Uuid>, ScorecardFigures)>> {
+    let sql = format!(
+        "select e.touchpoint_id,
+                count(*) as encounters,
+                count(e.satisfaction) as rated,
+                avg(e.satisfaction)::float8 as mean_satisfaction,
+                count(*) filter (where e.satisfaction >= 4) as satisfied,
+                count(*) filter (where e.satisfaction = 5) as top_box,
+                count(*) filter (where e.failed) as failed,
+                count(e.wait_seconds) as waits,
+                percentile_cont(0.5) within group (order by e.wait_seconds) as wait_median,
+                percentile_cont(0.9) within group (order by e.wait_seconds) as wait_p90,
+                count(e.first_response_seconds) as responses,
+                percentile_cont(0.5) within group (order by e.first_response_seconds)
+                    as response_median,
+                percentile_cont(0.9) within group (order by e.first_response_seconds)
+                    as response_p90,
+                coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0)::int8
+                    as met,
+                coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)::int8
+                    as violated
+         from encounter e
+         join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+         where {SCOPE}
+         group by grouping sets ((e.touchpoint_id), ())"
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .fetch_all(connection)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("touchpoint_id")?, scorecard_figures(row)?)))
+        .collect()
+}
+
+fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
+    Ok(ScorecardFigures {
+        encounters: row.try_get("encounters")?,
+        rated: row.try_get("rated")?,
+        mean_satisfaction: row.try_get("mean_satisfaction")?,
+        satisfied: row.try_get("satisfied")?,
+        top_box: row.try_get("top_box")?,
+        failed: row.try_get("failed")?,
+        wait_seconds: Distribution {
+            count: row.try_get("waits")?,
+            median: row.try_get("wait_median")?,
+            p90: row.try_get("wait_p90")?,
+        },
+        first_response_seconds: Distribution {
+            count: row.try_get("responses")?,
+            median: row.try_get("response_median")?,
+            p90: row.try_get("response_p90")?,
+        },
+        met: row.try_get("met")?,
+        violated: row.try_get("violated")?,
+    })
+}

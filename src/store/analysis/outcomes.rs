@@ -1,0 +1,390 @@
+//! Journey outcomes (100 - 1 = 0), the guideline breakdown, compliance per
+//! standard and recovery performance.
+
+use sqlx::{PgConnection, Row, postgres::PgRow};
+use uuid::Uuid;
+
+use super::{SCOPE, bind_scope};
+use crate::{
+    domain::analysis::{Distribution, Scope},
+    error::Result,
+};
+
+/// The encounters in scope with what the outcome analyses read.
+fn scoped_outcomes() -> String {
+    format!(
+        "scoped as (
+             select e.id, e.journey_id, e.touchpoint_id, e.failed, e.satisfaction,
+                    e.situation, e.revision_ids, e.outcomes
+             from encounter e
+             join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+             where {SCOPE}
+         )"
+    )
+}
+
+/// What one group of journeys (perfect or flawed) adds up to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JourneyGroupFigures {
+    pub journeys: i64,
+    pub scored: i64,
+    pub mean_score: Option<f64>,
+    pub with_feedback: i64,
+    pub rated: i64,
+    pub mean_overall: Option<f64>,
+    pub satisfied: i64,
+    pub respondents: i64,
+    pub promoters: i64,
+    pub detractors: i64,
+}
+
+/// The journeys in scope grouped by whether any encounter failed: (perfect,
+/// flawed).
+pub async fn journey_groups(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<(JourneyGroupFigures, JourneyGroupFigures)> {
+    // A journey's score: 0 when any encounter failed, otherwise the mean
+    // satisfaction on a 0 to 100 scale (see domain::journey).
+    let sql = format!(
+        "with {}, journeys as (
+             select journey_id, count(*) filter (where failed) as failures,
+                    avg(satisfaction)::float8 as mean_satisfaction
+             from scoped
+             group by journey_id
+         )
+         select j.failures = 0 as perfect,
+                count(*) as journeys,
+                count(*) filter (where j.failures > 0 or j.mean_satisfaction is not null)
+                    as scored,
+                avg(case when j.failures > 0 then 0.0
+                         else (j.mean_satisfaction - 1.0) / 4.0 * 100.0 end) as mean_score,
+                count(f.journey_id) as with_feedback,
+                count(f.overall_satisfaction) as rated,
+                avg(f.overall_satisfaction)::float8 as mean_overall,
+                count(*) filter (where f.overall_satisfaction >= 4) as satisfied,
+                count(f.likelihood_to_recommend) as respondents,
+                count(*) filter (where f.likelihood_to_recommend >= 9) as promoters,
+                count(*) filter (where f.likelihood_to_recommend <= 6) as detractors
+         from journeys j
+         left join journey_feedback f
+           on f.organisation_id = $1 and f.journey_id = j.journey_id
+         group by j.failures = 0",
+        scoped_outcomes()
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .fetch_all(connection)
+        .await?;
+    let mut perfect = JourneyGroupFigures::default();
+    let mut flawed = JourneyGroupFigures::default();
+    for row in &rows {
+        let figures = JourneyGroupFigures {
+            journeys: row.try_get("journeys")?,
+            scored: row.try_get("scored")?,
+            mean_score: row.try_get("mean_score")?,
+            with_feedback: row.try_get("with_feedback")?,
+            rated: row.try_get("rated")?,
+            mean_overall: row.try_get("mean_overall")?,
+            satisfied: row.try_get("satisfied")?,
+            respondents: row.try_get("respondents")?,
+            promoters: row.try_get("promoters")?,
+            detractors: row.try_get("detractors")?,
+        };
+        if row.try_get::<bool, _>("perfect")? {
+            perfect = figures;
+        } else {
+            flawed = figures;
+        }
+    }
+    Ok((perfect, flawed))
+}
+
+/// Per touchpoint: the journeys in scope whose only failed encounter
+/// happened there.
+pub async fn single_failures(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<Vec<(Uuid, i64)>> {
+    let sql = format!(
+        "with {}, journeys as (
+             select journey_id, count(*) filter (where failed) as failures,
+                    min(touchpoint_id::text) filter (where failed) as failed_at
+             from scoped
+             group by journey_id
+         )
+         select failed_at::uuid as touchpoint_id, count(*) as journeys
+         from journeys
+         where failures = 1
+         group by failed_at",
+        scoped_outcomes()
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .fetch_all(connection)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("touchpoint_id")?, row.try_get("journeys")?)))
+        .collect()
+}
+
+/// One situation's figures (`None`: ordinary contacts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SituationFigures {
+    pub encounters: i64,
+    pub failed: i64,
+    pub rated: i64,
+    pub mean_satisfaction: Option<f64>,
+    pub satisfied: i64,
+}
+
+pub async fn situations(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<Vec<(Option<String>, SituationFigures)>> {
+    let sql = format!(
+        "with {}
+         select situation, count(*) as encounters,
+                count(*) filter (where failed) as failed,
+                count(satisfaction) as rated,
+                avg(satisfaction)::float8 as mean_satisfaction,
+                count(*) filter (where satisfaction >= 4) as satisfied
+         from scoped
+         group by situation",
+        scoped_outcomes()
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .fetch_all(connection)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("situation")?,
+                SituationFigures {
+                    encounters: row.try_get("encounters")?,
+                    failed: row.try_get("failed")?,
+                    rated: row.try_get("rated")?,
+                    mean_satisfaction: row.try_get("mean_satisfaction")?,
+                    satisfied: row.try_get("satisfied")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One standard's results in scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardCompliance {
+    pub standard_id: Uuid,
+    pub code: String,
+    pub element: String,
+    pub severity: String,
+    pub met: i64,
+    pub violated: i64,
+}
+
+/// Met and violated results per standard: each encounter's outcome letters
+/// are paired with the revisions it was evaluated against.
+pub async fn compliance(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<Vec<StandardCompliance>> {
+    let sql = format!(
+        "with {}, results as (
+             select r.revision_id, r.outcome
+             from scoped e
+             cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
+                 as r(revision_id, outcome)
+             where r.outcome <> 'n'
+         )
+         select s.id, s.code, s.element, s.severity,
+                count(*) filter (where x.outcome = 'm') as met,
+                count(*) filter (where x.outcome = 'v') as violated
+         from results x
+         join standard_revision v on v.organisation_id = $1 and v.id = x.revision_id
+         join standard s on s.organisation_id = $1 and s.id = v.standard_id
+         group by s.id, s.code, s.element, s.severity",
+        scoped_outcomes()
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .fetch_all(connection)
+        .await?;
+    rows.iter()
+        .map(|row: &PgRow| {
+            Ok(StandardCompliance {
+                standard_id: row.try_get("id")?,
+                code: row.try_get("code")?,
+                element: row.try_get("element")?,
+                severity: row.try_get("severity")?,
+                met: row.try_get("met")?,
+                violated: row.try_get("violated")?,
+            })
+        })
+        .collect()
+}
+
+/// What the recovery of the cases opened in scope came to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryFigures {
+    pub opened: i64,
+    pub resolved: i64,
+    pub resolved_in_time: i64,
+    pub seconds_to_resolve: Distribution,
+    pub follow_ups: i64,
+    pub mean_original: Option<f64>,
+    pub mean_follow_up: Option<f64>,
+    pub improved: i64,
+}
+
+/// The cases opened in the scope's range at its touchpoints (stage and
+/// channel as their encounters'.)
+pub async fn recovery(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<RecoveryFigures> {
+    let sql = "
+        with cases as (
+            select c.status, c.open_time, c.due_time, c.resolve_time,
+                   c.original_satisfaction, c.follow_up_satisfaction,
+                   extract(epoch from c.resolve_time - c.open_time)::float8 as seconds
+            from recovery_case c
+            join encounter e on e.organisation_id = c.organisation_id and e.id = c.encounter_id
+            join touchpoint t on t.organisation_id = c.organisation_id and t.id = c.touchpoint_id
+            where c.organisation_id = $1
+              and c.open_time >= $2 and c.open_time < $3
+              and ($4::uuid[] is null or c.touchpoint_id = any($4))
+              and ($5::text is null or t.stage = $5)
+              and ($6::text is null or e.channel = $6)
+        ), follow_ups as (
+            select * from cases
+            where original_satisfaction is not null and follow_up_satisfaction is not null
+        )
+        select count(*) as opened,
+               count(*) filter (where status = 'resolved') as resolved,
+               count(*) filter (where resolve_time <= due_time) as resolved_in_time,
+               count(seconds) as timed,
+               percentile_cont(0.5) within group (order by seconds) as median_seconds,
+               percentile_cont(0.9) within group (order by seconds) as p90_seconds,
+               (select count(*) from follow_ups) as follow_ups,
+               (select avg(original_satisfaction)::float8 from follow_ups) as mean_original,
+               (select avg(follow_up_satisfaction)::float8 from follow_ups) as mean_follow_up,
+               (select count(*) from follow_ups
+                where follow_up_satisfaction > original_satisfaction) as improved
+        from cases";
+    let row = bind_scope(sqlx::query(sql), organisation_id, scope)
+        .fetch_one(connection)
+        .await?;
+    Ok(RecoveryFigures {
+        opened: row.try_get("opened")?,
+        resolved: row.try_get("resolved")?,
+        resolved_in_time: row.try_get("resolved_in_time")?,
+        seconds_to_resolve: Distribution {
+            count: row.try_get("timed")?,
+            median: row.try_get("median_seconds")?,
+            p90: row.try_get("p90_seconds")?,
+        },
+        follow_ups: row.try_get("follow_ups")?,
+        mean_original: row.try_get("mean_original")?,
+        mean_follow_up: row.try_get("mean_follow_up")?,
+        improved: row.try_get("improved")?,
+    })
+}
+
+/// The bucket bounds of first-response times, in seconds.
+pub const FIRST_RESPONSE_BOUNDS: [i64; 6] = [5, 10, 15, 30, 60, 300];
+
+/// First responses at the first contact of each journey in scope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FirstImpressionFigures {
+    pub journeys: i64,
+    pub first_response: Distribution,
+    /// Journeys per bucket: below 5, 5 to 10, ... 300 or more.
+    pub buckets: Vec<i64>,
+    pub within_window: i64,
+    /// Per touchpoint: journeys that met it within the window.
+    pub touchpoints_in_window: Vec<(Uuid, i64)>,
+}
+
+pub async fn first_impressions(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+    window_seconds: i64,
+) -> Result<FirstImpressionFigures> {
+    let scoped = format!(
+        "scoped as (
+             select e.journey_id, e.touchpoint_id, e.occur_time, e.receive_seq,
+                    e.first_response_seconds
+             from encounter e
+             join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+             where {SCOPE}
+         )"
+    );
+    let buckets: Vec<String> = std::iter::once(0)
+        .chain(FIRST_RESPONSE_BOUNDS)
+        .zip(FIRST_RESPONSE_BOUNDS.iter().map(|b| Some(*b)).chain([None]))
+        .enumerate()
+        .map(|(i, (low, high))| match high {
+            Some(high) => format!(
+                "count(*) filter (where first_response_seconds >= {low} \
+                 and first_response_seconds < {high}) as b{i}"
+            ),
+            None => format!("count(*) filter (where first_response_seconds >= {low}) as b{i}"),
+        })
+        .collect();
+    let sql = format!(
+        "with {scoped}, firsts as (
+             select distinct on (journey_id) journey_id, first_response_seconds
+             from scoped
+             order by journey_id, occur_time, receive_seq
+         )
+         select count(*) as journeys, count(first_response_seconds) as measured,
+                percentile_cont(0.5) within group (order by first_response_seconds) as median,
+                percentile_cont(0.9) within group (order by first_response_seconds) as p90,
+                count(*) filter (where first_response_seconds <= $7) as within_window,
+                {}
+         from firsts",
+        buckets.join(", ")
+    );
+    let row = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .bind(window_seconds)
+        .fetch_one(&mut *connection)
+        .await?;
+    let bucket_counts = (0..=FIRST_RESPONSE_BOUNDS.len())
+        .map(|i| row.try_get(format!("b{i}").as_str()))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let mut figures = FirstImpressionFigures {
+        journeys: row.try_get("journeys")?,
+        first_response: Distribution {
+            count: row.try_get("measured")?,
+            median: row.try_get("median")?,
+            p90: row.try_get("p90")?,
+        },
+        buckets: bucket_counts,
+        within_window: row.try_get("within_window")?,
+        touchpoints_in_window: Vec::new(),
+    };
+
+    let sql = format!(
+        "with {scoped}, starts as (
+             select journey_id, min(occur_time) as start_time from scoped group by journey_id
+         )
+         select s.touchpoint_id, count(distinct s.journey_id) as journeys
+         from scoped s
+         join starts j on j.journey_id = s.journey_id
+         where s.occur_time <= j.start_time + make_interval(secs => $7)
+         group by s.touchpoint_id"
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .bind(window_seconds as f64)
+        .fetch_all(connection)
+        .await?;
+    figures.touchpoints_in_window = rows
+        .iter()
+        .map(|row| Ok((row.try_get("touchpoint_id")?, row.try_get("journeys")?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(figures)
+}
