@@ -99,7 +99,13 @@ impl EmbeddedPostgres {
             cluster.port
         );
         if options.ephemeral {
-            options_arg.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300");
+            // A test that ends while one of its connections is half-way
+            // through authentication leaves a backend that DROP DATABASE
+            // waits for until authentication_timeout (60 s by default).
+            options_arg.push_str(
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+                 -c max_connections=300 -c authentication_timeout=2s",
+            );
         }
         let log = cluster.data_dir.join("postgresql.log");
         cluster.pg_ctl(&[

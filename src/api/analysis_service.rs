@@ -10,15 +10,16 @@ use uuid::Uuid;
 use super::{
     authorize,
     convert::{
-        channel_from_proto, element_to_proto, severity_to_proto, situation_to_proto,
-        stage_from_proto,
+        channel_from_proto, element_to_proto, granularity_from_proto, granularity_to_proto,
+        severity_to_proto, situation_to_proto, stage_from_proto, trend_figure_from_proto,
+        trend_figure_to_proto,
     },
-    enum_field, from_timestamp, parse_id, respond, timestamp,
+    enum_field, from_timestamp, parse_id, required_enum, respond, timestamp,
 };
 use crate::{
     domain::{
         analysis::{
-            DEFAULT_RANGE_DAYS, Distribution, MAX_SCOPE_TOUCHPOINTS, Nps, Rate, Scope,
+            DEFAULT_RANGE_DAYS, Distribution, Granularity, MAX_SCOPE_TOUCHPOINTS, Nps, Rate, Scope,
             ScorecardFigures, max_variants, range,
         },
         encounter::Situation,
@@ -310,6 +311,89 @@ impl AnalysisApi {
                     share: Some(rate(Rate::new(n, f.journeys))),
                 })
                 .collect(),
+        })
+    }
+
+    async fn trend(&self, request: Request<pb::GetTrendRequest>) -> Result<pb::GetTrendResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let request = request.into_inner();
+        let mut v = Violations::new();
+        let figure = v.check(required_enum(
+            "figure",
+            request.figure,
+            trend_figure_from_proto,
+        ));
+        let granularity = v.check(
+            enum_field("granularity", request.granularity, granularity_from_proto)
+                .map(|g| g.unwrap_or(Granularity::Day)),
+        );
+        let (figure, granularity) = v.finish(|| Some((figure?, granularity?)))?;
+        let (mut tx, scope) = self.open(org, request.scope.as_ref()).await?;
+        granularity.check_buckets(scope.start_time, scope.end_time)?;
+        let organisation = store::organisation::get(&mut tx, org, false)
+            .await?
+            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
+        let zone = organisation.time_zone;
+        let unit = granularity.unit();
+        let starts = store::analysis::bucket_starts(&mut tx, &scope, unit, &zone).await?;
+        let rows = store::analysis::scorecard_buckets(
+            &mut tx,
+            org,
+            &scope,
+            unit,
+            &zone,
+            request.per_touchpoint,
+        )
+        .await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        tx.commit().await?;
+
+        let mut cells: HashMap<(Option<Uuid>, chrono::DateTime<Utc>), ScorecardFigures> =
+            HashMap::new();
+        let mut present: Vec<&Touchpoint> = Vec::new();
+        for (bucket, touchpoint, figures) in rows {
+            if let Some(t) = touchpoint.and_then(|id| touchpoints.get(&id))
+                && !present.iter().any(|p| p.id == t.id)
+            {
+                present.push(t);
+            }
+            cells.insert((touchpoint, bucket), figures);
+        }
+        present.sort_by_key(|t| (t.cycle_position, t.code.clone()));
+        let empty = ScorecardFigures::default();
+        let series_of = |touchpoint: Option<&Touchpoint>| pb::TrendSeries {
+            touchpoint_id: touchpoint.map(|t| t.id.to_string()).unwrap_or_default(),
+            touchpoint_code: touchpoint.map(|t| t.code.clone()).unwrap_or_default(),
+            points: starts
+                .iter()
+                .map(|start| {
+                    let figures = cells
+                        .get(&(touchpoint.map(|t| t.id), *start))
+                        .unwrap_or(&empty);
+                    let (value, denominator) = figure.of(figures);
+                    pb::TrendPoint {
+                        bucket_start: Some(timestamp(*start)),
+                        value,
+                        denominator,
+                    }
+                })
+                .collect(),
+        };
+        let mut series = vec![series_of(None)];
+        series.extend(present.iter().map(|t| series_of(Some(t))));
+        let no_data = cells
+            .iter()
+            .filter(|((t, _), _)| t.is_none())
+            .all(|(_, f)| f.encounters == 0);
+        Ok(pb::GetTrendResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data,
+            figure: trend_figure_to_proto(figure).into(),
+            granularity: granularity_to_proto(granularity).into(),
+            time_zone: zone,
+            series,
         })
     }
 
@@ -642,6 +726,13 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         request: Request<pb::GetGuidelineBreakdownRequest>,
     ) -> Result<Response<pb::GetGuidelineBreakdownResponse>, Status> {
         respond(self.guideline_breakdown(request).await)
+    }
+
+    async fn get_trend(
+        &self,
+        request: Request<pb::GetTrendRequest>,
+    ) -> Result<Response<pb::GetTrendResponse>, Status> {
+        respond(self.trend(request).await)
     }
 
     async fn get_compliance_report(

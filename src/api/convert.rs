@@ -4,6 +4,7 @@
 
 use crate::{
     domain::{
+        analysis::{Granularity, TrendFigure},
         encounter::Situation,
         evaluation::Outcome,
         organisation::OrganisationKind,
@@ -145,6 +146,29 @@ enum_mapping!(
         InProgress,
         Resolved,
     }
+);
+
+enum_mapping!(
+    trend_figure_from_proto,
+    trend_figure_to_proto,
+    TrendFigure,
+    TrendFigure {
+        Encounters,
+        MeanSatisfaction,
+        Csat,
+        TopBox,
+        FailureRate,
+        WaitMedian,
+        FirstResponseMedian,
+        Compliance,
+    }
+);
+
+enum_mapping!(
+    granularity_from_proto,
+    granularity_to_proto,
+    Granularity,
+    Granularity { Day, Week, Month }
 );
 
 /// Outcomes are only ever sent, never read.

@@ -166,6 +166,88 @@ impl ScorecardFigures {
     }
 }
 
+/// A scorecard figure a trend follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendFigure {
+    Encounters,
+    MeanSatisfaction,
+    Csat,
+    TopBox,
+    FailureRate,
+    WaitMedian,
+    FirstResponseMedian,
+    Compliance,
+}
+
+impl TrendFigure {
+    /// The figure's value and what it rests on; the value is `None` when
+    /// there is nothing to compute it from.
+    pub fn of(self, f: &ScorecardFigures) -> (Option<f64>, i64) {
+        let share = |rate: Rate| (rate.value(), rate.denominator);
+        match self {
+            TrendFigure::Encounters => (Some(f.encounters as f64), f.encounters),
+            TrendFigure::MeanSatisfaction => (f.mean_satisfaction, f.rated),
+            TrendFigure::Csat => share(f.csat()),
+            TrendFigure::TopBox => share(f.top_box()),
+            TrendFigure::FailureRate => share(f.failure_rate()),
+            TrendFigure::WaitMedian => (f.wait_seconds.median, f.wait_seconds.count),
+            TrendFigure::FirstResponseMedian => (
+                f.first_response_seconds.median,
+                f.first_response_seconds.count,
+            ),
+            TrendFigure::Compliance => share(f.compliance()),
+        }
+    }
+}
+
+/// The length of a trend's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Day,
+    Week,
+    Month,
+}
+
+/// The most buckets a trend has.
+pub const MAX_BUCKETS: i64 = 1000;
+
+impl Granularity {
+    /// The unit PostgreSQL's date_trunc and intervals name it by.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+            Granularity::Month => "month",
+        }
+    }
+
+    /// Checks that a range cuts into at most [`MAX_BUCKETS`] buckets
+    /// (counting generously: months as 28 days, and a partial bucket at
+    /// each end).
+    pub fn check_buckets(
+        self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(), FieldViolation> {
+        let days = (end - start).num_days();
+        let buckets = match self {
+            Granularity::Day => days,
+            Granularity::Week => days / 7,
+            Granularity::Month => days / 28,
+        } + 2;
+        if buckets > MAX_BUCKETS {
+            return Err(FieldViolation::new(
+                "granularity",
+                format!(
+                    "cuts the range into about {buckets} buckets, more than {MAX_BUCKETS}: \
+                     narrow the range or choose a longer granularity"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
@@ -215,6 +297,44 @@ mod tests {
         );
         let err = range(Some(now), Some(now), default_start, now).unwrap_err();
         assert_eq!(err.field, "scope.end_time");
+    }
+
+    #[test]
+    fn trend_figures_read_the_scorecard() {
+        let f = ScorecardFigures {
+            encounters: 4,
+            rated: 3,
+            mean_satisfaction: Some(4.0),
+            satisfied: 2,
+            top_box: 1,
+            failed: 1,
+            ..ScorecardFigures::default()
+        };
+        assert_eq!(TrendFigure::Encounters.of(&f), (Some(4.0), 4));
+        assert_eq!(TrendFigure::MeanSatisfaction.of(&f), (Some(4.0), 3));
+        assert_eq!(TrendFigure::FailureRate.of(&f), (Some(0.25), 4));
+        assert_eq!(TrendFigure::WaitMedian.of(&f), (None, 0));
+        assert_eq!(TrendFigure::Compliance.of(&f), (None, 0));
+    }
+
+    #[test]
+    fn a_trend_has_at_most_1000_buckets() {
+        let start = Utc::now();
+        assert!(
+            Granularity::Day
+                .check_buckets(start, start + Duration::days(998))
+                .is_ok()
+        );
+        assert!(
+            Granularity::Day
+                .check_buckets(start, start + Duration::days(1000))
+                .is_err()
+        );
+        assert!(
+            Granularity::Week
+                .check_buckets(start, start + Duration::days(1000))
+                .is_ok()
+        );
     }
 
     #[test]

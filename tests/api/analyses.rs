@@ -1166,6 +1166,21 @@ async fn every_analysis(
                 .map(|r| r.into_inner().no_data),
         ),
         (
+            "GetTrend",
+            client
+                .get_trend(authed(
+                    key,
+                    pb::GetTrendRequest {
+                        scope: s(),
+                        figure: pb::TrendFigure::Encounters.into(),
+                        granularity: pb::Granularity::Month.into(),
+                        per_touchpoint: true,
+                    },
+                ))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
             "GetGuidelineBreakdown",
             client
                 .get_guideline_breakdown(authed(
@@ -1236,4 +1251,152 @@ async fn every_analysis_is_for_analysts_and_admins_of_the_organisation_only() {
         let status = answer.expect_err(method);
         assert_eq!(violated_fields(&status), ["scope.end_time"], "{method}");
     }
+}
+
+async fn trend(
+    app: &TestApp,
+    key: &str,
+    request: pb::GetTrendRequest,
+) -> Result<pb::GetTrendResponse, tonic::Status> {
+    app.analyses()
+        .await
+        .get_trend(authed(key, request))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn points(series: &pb::TrendSeries) -> Vec<(i64, Option<f64>, i64)> {
+    series
+        .points
+        .iter()
+        .map(|p| {
+            (
+                p.bucket_start.as_ref().unwrap().seconds,
+                p.value,
+                p.denominator,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trend_cuts_days_weeks_and_months_in_the_organisations_time_zone() {
+    let app = spawn_app().await;
+    // The organisation is in Asia/Seoul, nine hours ahead of UTC.
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
+    create_touchpoint(&app, key, keyed("lobby", 20, false)).await;
+    let rated = |s| Measured {
+        satisfaction: Some(s),
+        ..Measured::default()
+    };
+    for e in [
+        // 2026-06-01 18:00 in Seoul
+        event("desk", "j1", "1", at(0), rated(5)),
+        // 2026-06-02 01:00 and 02:00 in Seoul: the next day there, though
+        // still June 1st in UTC
+        event("desk", "j2", "2", at(7 * 3600), rated(3)),
+        event("lobby", "j2", "3", at(8 * 3600), rated(4)),
+    ] {
+        record(&app, key, e).await;
+    }
+    // Midnight June 1st to midnight June 4th in Seoul.
+    let june_1 = 1_780_239_600; // 2026-05-31T15:00:00Z
+    let day = 86_400;
+    let scope = pb::AnalysisScope {
+        start_time: Some(Timestamp {
+            seconds: june_1,
+            nanos: 0,
+        }),
+        end_time: Some(Timestamp {
+            seconds: june_1 + 3 * day,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+
+    let daily = trend(
+        &app,
+        key,
+        pb::GetTrendRequest {
+            scope: Some(scope.clone()),
+            figure: pb::TrendFigure::MeanSatisfaction.into(),
+            granularity: pb::Granularity::Day.into(),
+            per_touchpoint: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!daily.no_data);
+    assert_eq!(daily.time_zone, "Asia/Seoul");
+    let codes: Vec<&str> = daily
+        .series
+        .iter()
+        .map(|s| s.touchpoint_code.as_str())
+        .collect();
+    assert_eq!(codes, ["", "desk", "lobby"]);
+    assert_eq!(
+        points(&daily.series[0]),
+        [
+            (june_1, Some(5.0), 1),
+            (june_1 + day, Some(3.5), 2),
+            (june_1 + 2 * day, None, 0),
+        ]
+    );
+    assert_eq!(
+        points(&daily.series[1]),
+        [
+            (june_1, Some(5.0), 1),
+            (june_1 + day, Some(3.0), 1),
+            (june_1 + 2 * day, None, 0),
+        ]
+    );
+    assert_eq!(
+        points(&daily.series[2]),
+        [
+            (june_1, None, 0),
+            (june_1 + day, Some(4.0), 1),
+            (june_1 + 2 * day, None, 0),
+        ]
+    );
+
+    // June 1st 2026 is a Monday: one week, one month, both starting then.
+    for granularity in [pb::Granularity::Week, pb::Granularity::Month] {
+        let coarse = trend(
+            &app,
+            key,
+            pb::GetTrendRequest {
+                scope: Some(scope.clone()),
+                figure: pb::TrendFigure::Encounters.into(),
+                granularity: granularity.into(),
+                per_touchpoint: false,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(coarse.series.len(), 1);
+        assert_eq!(points(&coarse.series[0]), [(june_1, Some(3.0), 3)]);
+    }
+
+    let status = trend(&app, key, pb::GetTrendRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["figure"]);
+    let status = trend(
+        &app,
+        key,
+        pb::GetTrendRequest {
+            scope: Some(pb::AnalysisScope {
+                start_time: Some(at(-2000 * day)),
+                end_time: Some(at(0)),
+                ..Default::default()
+            }),
+            figure: pb::TrendFigure::Csat.into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&status), ["granularity"]);
 }

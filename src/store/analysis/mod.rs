@@ -68,6 +68,24 @@ pub async fn days_ago_midnight(
     Ok(start)
 }
 
+/// The scorecard's aggregates over encounters `e`.
+const FIGURES: &str = "
+    count(*) as encounters,
+    count(e.satisfaction) as rated,
+    avg(e.satisfaction)::float8 as mean_satisfaction,
+    count(*) filter (where e.satisfaction >= 4) as satisfied,
+    count(*) filter (where e.satisfaction = 5) as top_box,
+    count(*) filter (where e.failed) as failed,
+    count(e.wait_seconds) as waits,
+    percentile_cont(0.5) within group (order by e.wait_seconds) as wait_median,
+    percentile_cont(0.9) within group (order by e.wait_seconds) as wait_p90,
+    count(e.first_response_seconds) as responses,
+    percentile_cont(0.5) within group (order by e.first_response_seconds) as response_median,
+    percentile_cont(0.9) within group (order by e.first_response_seconds) as response_p90,
+    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0)::int8 as met,
+    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)::int8
+        as violated";
+
 /// Scorecard figures per touchpoint (`Some(id)`) and in total (`None`).
 pub async fn scorecard(
     connection: &mut PgConnection,
@@ -75,25 +93,7 @@ pub async fn scorecard(
     scope: &Scope,
 ) -> Result<Vec<(Option<Uuid>, ScorecardFigures)>> {
     let sql = format!(
-        "select e.touchpoint_id,
-                count(*) as encounters,
-                count(e.satisfaction) as rated,
-                avg(e.satisfaction)::float8 as mean_satisfaction,
-                count(*) filter (where e.satisfaction >= 4) as satisfied,
-                count(*) filter (where e.satisfaction = 5) as top_box,
-                count(*) filter (where e.failed) as failed,
-                count(e.wait_seconds) as waits,
-                percentile_cont(0.5) within group (order by e.wait_seconds) as wait_median,
-                percentile_cont(0.9) within group (order by e.wait_seconds) as wait_p90,
-                count(e.first_response_seconds) as responses,
-                percentile_cont(0.5) within group (order by e.first_response_seconds)
-                    as response_median,
-                percentile_cont(0.9) within group (order by e.first_response_seconds)
-                    as response_p90,
-                coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0)::int8
-                    as met,
-                coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)::int8
-                    as violated
+        "select e.touchpoint_id, {FIGURES}
          from encounter e
          join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
          where {SCOPE}
@@ -128,4 +128,77 @@ fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
         met: row.try_get("met")?,
         violated: row.try_get("violated")?,
     })
+}
+
+/// The starts of the buckets of `unit` ('day', 'week' or 'month') in
+/// `time_zone` that the scope's range touches.
+pub async fn bucket_starts(
+    connection: &mut PgConnection,
+    scope: &Scope,
+    unit: &str,
+    time_zone: &str,
+) -> Result<Vec<DateTime<Utc>>> {
+    let starts: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "select b at time zone $4
+         from generate_series(date_trunc($3, $1 at time zone $4),
+                              ($2 at time zone $4) - interval '1 microsecond',
+                              ('1 ' || $3)::interval) as b",
+    )
+    .bind(scope.start_time)
+    .bind(scope.end_time)
+    .bind(unit)
+    .bind(time_zone)
+    .fetch_all(connection)
+    .await?;
+    Ok(starts)
+}
+
+/// Scorecard figures per bucket, in total (`None`) and, when asked, per
+/// touchpoint.
+pub async fn scorecard_buckets(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+    unit: &str,
+    time_zone: &str,
+    per_touchpoint: bool,
+) -> Result<Vec<(DateTime<Utc>, Option<Uuid>, ScorecardFigures)>> {
+    let sets = if per_touchpoint {
+        "(e.bucket, e.touchpoint_id), (e.bucket)"
+    } else {
+        "(e.bucket)"
+    };
+    let sql = format!(
+        "select e.bucket,
+                {} as touchpoint_id,
+                {FIGURES}
+         from (
+             select date_trunc($7, e.occur_time at time zone $8) at time zone $8 as bucket,
+                    e.*
+             from encounter e
+             join touchpoint t
+               on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+             where {SCOPE}
+         ) e
+         group by grouping sets ({sets})",
+        if per_touchpoint {
+            "e.touchpoint_id"
+        } else {
+            "null::uuid"
+        }
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .bind(unit)
+        .bind(time_zone)
+        .fetch_all(connection)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("bucket")?,
+                row.try_get("touchpoint_id")?,
+                scorecard_figures(row)?,
+            ))
+        })
+        .collect()
 }
