@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -11,18 +13,20 @@ use super::{
     authorize,
     convert::{
         channel_from_proto, element_to_proto, granularity_from_proto, granularity_to_proto,
-        severity_to_proto, situation_to_proto, stage_from_proto, trend_figure_from_proto,
-        trend_figure_to_proto,
+        log_format_from_proto, quadrant_to_proto, severity_to_proto, situation_to_proto,
+        stage_from_proto, trend_figure_from_proto, trend_figure_to_proto,
     },
     enum_field, from_timestamp, parse_id, required_enum, respond, timestamp,
 };
 use crate::{
     domain::{
         analysis::{
-            DEFAULT_RANGE_DAYS, Distribution, Granularity, MAX_SCOPE_TOUCHPOINTS, Nps, Rate, Scope,
-            ScorecardFigures, max_variants, range,
+            DEFAULT_RANGE_DAYS, Distribution, Granularity, LogFormat, MAX_SCOPE_TOUCHPOINTS,
+            MIN_IMPORTANCE_PAIRS, Nps, Rate, Scope, ScorecardFigures, max_variants, quadrant,
+            range, splits,
         },
         encounter::Situation,
+        event_log::{self, Event},
         role::Access,
         standard::{Element, Severity},
         touchpoint::Touchpoint,
@@ -397,6 +401,83 @@ impl AnalysisApi {
         })
     }
 
+    async fn priority_matrix(
+        &self,
+        request: Request<pb::GetPriorityMatrixRequest>,
+    ) -> Result<pb::GetPriorityMatrixResponse> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let performance = store::analysis::scorecard(&mut tx, org, &scope).await?;
+        let importance = store::analysis::importance(&mut tx, org, &scope).await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        tx.commit().await?;
+
+        let importance: HashMap<Uuid, (i64, Option<f64>)> = importance
+            .into_iter()
+            .map(|(id, pairs, r)| (id, (pairs, r.filter(|_| pairs >= MIN_IMPORTANCE_PAIRS))))
+            .collect();
+        let mut rows: Vec<(&Touchpoint, ScorecardFigures, i64, Option<f64>)> = performance
+            .into_iter()
+            .filter(|(_, f)| f.rated > 0)
+            .filter_map(|(id, f)| {
+                let t = touchpoints.get(&id?)?;
+                let (pairs, r) = importance.get(&t.id).copied().unwrap_or((0, None));
+                Some((t, f, pairs, r))
+            })
+            .collect();
+        rows.sort_by_key(|(t, ..)| (t.cycle_position, t.code.clone()));
+        let placed: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|(_, f, _, r)| Some(((*r)?, f.mean_satisfaction?)))
+            .collect();
+        let split = splits(&placed);
+        Ok(pb::GetPriorityMatrixResponse {
+            start_time: Some(timestamp(scope.start_time)),
+            end_time: Some(timestamp(scope.end_time)),
+            no_data: rows.is_empty(),
+            importance_split: split.map(|s| s.0),
+            performance_split: split.map(|s| s.1),
+            touchpoints: rows
+                .into_iter()
+                .map(|(t, f, pairs, r)| {
+                    let placed = match (r, f.mean_satisfaction, split) {
+                        (Some(r), Some(p), Some(split)) => quadrant_to_proto(quadrant(r, p, split)),
+                        _ => pb::Quadrant::Unspecified,
+                    };
+                    pb::PriorityRow {
+                        touchpoint_id: t.id.to_string(),
+                        touchpoint_code: t.code.clone(),
+                        display_name: t.display_name.clone(),
+                        performance: f.mean_satisfaction,
+                        rated: f.rated,
+                        importance: r,
+                        pairs,
+                        quadrant: placed.into(),
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    async fn export_event_log(
+        &self,
+        request: Request<pb::ExportEventLogRequest>,
+    ) -> Result<LogStream> {
+        let principal = authorize(&request, Access::Read)?;
+        let org = principal.organisation_id;
+        let format = enum_field("format", request.get_ref().format, log_format_from_proto)?
+            .unwrap_or(LogFormat::Csv);
+        let (tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (sender, receiver) = mpsc::channel(4);
+        tokio::spawn(async move {
+            if let Err(error) = write_log(tx, org, scope, format, &sender).await {
+                let _ = sender.send(Err(Status::from(error))).await;
+            }
+        });
+        Ok(Box::pin(ReceiverStream::new(receiver)))
+    }
+
     async fn guideline_breakdown(
         &self,
         request: Request<pb::GetGuidelineBreakdownRequest>,
@@ -535,6 +616,79 @@ impl AnalysisApi {
             improved: Some(rate(Rate::new(f.improved, f.follow_ups))),
         })
     }
+}
+
+type LogStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<pb::ExportEventLogResponse, Status>> + Send>>;
+
+/// The size of the pieces an export is sent in.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Writes the event log of `scope` to `sender` piece by piece, reading the
+/// rows as the database streams them. Stops quietly when the caller goes.
+async fn write_log(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    org: Uuid,
+    scope: Scope,
+    format: LogFormat,
+    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
+) -> Result<()> {
+    let sql = store::analysis::event_log_sql();
+    let mut buffer = String::with_capacity(CHUNK_BYTES * 2);
+    buffer.push_str(match format {
+        LogFormat::Csv => event_log::CSV_HEADER,
+        LogFormat::Xes => event_log::XES_HEADER,
+    });
+    let mut trace: Option<String> = None;
+    {
+        let mut rows = store::analysis::event_log(&mut tx, org, &scope, &sql);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let event = Event {
+                case_id: &row.journey_id,
+                activity: &row.activity,
+                time: row.occur_time,
+                resource: row.staff_ref.as_deref(),
+            };
+            match format {
+                LogFormat::Csv => event_log::csv_line(&event, &mut buffer),
+                LogFormat::Xes => {
+                    if trace.as_deref() != Some(row.journey_id.as_str()) {
+                        if trace.is_some() {
+                            buffer.push_str(event_log::XES_TRACE_END);
+                        }
+                        event_log::xes_trace_start(&row.journey_id, &mut buffer);
+                        trace = Some(row.journey_id.clone());
+                    }
+                    event_log::xes_event(&event, &mut buffer);
+                }
+            }
+            if buffer.len() >= CHUNK_BYTES && !send_piece(sender, &mut buffer).await {
+                return Ok(());
+            }
+        }
+    }
+    if format == LogFormat::Xes {
+        if trace.is_some() {
+            buffer.push_str(event_log::XES_TRACE_END);
+        }
+        buffer.push_str(event_log::XES_FOOTER);
+    }
+    send_piece(sender, &mut buffer).await;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends what `buffer` holds; false when the caller has gone.
+async fn send_piece(
+    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
+    buffer: &mut String,
+) -> bool {
+    let chunk = std::mem::take(buffer).into_bytes();
+    sender
+        .send(Ok(pb::ExportEventLogResponse { chunk }))
+        .await
+        .is_ok()
 }
 
 fn code_of(touchpoints: &HashMap<Uuid, Touchpoint>, id: &Uuid) -> String {
@@ -719,6 +873,22 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         request: Request<pb::GetFirstImpressionsRequest>,
     ) -> Result<Response<pb::GetFirstImpressionsResponse>, Status> {
         respond(self.first_impressions(request).await)
+    }
+
+    async fn get_priority_matrix(
+        &self,
+        request: Request<pb::GetPriorityMatrixRequest>,
+    ) -> Result<Response<pb::GetPriorityMatrixResponse>, Status> {
+        respond(self.priority_matrix(request).await)
+    }
+
+    type ExportEventLogStream = LogStream;
+
+    async fn export_event_log(
+        &self,
+        request: Request<pb::ExportEventLogRequest>,
+    ) -> Result<Response<Self::ExportEventLogStream>, Status> {
+        respond(self.export_event_log(request).await)
     }
 
     async fn get_guideline_breakdown(

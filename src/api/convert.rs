@@ -4,7 +4,7 @@
 
 use crate::{
     domain::{
-        analysis::{Granularity, TrendFigure},
+        analysis::{Granularity, LogFormat, Quadrant, TrendFigure},
         encounter::Situation,
         evaluation::Outcome,
         organisation::OrganisationKind,
@@ -170,6 +170,25 @@ enum_mapping!(
     Granularity,
     Granularity { Day, Week, Month }
 );
+
+/// Quadrants are only ever sent.
+pub(crate) fn quadrant_to_proto(value: Quadrant) -> pb::Quadrant {
+    match value {
+        Quadrant::ConcentrateHere => pb::Quadrant::ConcentrateHere,
+        Quadrant::KeepUpTheGoodWork => pb::Quadrant::KeepUpTheGoodWork,
+        Quadrant::LowPriority => pb::Quadrant::LowPriority,
+        Quadrant::PossibleOverkill => pb::Quadrant::PossibleOverkill,
+    }
+}
+
+/// Formats are only ever read.
+pub(crate) fn log_format_from_proto(value: pb::EventLogFormat) -> Option<LogFormat> {
+    match value {
+        pb::EventLogFormat::Unspecified => None,
+        pb::EventLogFormat::Csv => Some(LogFormat::Csv),
+        pb::EventLogFormat::Xes => Some(LogFormat::Xes),
+    }
+}
 
 /// Outcomes are only ever sent, never read.
 pub(crate) fn outcome_to_proto(value: Outcome) -> pb::Outcome {

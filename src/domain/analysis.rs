@@ -248,6 +248,49 @@ impl Granularity {
     }
 }
 
+/// The file format of an exported event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Csv,
+    Xes,
+}
+
+/// Journeys a touchpoint's importance needs at least.
+pub const MIN_IMPORTANCE_PAIRS: i64 = 3;
+
+/// Where a touchpoint falls in the importance-performance matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quadrant {
+    ConcentrateHere,
+    KeepUpTheGoodWork,
+    LowPriority,
+    PossibleOverkill,
+}
+
+/// The quadrant of a touchpoint, the matrix split at `splits` (importance,
+/// performance); values at a split count as high.
+pub fn quadrant(importance: f64, performance: f64, splits: (f64, f64)) -> Quadrant {
+    match (importance >= splits.0, performance >= splits.1) {
+        (true, false) => Quadrant::ConcentrateHere,
+        (true, true) => Quadrant::KeepUpTheGoodWork,
+        (false, false) => Quadrant::LowPriority,
+        (false, true) => Quadrant::PossibleOverkill,
+    }
+}
+
+/// The splits of the matrix: the mean importance and mean performance of
+/// the touchpoints placed, `None` when none is.
+pub fn splits(placed: &[(f64, f64)]) -> Option<(f64, f64)> {
+    if placed.is_empty() {
+        return None;
+    }
+    let n = placed.len() as f64;
+    Some((
+        placed.iter().map(|p| p.0).sum::<f64>() / n,
+        placed.iter().map(|p| p.1).sum::<f64>() / n,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
@@ -335,6 +378,19 @@ mod tests {
                 .check_buckets(start, start + Duration::days(1000))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn quadrants_split_at_the_means() {
+        let placed = [(1.0, 3.0), (-1.0, 3.0), (0.5, 5.0), (-0.5, 5.0)];
+        let split = splits(&placed).unwrap();
+        assert_eq!(split, (0.0, 4.0));
+        assert_eq!(quadrant(1.0, 3.0, split), Quadrant::ConcentrateHere);
+        assert_eq!(quadrant(0.5, 5.0, split), Quadrant::KeepUpTheGoodWork);
+        assert_eq!(quadrant(-1.0, 3.0, split), Quadrant::LowPriority);
+        assert_eq!(quadrant(-0.5, 5.0, split), Quadrant::PossibleOverkill);
+        assert_eq!(quadrant(0.0, 4.0, split), Quadrant::KeepUpTheGoodWork);
+        assert_eq!(splits(&[]), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod code;
 pub mod content_digest;
 pub mod encounter;
 pub mod evaluation;
+pub mod event_log;
 pub mod journey;
 pub mod manual;
 pub mod organisation;

@@ -1181,6 +1181,13 @@ async fn every_analysis(
                 .map(|r| r.into_inner().no_data),
         ),
         (
+            "GetPriorityMatrix",
+            client
+                .get_priority_matrix(authed(key, pb::GetPriorityMatrixRequest { scope: s() }))
+                .await
+                .map(|r| r.into_inner().no_data),
+        ),
+        (
             "GetGuidelineBreakdown",
             client
                 .get_guideline_breakdown(authed(
@@ -1399,4 +1406,172 @@ async fn a_trend_cuts_days_weeks_and_months_in_the_organisations_time_zone() {
     .await
     .unwrap_err();
     assert_eq!(violated_fields(&status), ["granularity"]);
+}
+
+#[tokio::test]
+async fn the_priority_matrix_places_touchpoints_by_importance_and_performance() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    for (code, position) in [("a", 10), ("b", 20), ("c", 30), ("d", 40), ("e", 50)] {
+        create_touchpoint(&app, key, keyed(code, position, false)).await;
+    }
+    // Overall satisfaction of journeys J1, J2, J3: 5, 3, 1. Per touchpoint,
+    // its satisfaction in J1, J2, J3:
+    //   a 5 3 1: correlation 1, mean 3
+    //   b 2 3 4: correlation -1, mean 3
+    //   c 5 5 4: correlation sqrt(3)/2, mean 14/3
+    //   e 4 5 5: correlation -sqrt(3)/2, mean 14/3
+    //   d 1 2 -: only two journeys, no importance; mean 1.5
+    let ratings = [
+        ("a", [Some(5), Some(3), Some(1)]),
+        ("b", [Some(2), Some(3), Some(4)]),
+        ("c", [Some(5), Some(5), Some(4)]),
+        ("d", [Some(1), Some(2), None]),
+        ("e", [Some(4), Some(5), Some(5)]),
+    ];
+    let mut n = 0;
+    for (code, by_journey) in ratings {
+        for (journey, satisfaction) in ["J1", "J2", "J3"].into_iter().zip(by_journey) {
+            let Some(satisfaction) = satisfaction else {
+                continue;
+            };
+            n += 1;
+            let measured = Measured {
+                satisfaction: Some(satisfaction),
+                ..Measured::default()
+            };
+            record(
+                &app,
+                key,
+                event(code, journey, &n.to_string(), at(n), measured),
+            )
+            .await;
+        }
+    }
+    for (journey, overall) in [("J1", 5), ("J2", 3), ("J3", 1)] {
+        record_feedback(&app, key, journey, answered(Some(overall), None))
+            .await
+            .unwrap();
+    }
+
+    let matrix = app
+        .analyses()
+        .await
+        .get_priority_matrix(authed(
+            key,
+            pb::GetPriorityMatrixRequest {
+                scope: Some(fixture_day()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(!matrix.no_data);
+    let half_root_3 = 3f64.sqrt() / 2.0;
+    // Placed: a, b, c, e. Mean importance (1 - 1 + r - r) / 4 = 0; mean
+    // performance (3 + 3 + 14/3 + 14/3) / 4 = 23/6.
+    assert!(matrix.importance_split.unwrap().abs() < 1e-9);
+    assert_close(matrix.performance_split, 23.0 / 6.0);
+    let rows: Vec<(&str, i64, i64, pb::Quadrant)> = matrix
+        .touchpoints
+        .iter()
+        .map(|r| (r.touchpoint_code.as_str(), r.rated, r.pairs, r.quadrant()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a", 3, 3, pb::Quadrant::ConcentrateHere),
+            ("b", 3, 3, pb::Quadrant::LowPriority),
+            ("c", 3, 3, pb::Quadrant::KeepUpTheGoodWork),
+            ("d", 2, 2, pb::Quadrant::Unspecified),
+            ("e", 3, 3, pb::Quadrant::PossibleOverkill),
+        ]
+    );
+    let t = &matrix.touchpoints;
+    assert_close(t[0].importance, 1.0);
+    assert_close(t[0].performance, 3.0);
+    assert_close(t[1].importance, -1.0);
+    assert_close(t[2].importance, half_root_3);
+    assert_close(t[2].performance, 14.0 / 3.0);
+    assert_eq!(t[3].importance, None);
+    assert_close(t[3].performance, 1.5);
+    assert_close(t[4].importance, -half_root_3);
+}
+
+async fn export(app: &TestApp, key: &str, format: pb::EventLogFormat) -> String {
+    let mut stream = app
+        .analyses()
+        .await
+        .export_event_log(authed(
+            key,
+            pb::ExportEventLogRequest {
+                scope: Some(fixture_day()),
+                format: format.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(piece) = stream.message().await.unwrap() {
+        bytes.extend(piece.chunk);
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn the_event_log_exports_as_csv_and_xes() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, touchpoint("desk")).await;
+    create_touchpoint(&app, key, touchpoint("lobby")).await;
+    let served_by = |code: &str, journey: &str, id: &str, time, staff: &str| pb::Encounter {
+        staff_ref: staff.into(),
+        ..event(code, journey, id, time, Measured::default())
+    };
+    for e in [
+        served_by("desk", "A", "1", at(60), "kim"),
+        served_by("lobby", "A", "2", at(0), ""),
+        served_by("desk", "B,2", "3", at(0), "kim & lee"),
+        // The day before: not exported.
+        served_by("desk", "C", "4", at(-86_400), ""),
+    ] {
+        record(&app, key, e).await;
+    }
+
+    let csv = export(&app, key, pb::EventLogFormat::Unspecified).await;
+    assert_eq!(
+        csv,
+        "case_id,activity,timestamp,resource\n\
+         A,lobby,2026-06-01T09:00:00.000000Z,\n\
+         A,desk,2026-06-01T09:01:00.000000Z,kim\n\
+         \"B,2\",desk,2026-06-01T09:00:00.000000Z,kim & lee\n"
+    );
+
+    let xes = export(&app, key, pb::EventLogFormat::Xes).await;
+    assert!(xes.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<log "));
+    assert!(xes.ends_with("</log>\n"));
+    assert_eq!(xes.matches("<trace>").count(), 2);
+    assert_eq!(xes.matches("</trace>").count(), 2);
+    assert_eq!(xes.matches("<event>").count(), 3);
+    assert!(xes.contains("<string key=\"concept:name\" value=\"B,2\"/>"));
+    assert!(xes.contains("<string key=\"org:resource\" value=\"kim &amp; lee\"/>"));
+    let a = xes.find("value=\"lobby\"").unwrap();
+    let b = xes.find("value=\"desk\"").unwrap();
+    assert!(a < b, "journey A's events are in time order");
+
+    let ingest = app.key(&org, Role::Ingest).await;
+    let status = app
+        .analyses()
+        .await
+        .export_event_log(authed(&ingest, pb::ExportEventLogRequest::default()))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let other = app.create_org("Hospital B").await;
+    let theirs = export(&app, &other.admin_key, pb::EventLogFormat::Csv).await;
+    assert_eq!(theirs, "case_id,activity,timestamp,resource\n");
 }

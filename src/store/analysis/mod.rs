@@ -2,9 +2,11 @@
 //! in scope, so that only figures leave the database.
 
 mod cycle;
+mod export;
 mod outcomes;
 
 pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, pairs, variants};
+pub use export::{LogRow, event_log, event_log_sql};
 pub use outcomes::*;
 
 use chrono::{DateTime, Utc};

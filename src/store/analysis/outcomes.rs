@@ -388,3 +388,39 @@ pub async fn first_impressions(
         .collect::<Result<Vec<_>>>()?;
     Ok(figures)
 }
+
+/// Per touchpoint: journeys that rate both it and the whole journey, and
+/// the correlation of the two ratings across them.
+pub async fn importance(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<Vec<(Uuid, i64, Option<f64>)>> {
+    let sql = format!(
+        "with rated as (
+             select e.journey_id, e.touchpoint_id, avg(e.satisfaction)::float8 as satisfaction
+             from encounter e
+             join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+             where {SCOPE} and e.satisfaction is not null
+             group by e.journey_id, e.touchpoint_id
+         )
+         select r.touchpoint_id, count(*) as pairs,
+                corr(r.satisfaction, f.overall_satisfaction) as importance
+         from rated r
+         join journey_feedback f on f.organisation_id = $1 and f.journey_id = r.journey_id
+         where f.overall_satisfaction is not null
+         group by r.touchpoint_id"
+    );
+    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .fetch_all(connection)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("touchpoint_id")?,
+                row.try_get("pairs")?,
+                row.try_get("importance")?,
+            ))
+        })
+        .collect()
+}
