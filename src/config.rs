@@ -156,6 +156,35 @@ pub enum BenchCommand {
     /// DATABASE_URL (without it, of the embedded PostgreSQL) and dropped
     /// afterwards.
     Ingest(IngestBenchArgs),
+
+    /// Times every analysis over a million encounters.
+    ///
+    /// Streams realistic hospital visits (with journey feedback) through a
+    /// server of its own into a fresh database, then calls every analysis
+    /// repeatedly over the last 30 days and over the whole year, and prints
+    /// each one's median latency beside a plain count of the same
+    /// encounters as the baseline. The database is made on the cluster of
+    /// DATABASE_URL (without it, of the embedded PostgreSQL) and dropped
+    /// afterwards.
+    Analyses(AnalysesBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AnalysesBenchArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// How many encounters to load.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub encounters: u64,
+
+    /// How many times each analysis is called; the median is reported.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeats: u32,
+
+    /// Keeps the bench database afterwards, to look at the data.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -105,10 +105,10 @@ impl AnalysisApi {
         };
         let mut tx = store::begin_for(&self.pool, org).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
-        let pairs = store::analysis::pairs(&mut tx, org, &scope).await?;
-        let ends = store::analysis::ends(&mut tx, org, &scope).await?;
-        let (variant_count, variants) =
-            store::analysis::variants(&mut tx, org, &scope, limit).await?;
+        store::analysis::order_steps(&mut tx, org, &scope).await?;
+        let pairs = store::analysis::pairs(&mut tx).await?;
+        let ends = store::analysis::ends(&mut tx).await?;
+        let (variant_count, variants) = store::analysis::variants(&mut tx, limit).await?;
         let conformance = store::analysis::conformance(&mut tx, org, &scope).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;

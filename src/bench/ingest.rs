@@ -149,13 +149,13 @@ async fn create_demo_with_ingest_key(pool: &sqlx::PgPool) -> crate::error::Resul
 
 /// What the ingest streams did, added up.
 #[derive(Debug, Default)]
-struct Streamed {
-    accepted: i64,
-    duplicates: i64,
-    rejected: i64,
-    recovery_cases: i64,
-    rejections: Vec<pb::Rejection>,
-    elapsed: Duration,
+pub(super) struct Streamed {
+    pub(super) accepted: i64,
+    pub(super) duplicates: i64,
+    pub(super) rejected: i64,
+    pub(super) recovery_cases: i64,
+    pub(super) rejections: Vec<pb::Rejection>,
+    pub(super) elapsed: Duration,
 }
 
 impl Streamed {
@@ -170,7 +170,7 @@ impl Streamed {
 
 /// Streams every share on a connection of its own, concurrently, and times
 /// them from the first send to the last response.
-async fn stream_all(
+pub(super) async fn stream_all(
     addr: SocketAddr,
     secret: &str,
     shares: &[Share],
@@ -212,7 +212,7 @@ async fn stream_all(
     Ok(streamed)
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<EncounterServiceClient<Channel>> {
+pub(super) async fn connect(addr: SocketAddr) -> anyhow::Result<EncounterServiceClient<Channel>> {
     let channel = Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await
@@ -385,7 +385,7 @@ async fn copy_in(
     copy.finish().await.context("COPY FROM failed")
 }
 
-async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
     let mut connection = PgConnection::connect(url).await?;
     // WITH (FORCE) ends connections a failed run may have left behind.
     let statement = format!(

@@ -1,6 +1,7 @@
 //! `verdad bench`: measurements of Verdad against plain PostgreSQL, run from
 //! the shipped binary on the operator's own hardware.
 
+mod analyses;
 mod ingest;
 mod server;
 mod workload;
@@ -12,6 +13,7 @@ use crate::config::BenchCommand;
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Ingest(args) => ingest::run(args).await,
+        BenchCommand::Analyses(args) => analyses::run(args).await,
     }
 }
 

@@ -1,11 +1,52 @@
 //! The MOT cycle: directly-follows pairs, start and end touchpoints, path
 //! variants and conformance to the designed cycle.
+//!
+//! The journeys in scope are ordered once, in one window pass, into a
+//! temporary table of steps that the figures are then read from: ordering
+//! is what costs, and every figure needs the same order.
 
-use sqlx::{PgConnection, Row};
+use sqlx::{Executor, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{bind_scope, scoped};
+use super::{SCOPE, bind_scope};
 use crate::{domain::analysis::Scope, error::Result};
+
+/// Orders the journeys in scope into `mot_steps`, dropped at the end of
+/// the transaction: per encounter its journey, touchpoint, place in the
+/// journey, the next touchpoint and the seconds to it, and whether its
+/// cycle position falls behind one met before (out of designed order).
+pub async fn order_steps(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<()> {
+    connection.execute("drop table if exists mot_steps").await?;
+    let sql = format!(
+        "create temporary table mot_steps on commit drop as
+         select journey_id, touchpoint_id, position, length, next_touchpoint, seconds,
+                cycle_position > 0 and cycle_position < highest_before as out_of_order
+         from (
+             select e.journey_id, e.touchpoint_id, t.cycle_position,
+                    row_number() over w as position,
+                    count(*) over (partition by e.journey_id) as length,
+                    lead(e.touchpoint_id) over w as next_touchpoint,
+                    extract(epoch from lead(e.occur_time) over w - e.occur_time)::float8
+                        as seconds,
+                    max(t.cycle_position) over (w rows between unbounded preceding
+                                                  and 1 preceding) as highest_before
+             from encounter e
+             join touchpoint t
+               on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+             where {SCOPE}
+             window w as (partition by e.journey_id order by e.occur_time, e.receive_seq)
+         ) ordered"
+    );
+    bind_scope(sqlx::query(&sql), organisation_id, scope)
+        .execute(&mut *connection)
+        .await?;
+    connection.execute("analyze mot_steps").await?;
+    Ok(())
+}
 
 /// One directly-follows pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,34 +58,21 @@ pub struct Pair {
     pub median_seconds: f64,
 }
 
-/// The directly-follows pairs of the journeys in scope, a journey's
-/// encounters ordered by time and ties by arrival. Durations are absolute
-/// time differences, so daylight-saving changes do not bend them.
-pub async fn pairs(
-    connection: &mut PgConnection,
-    organisation_id: Uuid,
-    scope: &Scope,
-) -> Result<Vec<Pair>> {
-    let sql = format!(
-        "with {}, steps as (
-             select touchpoint_id,
-                    lead(touchpoint_id) over w as next_touchpoint,
-                    extract(epoch from lead(occur_time) over w - occur_time)::float8 as seconds
-             from scoped
-             window w as (partition by journey_id order by occur_time, receive_seq)
-         )
-         select touchpoint_id, next_touchpoint, count(*) as count,
+/// The directly-follows pairs, a journey's encounters ordered by time and
+/// ties by arrival. Durations are absolute time differences, so
+/// daylight-saving changes do not bend them.
+pub async fn pairs(connection: &mut PgConnection) -> Result<Vec<Pair>> {
+    let rows = sqlx::query(
+        "select touchpoint_id, next_touchpoint, count(*) as count,
                 avg(seconds) as mean_seconds,
                 percentile_cont(0.5) within group (order by seconds) as median_seconds
-         from steps
+         from mot_steps
          where next_touchpoint is not null
          group by touchpoint_id, next_touchpoint
          order by count desc, touchpoint_id, next_touchpoint",
-        scoped()
-    );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
-        .fetch_all(connection)
-        .await?;
+    )
+    .fetch_all(connection)
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(Pair {
@@ -67,30 +95,17 @@ pub struct Ends {
     pub per_touchpoint: Vec<(Uuid, i64, i64)>,
 }
 
-pub async fn ends(
-    connection: &mut PgConnection,
-    organisation_id: Uuid,
-    scope: &Scope,
-) -> Result<Ends> {
-    let sql = format!(
-        "with {}, placed as (
-             select journey_id, touchpoint_id,
-                    row_number() over (partition by journey_id
-                                       order by occur_time, receive_seq) as position,
-                    count(*) over (partition by journey_id) as length
-             from scoped
-         )
-         select touchpoint_id,
+pub async fn ends(connection: &mut PgConnection) -> Result<Ends> {
+    let rows = sqlx::query(
+        "select touchpoint_id,
                 count(*) filter (where position = 1) as starts,
                 count(*) filter (where position = length) as ends,
                 count(*) as encounters
-         from placed
+         from mot_steps
          group by touchpoint_id",
-        scoped()
-    );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
-        .fetch_all(connection)
-        .await?;
+    )
+    .fetch_all(connection)
+    .await?;
     let mut result = Ends {
         journeys: 0,
         encounters: 0,
@@ -111,27 +126,23 @@ pub async fn ends(
 /// and how many distinct paths there are.
 pub async fn variants(
     connection: &mut PgConnection,
-    organisation_id: Uuid,
-    scope: &Scope,
     limit: i64,
 ) -> Result<(i64, Vec<(Vec<Uuid>, i64)>)> {
-    let sql = format!(
-        "with {}, paths as (
-             select array_agg(touchpoint_id order by occur_time, receive_seq) as path
-             from scoped
+    let rows = sqlx::query(
+        "with paths as (
+             select array_agg(touchpoint_id order by position) as path
+             from mot_steps
              group by journey_id
          )
          select path, count(*) as journeys, count(*) over () as variants
          from paths
          group by path
          order by journeys desc, path
-         limit $7",
-        scoped()
-    );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
-        .bind(limit)
-        .fetch_all(connection)
-        .await?;
+         limit $1",
+    )
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
     let variants = match rows.first() {
         Some(row) => row.try_get("variants")?,
         None => 0,
@@ -160,49 +171,46 @@ pub async fn conformance(
     organisation_id: Uuid,
     scope: &Scope,
 ) -> Result<ConformanceCounts> {
-    let order_sql = format!(
-        "with {}, positioned as (
-             select journey_id, cycle_position,
-                    lag(cycle_position) over (partition by journey_id
-                                              order by occur_time, receive_seq) as previous
-             from scoped
-             where cycle_position > 0
-         )
-         select count(distinct journey_id) as comparable,
-                count(distinct journey_id) filter (where previous > cycle_position)
-                    as out_of_order
-         from positioned",
-        scoped()
-    );
-    let row = bind_scope(sqlx::query(&order_sql), organisation_id, scope)
-        .fetch_one(&mut *connection)
-        .await?;
+    let row = sqlx::query(
+        "select count(distinct s.journey_id) as comparable,
+                count(distinct s.journey_id) filter (where s.out_of_order) as out_of_order
+         from mot_steps s
+         join touchpoint t on t.organisation_id = $1 and t.id = s.touchpoint_id
+         where t.cycle_position > 0",
+    )
+    .bind(organisation_id)
+    .fetch_one(&mut *connection)
+    .await?;
     let comparable: i64 = row.try_get("comparable")?;
     let out_of_order: i64 = row.try_get("out_of_order")?;
 
-    let skipped_sql = format!(
-        "with {}, journeys as (select count(distinct journey_id) as total from scoped)
-         select k.id, (select total from journeys) - count(distinct s.journey_id) as skipped
+    let rows = sqlx::query(
+        "with journeys as (select count(*) as total from mot_steps where position = 1),
+              met as (
+                  select touchpoint_id, count(distinct journey_id) as journeys
+                  from mot_steps group by touchpoint_id
+              )
+         select k.id, (select total from journeys) - coalesce(m.journeys, 0) as skipped
          from touchpoint k
-         left join scoped s on s.touchpoint_id = k.id
+         left join met m on m.touchpoint_id = k.id
          where k.organisation_id = $1 and k.is_key and k.archive_time is null
-           and ($4::uuid[] is null or k.id = any($4))
-           and ($5::text is null or k.stage = $5)
-         group by k.id
+           and ($2::uuid[] is null or k.id = any($2))
+           and ($3::text is null or k.stage = $3)
          order by skipped desc, k.id",
-        scoped()
-    );
-    let rows = bind_scope(sqlx::query(&skipped_sql), organisation_id, scope)
-        .fetch_all(&mut *connection)
-        .await?;
+    )
+    .bind(organisation_id)
+    .bind(scope.touchpoint_ids.as_deref())
+    .bind(scope.stage.map(|s| s.as_str()))
+    .fetch_all(&mut *connection)
+    .await?;
     let skipped = rows
         .iter()
         .map(|row| Ok((row.try_get("id")?, row.try_get("skipped")?)))
         .collect::<Result<Vec<_>>>()?;
 
-    let loops_sql = format!(
-        "with {}, repeats as (
-             select journey_id, touchpoint_id from scoped
+    let rows = sqlx::query(
+        "with repeats as (
+             select journey_id, touchpoint_id from mot_steps
              group by journey_id, touchpoint_id
              having count(*) > 1
          )
@@ -211,11 +219,9 @@ pub async fn conformance(
          from repeats
          group by touchpoint_id
          order by journeys desc, touchpoint_id",
-        scoped()
-    );
-    let rows = bind_scope(sqlx::query(&loops_sql), organisation_id, scope)
-        .fetch_all(&mut *connection)
-        .await?;
+    )
+    .fetch_all(&mut *connection)
+    .await?;
     let journeys_with_loops = match rows.first() {
         Some(row) => row.try_get("looping")?,
         None => 0,

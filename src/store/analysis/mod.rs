@@ -5,7 +5,7 @@ mod cycle;
 mod export;
 mod outcomes;
 
-pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, pairs, variants};
+pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, order_steps, pairs, variants};
 pub use export::{LogRow, event_log, event_log_sql};
 pub use outcomes::*;
 
@@ -25,18 +25,6 @@ pub(super) const SCOPE: &str = "e.organisation_id = $1
     and ($4::uuid[] is null or e.touchpoint_id = any($4))
     and ($5::text is null or t.stage = $5)
     and ($6::text is null or e.channel = $6)";
-
-/// The encounters in scope with their journey position fields.
-const SCOPED: &str = "scoped as (
-    select e.journey_id, e.touchpoint_id, e.occur_time, e.receive_seq, t.cycle_position
-    from encounter e
-    join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
-    where {SCOPE}
-)";
-
-pub(super) fn scoped() -> String {
-    SCOPED.replace("{SCOPE}", SCOPE)
-}
 
 pub(super) fn bind_scope<'q>(
     query: Query<'q, Postgres, sqlx::postgres::PgArguments>,
