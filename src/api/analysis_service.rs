@@ -348,6 +348,7 @@ impl AnalysisApi {
             unit,
             &zone,
             request.per_touchpoint,
+            figure.needs_percentiles(),
         )
         .await?;
         let touchpoints = touchpoints(&mut tx, org).await?;

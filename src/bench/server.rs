@@ -52,8 +52,9 @@ impl ServerProcess {
             // environment would only print a key nobody sees.
             .env_remove("VERDAD_DEMO")
             // Warnings and errors only: one log line per call would cost
-            // the server time the bench would count.
-            .env("RUST_LOG", "warn")
+            // the server time the bench would count. Slow statements are
+            // what the analyses bench measures, not news.
+            .env("RUST_LOG", "warn,sqlx::query=error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

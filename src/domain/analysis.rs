@@ -180,6 +180,14 @@ pub enum TrendFigure {
 }
 
 impl TrendFigure {
+    /// Whether the figure is a median, which needs the measures sorted.
+    pub fn needs_percentiles(self) -> bool {
+        matches!(
+            self,
+            TrendFigure::WaitMedian | TrendFigure::FirstResponseMedian
+        )
+    }
+
     /// The figure's value and what it rests on; the value is `None` when
     /// there is nothing to compute it from.
     pub fn of(self, f: &ScorecardFigures) -> (Option<f64>, i64) {

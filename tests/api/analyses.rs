@@ -1386,6 +1386,28 @@ async fn a_trend_cuts_days_weeks_and_months_in_the_organisations_time_zone() {
         assert_eq!(points(&coarse.series[0]), [(june_1, Some(3.0), 3)]);
     }
 
+    // Medians read the sorted measures: none was measured here.
+    let waits = trend(
+        &app,
+        key,
+        pb::GetTrendRequest {
+            scope: Some(scope.clone()),
+            figure: pb::TrendFigure::WaitMedian.into(),
+            granularity: pb::Granularity::Day.into(),
+            per_touchpoint: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        points(&waits.series[0]),
+        [
+            (june_1, None, 0),
+            (june_1 + day, None, 0),
+            (june_1 + 2 * day, None, 0),
+        ]
+    );
+
     let status = trend(&app, key, pb::GetTrendRequest::default())
         .await
         .unwrap_err();
