@@ -236,6 +236,31 @@ async fn the_scorecard_gives_each_touchpoint_and_the_total_their_figures() {
     let top = total.top_box.as_ref().unwrap();
     assert!((top.wilson_lower.unwrap() - 0.0362).abs() < 1e-4);
     assert!((top.wilson_upper.unwrap() - 0.6245).abs() < 1e-4);
+
+    // The same day as a trend of the median wait: Seoul's June 1st holds
+    // every fixture encounter (18:00 there), its June 2nd none.
+    let waits = trend(
+        &app,
+        &analyst,
+        pb::GetTrendRequest {
+            scope: Some(fixture_day()),
+            figure: pb::TrendFigure::WaitMedian.into(),
+            granularity: pb::Granularity::Day.into(),
+            per_touchpoint: true,
+        },
+    )
+    .await
+    .unwrap();
+    let june_1 = at(-18 * 3600).seconds;
+    assert_eq!(
+        points(&waits.series[0]),
+        [(june_1, Some(250.0), 4), (june_1 + 86_400, None, 0)]
+    );
+    assert_eq!(waits.series[1].touchpoint_code, "desk");
+    assert_eq!(
+        points(&waits.series[1]),
+        [(june_1, Some(200.0), 3), (june_1 + 86_400, None, 0)]
+    );
 }
 
 #[tokio::test]
