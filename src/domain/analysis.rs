@@ -97,10 +97,19 @@ impl Rate {
         let centre = p + z2 / (2.0 * n);
         let spread = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
         let denominator = 1.0 + z2 / n;
-        Some((
-            ((centre - spread) / denominator).max(0.0),
-            ((centre + spread) / denominator).min(1.0),
-        ))
+        // At 0 of n and n of n the bounds are exactly 0 and 1; computed,
+        // they come out a rounding error away.
+        let low = if self.numerator == 0 {
+            0.0
+        } else {
+            ((centre - spread) / denominator).max(0.0)
+        };
+        let high = if self.numerator == self.denominator {
+            1.0
+        } else {
+            ((centre + spread) / denominator).min(1.0)
+        };
+        Some((low, high))
     }
 }
 
@@ -320,6 +329,8 @@ mod tests {
         // 50 of 100: 0.4038 to 0.5962.
         let (low, high) = Rate::new(50, 100).wilson().unwrap();
         assert!(close(low, 0.4038) && close(high, 0.5962), "{low} {high}");
+        assert_eq!(Rate::new(0, 3).wilson().unwrap().0, 0.0);
+        assert_eq!(Rate::new(3, 3).wilson().unwrap().1, 1.0);
         assert_eq!(Rate::new(0, 0).wilson(), None);
         assert_eq!(Rate::new(0, 0).value(), None);
         assert_eq!(Rate::new(1, 4).value(), Some(0.25));
