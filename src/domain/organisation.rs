@@ -48,10 +48,8 @@ pub fn parse_failure_threshold(field: &str, value: i32) -> Result<i32, FieldViol
     }
 }
 
-/// The first-impression window when nobody has set one.
-pub const DEFAULT_FIRST_IMPRESSION_SECONDS: i64 = 15;
-
-/// Checks a first-impression window: whole seconds from 1 to 3600.
+/// Checks a first-impression window (15 seconds unless set): whole seconds
+/// from 1 to 3600.
 pub fn parse_first_impression(
     field: &str,
     seconds: i64,

@@ -134,6 +134,45 @@ async fn bad_settings_are_named_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["update_mask"]);
+    let seconds = |seconds, nanos| Some(prost_types::Duration { seconds, nanos });
+    let status = client
+        .update_organisation(update(
+            &org.admin_key,
+            pb::Organisation {
+                recovery_deadline: seconds(59, 0),
+                first_impression_window: seconds(15, 500_000_000),
+                ..Default::default()
+            },
+            &["recovery_deadline", "first_impression_window"],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "organisation.recovery_deadline",
+            "organisation.first_impression_window"
+        ]
+    );
+    let status = client
+        .update_organisation(update(
+            &org.admin_key,
+            pb::Organisation {
+                recovery_deadline: seconds(31 * 86_400, 0),
+                first_impression_window: seconds(3601, 0),
+                ..Default::default()
+            },
+            &["recovery_deadline", "first_impression_window"],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "organisation.recovery_deadline",
+            "organisation.first_impression_window"
+        ]
+    );
 
     let read = client
         .get_organisation(authed(
@@ -147,6 +186,8 @@ async fn bad_settings_are_named_and_change_nothing() {
         .unwrap();
     assert_eq!(read.failure_threshold, 2);
     assert_eq!(read.time_zone, "Asia/Seoul");
+    assert_eq!(read.recovery_deadline.unwrap().seconds, 86_400);
+    assert_eq!(read.first_impression_window.unwrap().seconds, 15);
 }
 
 #[tokio::test]
