@@ -28,7 +28,7 @@ use crate::{
         encounter::Situation,
         event_log::{self, Event},
         role::Access,
-        standard::{Element, Severity},
+        standard::Element,
         touchpoint::Touchpoint,
         violation::{FieldViolation, Violations},
     },
@@ -113,38 +113,26 @@ impl AnalysisApi {
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
-        let code = |id: &Uuid| {
-            touchpoints
-                .get(id)
-                .map(|t| t.code.clone())
-                .unwrap_or_default()
-        };
+        let code = |id: &Uuid| code_of(&touchpoints, id);
         let journeys = ends.journeys;
-        let count = |id: Uuid, n: i64| pb::TouchpointCount {
-            touchpoint_id: id.to_string(),
-            touchpoint_code: code(&id),
-            journeys: n,
-            share: Some(rate(Rate::new(n, journeys))),
-        };
-        let ranked = |mut counts: Vec<(Uuid, i64)>| {
-            counts.retain(|(_, n)| *n > 0);
-            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| code(&a.0).cmp(&code(&b.0))));
-            counts
-                .into_iter()
-                .map(|(id, n)| count(id, n))
-                .collect::<Vec<_>>()
-        };
-        let starts = ranked(
+        let count = |id: Uuid, n: i64| touchpoint_count(&touchpoints, id, n, journeys);
+        let starts = ranked_counts(
+            &touchpoints,
             ends.per_touchpoint
                 .iter()
+                .filter(|(_, s, _)| *s > 0)
                 .map(|(id, s, _)| (*id, *s))
                 .collect(),
+            journeys,
         );
-        let finishes = ranked(
+        let finishes = ranked_counts(
+            &touchpoints,
             ends.per_touchpoint
                 .iter()
+                .filter(|(_, _, e)| *e > 0)
                 .map(|(id, _, e)| (*id, *e))
                 .collect(),
+            journeys,
         );
         let transitions = pairs.iter().map(|p| p.count).sum();
         Ok(pb::GetMotCycleResponse {
@@ -234,11 +222,6 @@ impl AnalysisApi {
         let mean_score = (scored > 0)
             .then(|| perfect.mean_score.unwrap_or(0.0) * perfect.scored as f64 / scored as f64);
         let single_failure_journeys: i64 = single.iter().map(|(_, n)| n).sum();
-        let mut single = single;
-        single.sort_by(|a, b| {
-            b.1.cmp(&a.1)
-                .then_with(|| code_of(&touchpoints, &a.0).cmp(&code_of(&touchpoints, &b.0)))
-        });
         Ok(pb::GetJourneyOutcomesResponse {
             start_time: Some(timestamp(scope.start_time)),
             end_time: Some(timestamp(scope.end_time)),
@@ -249,15 +232,11 @@ impl AnalysisApi {
             flawed: Some(journey_group(&flawed)),
             mean_score,
             single_failure_journeys,
-            single_failure_touchpoints: single
-                .into_iter()
-                .map(|(id, n)| pb::TouchpointCount {
-                    touchpoint_id: id.to_string(),
-                    touchpoint_code: code_of(&touchpoints, &id),
-                    journeys: n,
-                    share: Some(rate(Rate::new(n, single_failure_journeys))),
-                })
-                .collect(),
+            single_failure_touchpoints: ranked_counts(
+                &touchpoints,
+                single,
+                single_failure_journeys,
+            ),
         })
     }
 
@@ -289,11 +268,6 @@ impl AnalysisApi {
                 share: Some(rate(Rate::new(*n, measured))),
             })
             .collect();
-        let mut in_window = f.touchpoints_in_window;
-        in_window.sort_by(|a, b| {
-            b.1.cmp(&a.1)
-                .then_with(|| code_of(&touchpoints, &a.0).cmp(&code_of(&touchpoints, &b.0)))
-        });
         Ok(pb::GetFirstImpressionsResponse {
             start_time: Some(timestamp(scope.start_time)),
             end_time: Some(timestamp(scope.end_time)),
@@ -306,15 +280,7 @@ impl AnalysisApi {
             first_response_seconds: Some(distribution(f.first_response)),
             buckets,
             greeted_within_window: Some(rate(Rate::new(f.within_window, measured))),
-            touchpoints_in_window: in_window
-                .into_iter()
-                .map(|(id, n)| pb::TouchpointCount {
-                    touchpoint_id: id.to_string(),
-                    touchpoint_code: code_of(&touchpoints, &id),
-                    journeys: n,
-                    share: Some(rate(Rate::new(n, f.journeys))),
-                })
-                .collect(),
+            touchpoints_in_window: ranked_counts(&touchpoints, f.touchpoints_in_window, f.journeys),
         })
     }
 
@@ -489,16 +455,8 @@ impl AnalysisApi {
         let rows = store::analysis::situations(&mut tx, org, &scope).await?;
         tx.commit().await?;
 
-        let mut by_situation: HashMap<Option<Situation>, SituationFigures> = HashMap::new();
-        for (text, figures) in rows {
-            let situation = match text {
-                None => None,
-                Some(text) => Some(Situation::parse(&text).ok_or_else(|| {
-                    Error::internal(format!("unknown situation {text:?} in the database"))
-                })?),
-            };
-            by_situation.insert(situation, figures);
-        }
+        let mut by_situation: HashMap<Option<Situation>, SituationFigures> =
+            rows.into_iter().collect();
         let order = Situation::ALL
             .iter()
             .copied()
@@ -547,15 +505,7 @@ impl AnalysisApi {
         let mut elements: Vec<(Element, i64, i64)> = Vec::new();
         let mut standards = Vec::with_capacity(rows.len());
         for row in &rows {
-            let element: Element = Element::parse(&row.element).ok_or_else(|| {
-                Error::internal(format!("unknown element {:?} in the database", row.element))
-            })?;
-            let severity = Severity::parse(&row.severity).ok_or_else(|| {
-                Error::internal(format!(
-                    "unknown severity {:?} in the database",
-                    row.severity
-                ))
-            })?;
+            let element = row.element;
             match elements.iter_mut().find(|(e, ..)| *e == element) {
                 Some((_, met, violated)) => {
                     *met += row.met;
@@ -571,7 +521,7 @@ impl AnalysisApi {
                 met: row.met,
                 violated: row.violated,
                 compliance: Some(rate(compliance_of(row))),
-                severity: severity_to_proto(severity).into(),
+                severity: severity_to_proto(row.severity).into(),
             });
         }
         elements.sort_by_key(|(e, ..)| Element::ALL.iter().position(|x| x == e));
@@ -690,6 +640,38 @@ async fn send_piece(
         .send(Ok(pb::ExportEventLogResponse { chunk }))
         .await
         .is_ok()
+}
+
+/// One touchpoint's count of journeys, its share out of `of`.
+fn touchpoint_count(
+    touchpoints: &HashMap<Uuid, Touchpoint>,
+    id: Uuid,
+    journeys: i64,
+    of: i64,
+) -> pb::TouchpointCount {
+    pb::TouchpointCount {
+        touchpoint_id: id.to_string(),
+        touchpoint_code: code_of(touchpoints, &id),
+        journeys,
+        share: Some(rate(Rate::new(journeys, of))),
+    }
+}
+
+/// Per-touchpoint counts of journeys, most first and ties by code, with
+/// their shares out of `of`.
+fn ranked_counts(
+    touchpoints: &HashMap<Uuid, Touchpoint>,
+    mut counts: Vec<(Uuid, i64)>,
+    of: i64,
+) -> Vec<pb::TouchpointCount> {
+    counts.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| code_of(touchpoints, &a.0).cmp(&code_of(touchpoints, &b.0)))
+    });
+    counts
+        .into_iter()
+        .map(|(id, n)| touchpoint_count(touchpoints, id, n, of))
+        .collect()
 }
 
 fn code_of(touchpoints: &HashMap<Uuid, Touchpoint>, id: &Uuid) -> String {

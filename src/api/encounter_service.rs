@@ -11,7 +11,7 @@ use super::{
         channel_from_proto, channel_to_proto, outcome_to_proto, severity_to_proto,
         situation_from_proto, situation_to_proto,
     },
-    enum_field, from_timestamp, parse_id, respond, timestamp,
+    enum_field, from_timestamp, optional_id, parse_id, respond, timestamp,
 };
 use crate::{
     domain::{
@@ -288,11 +288,7 @@ fn list_filter(
     {
         v.push(FieldViolation::new("end_time", "must be after start_time"));
     }
-    let touchpoint_id = if request.touchpoint_id.is_empty() {
-        Some(None)
-    } else {
-        v.check(parse_id("touchpoint_id", &request.touchpoint_id).map(Some))
-    };
+    let touchpoint_id = v.check(optional_id("touchpoint_id", &request.touchpoint_id));
     let journey_id = v.check(reference(
         "journey_id",
         &request.journey_id,

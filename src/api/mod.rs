@@ -64,6 +64,15 @@ pub(crate) fn required_lookup(id: &str, code: &str) -> Result<Lookup, FieldViola
         .ok_or_else(|| FieldViolation::new("id", "exactly one of id and code must be set"))
 }
 
+/// Reads an optional resource id: `None` when the field is empty.
+pub(crate) fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, FieldViolation> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(field, value).map(Some)
+    }
+}
+
 /// Reads a resource id.
 pub(crate) fn parse_id(field: &str, value: &str) -> Result<Uuid, FieldViolation> {
     if value.is_empty() {

@@ -20,7 +20,7 @@ use super::{
     convert::{status_from_proto, status_to_proto},
     enum_field,
     field_mask::MaskRules,
-    parse_id, required_enum, respond, timestamp,
+    optional_id, parse_id, required_enum, respond, timestamp,
 };
 use crate::{
     domain::{
@@ -218,7 +218,7 @@ impl RecoveryApi {
         let mut v = Violations::new();
         let size = v.check(page_size(request.page_size));
         let status = v.check(enum_field("status", request.status, status_from_proto));
-        let touchpoint_id = optional_id(&mut v, "touchpoint_id", &request.touchpoint_id);
+        let touchpoint_id = v.check(optional_id("touchpoint_id", &request.touchpoint_id));
         let (size, filter) = v.finish(|| {
             Some((
                 size?,
@@ -288,10 +288,7 @@ impl RecoveryApi {
     async fn watch(&self, request: Request<pb::WatchRecoveryCasesRequest>) -> Result<CaseStream> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let touchpoint_id = match request.get_ref().touchpoint_id.as_str() {
-            "" => None,
-            id => Some(parse_id("touchpoint_id", id)?),
-        };
+        let touchpoint_id = optional_id("touchpoint_id", &request.get_ref().touchpoint_id)?;
         let events = self.feed.subscribe().await?;
         let (sender, receiver) = mpsc::channel(16);
         tokio::spawn(relay(
@@ -361,14 +358,6 @@ async fn load(pool: &PgPool, org: Uuid, id: Uuid) -> Result<Option<RecoveryCase>
     let case = store::recovery::get(&mut tx, org, id, false).await?;
     tx.commit().await?;
     Ok(case)
-}
-
-fn optional_id(v: &mut Violations, field: &str, value: &str) -> Option<Option<Uuid>> {
-    if value.is_empty() {
-        Some(None)
-    } else {
-        v.check(parse_id(field, value).map(Some))
-    }
 }
 
 /// Checks an update: the mask and the new values of the fields it names.

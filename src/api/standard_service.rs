@@ -14,7 +14,7 @@ use super::{
     },
     enum_field,
     field_mask::MaskRules,
-    parse_id, required_enum, required_lookup, respond, timestamp, touchpoint_service,
+    optional_id, parse_id, required_enum, required_lookup, respond, timestamp, touchpoint_service,
 };
 use crate::{
     domain::{
@@ -513,11 +513,7 @@ fn changes(
 
 /// Checks a list request's filters.
 fn filter(request: &pb::ListStandardsRequest) -> Result<StandardFilter, FieldViolation> {
-    let touchpoint_id = if request.touchpoint_id.is_empty() {
-        None
-    } else {
-        Some(parse_id("touchpoint_id", &request.touchpoint_id)?)
-    };
+    let touchpoint_id = optional_id("touchpoint_id", &request.touchpoint_id)?;
     if touchpoint_id.is_some() && request.organisation_wide {
         return Err(FieldViolation::new(
             "organisation_wide",

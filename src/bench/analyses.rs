@@ -14,22 +14,15 @@ use tonic::{
     metadata::{Ascii, MetadataValue},
     transport::{Channel, Endpoint},
 };
-use uuid::Uuid;
 
 use super::{
-    ingest::{drop_database, stream_all},
-    server::ServerProcess,
-    with_database,
-    workload::plan,
+    in_fresh_database, ingest::stream_all, prepare, server::ServerProcess, workload::plan,
 };
 use crate::{
-    api::api_key_service::create_key,
-    cli::Database,
     config::AnalysesBenchArgs,
     demo,
-    domain::{api_key::NewApiKey, role::Role},
+    domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
-    store::{self, PoolOptions},
 };
 
 /// Streams that load the data.
@@ -40,19 +33,11 @@ const TARGET: Duration = Duration::from_millis(1000);
 const FAST_TARGET: Duration = Duration::from_millis(250);
 
 pub(super) async fn run(args: AnalysesBenchArgs) -> anyhow::Result<ExitCode> {
-    let database = Database::open(&args.database).await?;
-    let name = format!("verdad_bench_{}", Uuid::now_v7().simple());
-    store::create_database_if_missing(&database.url, &name)
-        .await
-        .with_context(|| format!("cannot create the bench database {name}"))?;
-    let result = bench_in(&with_database(&database.url, &name), &args).await;
-    if args.keep {
-        println!("kept database {name}");
-    } else if let Err(error) = drop_database(&database.url, &name).await {
-        tracing::error!("cannot drop the bench database {name}: {error:#}");
-    }
-    database.close().await;
-    result
+    let bench = &args;
+    in_fresh_database(&args.database, args.keep, |url| async move {
+        bench_in(&url, bench).await
+    })
+    .await
 }
 
 struct Keys {
@@ -60,30 +45,14 @@ struct Keys {
     analyst: String,
 }
 
-async fn prepare(url: &str) -> anyhow::Result<Keys> {
-    store::migrate(url).await.context("cannot migrate")?;
-    let pool = store::connect(
-        url,
-        &PoolOptions {
-            max_connections: 2,
-            ..PoolOptions::default()
-        },
-    )
-    .await?;
-    demo::ensure_demo(&pool).await?;
-    let key = |role: Role| NewApiKey {
-        display_name: format!("bench {role} key"),
-        role,
-    };
-    let org = demo::DEMO_ORGANISATION_ID;
-    let ingest = create_key(&pool, org, &key(Role::Ingest)).await?.secret;
-    let analyst = create_key(&pool, org, &key(Role::Analyst)).await?.secret;
-    pool.close().await;
-    Ok(Keys { ingest, analyst })
-}
-
 async fn bench_in(url: &str, args: &AnalysesBenchArgs) -> anyhow::Result<ExitCode> {
-    let keys = prepare(url).await?;
+    let mut secrets = prepare(url, &[Role::Ingest, Role::Analyst])
+        .await?
+        .into_iter();
+    let (Some(ingest), Some(analyst)) = (secrets.next(), secrets.next()) else {
+        anyhow::bail!("the bench's keys were not made");
+    };
+    let keys = Keys { ingest, analyst };
     let server = ServerProcess::start(url, args.database.db_max_connections).await?;
     let result = load_and_time(url, server.addr, &keys, args).await;
     let peak = server.peak_memory_bytes();

@@ -17,21 +17,16 @@ use tonic::{
     metadata::{Ascii, MetadataValue},
     transport::{Channel, Endpoint},
 };
-use uuid::Uuid;
 
 use super::{
+    in_fresh_database, prepare,
     server::ServerProcess,
-    with_database,
     workload::{self, Share},
 };
 use crate::{
-    api::api_key_service::create_key,
-    cli::Database,
     config::IngestBenchArgs,
-    demo,
-    domain::{api_key::NewApiKey, role::Role},
+    domain::role::Role,
     proto::verdad::v1::{self as pb, encounter_service_client::EncounterServiceClient},
-    store::{self, PoolOptions},
 };
 
 /// Largest message the bench's client sends or accepts.
@@ -48,33 +43,18 @@ const REJECTIONS_SHOWN: usize = 5;
 const MIB: f64 = 1024.0 * 1024.0;
 
 pub(super) async fn run(args: IngestBenchArgs) -> anyhow::Result<ExitCode> {
-    let database = Database::open(&args.database).await?;
-    let result = bench_on(&database, &args).await;
-    database.close().await;
-    result
-}
-
-/// Runs the bench in a fresh database of `database`'s cluster, and drops it
-/// afterwards unless `--keep` is given.
-async fn bench_on(database: &Database, args: &IngestBenchArgs) -> anyhow::Result<ExitCode> {
-    let name = format!("verdad_bench_{}", Uuid::now_v7().simple());
-    // Created and dropped through the URL's own database: it exists, where
-    // a `postgres` maintenance database might not.
-    store::create_database_if_missing(&database.url, &name)
-        .await
-        .with_context(|| format!("cannot create the bench database {name}"))?;
-    tracing::info!(database = %name, cluster = %database.description, "bench database created");
-    let result = bench_in(&with_database(&database.url, &name), args).await;
-    if args.keep {
-        println!("kept       database {name}");
-    } else if let Err(error) = drop_database(&database.url, &name).await {
-        tracing::error!("cannot drop the bench database {name}: {error:#}");
-    }
-    result
+    let bench = &args;
+    in_fresh_database(&args.database, args.keep, |url| async move {
+        bench_in(&url, bench).await
+    })
+    .await
 }
 
 async fn bench_in(url: &str, args: &IngestBenchArgs) -> anyhow::Result<ExitCode> {
-    let secret = prepare(url).await?;
+    let secret = prepare(url, &[Role::Ingest])
+        .await?
+        .pop()
+        .context("no ingest key was made")?;
     let shares = workload::plan(args.encounters, args.streams);
     let journeys: u64 = shares.iter().map(|share| share.journeys).sum();
     println!(
@@ -115,36 +95,6 @@ async fn bench_in(url: &str, args: &IngestBenchArgs) -> anyhow::Result<ExitCode>
     let copied = copy_baseline(url).await?;
     report_baseline(streamed_rate, &copied);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Migrates the bench database, creates the demo hospital in it and returns
-/// the secret of a new ingest key of the hospital.
-async fn prepare(url: &str) -> anyhow::Result<String> {
-    store::migrate(url)
-        .await
-        .context("cannot migrate the bench database")?;
-    let options = PoolOptions {
-        max_connections: 2,
-        ..PoolOptions::default()
-    };
-    let pool = store::connect(url, &options)
-        .await
-        .context("cannot connect to the bench database")?;
-    let secret = create_demo_with_ingest_key(&pool).await;
-    pool.close().await;
-    secret.context("cannot create the demo hospital and its ingest key")
-}
-
-async fn create_demo_with_ingest_key(pool: &sqlx::PgPool) -> crate::error::Result<String> {
-    // The demo's admin key is not needed: ingest keys are what feeds use.
-    demo::ensure_demo(pool).await?;
-    let new = NewApiKey {
-        display_name: "bench ingest key".to_owned(),
-        role: Role::Ingest,
-    };
-    Ok(create_key(pool, demo::DEMO_ORGANISATION_ID, &new)
-        .await?
-        .secret)
 }
 
 /// What the ingest streams did, added up.
@@ -383,18 +333,6 @@ async fn copy_in(
             .context("COPY FROM failed")?;
     }
     copy.finish().await.context("COPY FROM failed")
-}
-
-pub(super) async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
-    let mut connection = PgConnection::connect(url).await?;
-    // WITH (FORCE) ends connections a failed run may have left behind.
-    let statement = format!(
-        "drop database if exists {} with (force)",
-        store::quote_identifier(name)
-    );
-    Executor::execute(&mut connection, statement.as_str()).await?;
-    connection.close().await?;
-    Ok(())
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {

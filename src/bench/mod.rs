@@ -8,7 +8,18 @@ mod workload;
 
 use std::process::ExitCode;
 
-use crate::config::BenchCommand;
+use anyhow::Context;
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+use crate::{
+    api::api_key_service::create_key,
+    cli::Database,
+    config::{BenchCommand, DatabaseArgs},
+    demo,
+    domain::{api_key::NewApiKey, role::Role},
+    store::{self, PoolOptions, with_database},
+};
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -17,37 +28,85 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `url` with its database replaced by `database`; user, password, host,
-/// port and query parameters stay as they are.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
+/// Runs `bench` on the URL of a fresh database of the cluster `args` names
+/// (the embedded PostgreSQL without one), and drops it afterwards unless
+/// `keep`.
+async fn in_fresh_database<F, Fut>(
+    args: &DatabaseArgs,
+    keep: bool,
+    bench: F,
+) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
+    let database = Database::open(args).await?;
+    let name = format!("verdad_bench_{}", Uuid::now_v7().simple());
+    // Created and dropped through the URL's own database: it exists, where
+    // a `postgres` maintenance database might not.
+    let result = match store::create_database_if_missing(&database.url, &name).await {
+        Ok(()) => {
+            tracing::info!(database = %name, cluster = %database.description, "bench database created");
+            let result = bench(with_database(&database.url, &name)).await;
+            if keep {
+                println!("kept       database {name}");
+            } else if let Err(error) = drop_database(&database.url, &name).await {
+                tracing::error!("cannot drop the bench database {name}: {error:#}");
+            }
+            result
+        }
+        Err(error) => Err(anyhow::Error::from(error))
+            .with_context(|| format!("cannot create the bench database {name}")),
     };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    format!("{}/{database}{query}", &base[..authority_end])
+    database.close().await;
+    result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect(url).await?;
+    // WITH (FORCE) ends connections a failed run may have left behind.
+    let statement = format!(
+        "drop database if exists {} with (force)",
+        store::quote_identifier(name)
+    );
+    Executor::execute(&mut connection, statement.as_str()).await?;
+    connection.close().await?;
+    Ok(())
+}
 
-    #[test]
-    fn replaces_only_the_database_of_a_url() {
-        assert_eq!(
-            with_database("postgres://u:p@127.0.0.1:5432/verdad", "bench"),
-            "postgres://u:p@127.0.0.1:5432/bench"
-        );
-        assert_eq!(
-            with_database("postgres://u@db/verdad?sslmode=require", "bench"),
-            "postgres://u@db/bench?sslmode=require"
-        );
-        assert_eq!(
-            with_database("postgresql://db:5432", "bench"),
-            "postgresql://db:5432/bench"
+/// Migrates the bench database, creates the demo hospital in it and returns
+/// the secrets of new keys of the hospital, one per role asked for.
+async fn prepare(url: &str, roles: &[Role]) -> anyhow::Result<Vec<String>> {
+    store::migrate(url)
+        .await
+        .context("cannot migrate the bench database")?;
+    let options = PoolOptions {
+        max_connections: 2,
+        ..PoolOptions::default()
+    };
+    let pool = store::connect(url, &options)
+        .await
+        .context("cannot connect to the bench database")?;
+    let secrets = demo_keys(&pool, roles).await;
+    pool.close().await;
+    secrets.context("cannot create the demo hospital and its keys")
+}
+
+async fn demo_keys(pool: &sqlx::PgPool, roles: &[Role]) -> crate::error::Result<Vec<String>> {
+    // The demo's admin key is not needed: feeds use ingest keys, analysts
+    // analyst keys.
+    demo::ensure_demo(pool).await?;
+    let mut secrets = Vec::with_capacity(roles.len());
+    for &role in roles {
+        let new = NewApiKey {
+            display_name: format!("bench {role} key"),
+            role,
+        };
+        secrets.push(
+            create_key(pool, demo::DEMO_ORGANISATION_ID, &new)
+                .await?
+                .secret,
         );
     }
+    Ok(secrets)
 }

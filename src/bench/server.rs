@@ -43,10 +43,6 @@ impl ServerProcess {
             .arg(addr.to_string())
             .arg("--db-max-connections")
             .arg(db_max_connections.to_string())
-            // The server's call limit (30 s by default) covers a whole
-            // client stream, and a stream of the bench may take longer.
-            .arg("--request-timeout")
-            .arg("24h")
             .env("DATABASE_URL", database_url)
             // The bench made its own demo data; `--demo` from the
             // environment would only print a key nobody sees.

@@ -1,5 +1,7 @@
 //! Organisations: the tenants of Verdad.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -48,6 +50,31 @@ pub fn parse_failure_threshold(field: &str, value: i32) -> Result<i32, FieldViol
     }
 }
 
+/// Checks a duration setting: whole seconds from `min` to `max`.
+pub fn whole_seconds(
+    field: &str,
+    seconds: i64,
+    nanos: i32,
+    min: i64,
+    max: i64,
+) -> Result<i64, FieldViolation> {
+    if nanos != 0 {
+        return Err(FieldViolation::new(field, "must be whole seconds"));
+    }
+    if !(min..=max).contains(&seconds) {
+        let human = |s: i64| humantime::format_duration(Duration::from_secs(s.unsigned_abs()));
+        return Err(FieldViolation::new(
+            field,
+            format!(
+                "must be between {min}s ({}) and {max}s ({}), got {seconds}s",
+                human(min),
+                human(max)
+            ),
+        ));
+    }
+    Ok(seconds)
+}
+
 /// Checks a first-impression window (15 seconds unless set): whole seconds
 /// from 1 to 3600.
 pub fn parse_first_impression(
@@ -55,16 +82,7 @@ pub fn parse_first_impression(
     seconds: i64,
     nanos: i32,
 ) -> Result<i64, FieldViolation> {
-    if nanos != 0 {
-        return Err(FieldViolation::new(field, "must be whole seconds"));
-    }
-    if !(1..=3600).contains(&seconds) {
-        return Err(FieldViolation::new(
-            field,
-            format!("must be between 1s and 3600s, got {seconds}s"),
-        ));
-    }
-    Ok(seconds)
+    whole_seconds(field, seconds, nanos, 1, 3600)
 }
 
 /// The changes of an update: `Some` for every field named in the mask. The
@@ -113,6 +131,18 @@ pub struct NewOrganisation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_settings_are_whole_seconds_in_bounds() {
+        assert_eq!(parse_first_impression("w", 15, 0).unwrap(), 15);
+        assert!(parse_first_impression("w", 0, 0).is_err());
+        assert!(parse_first_impression("w", 15, 1).is_err());
+        let err = parse_first_impression("w", 3601, 0).unwrap_err();
+        assert_eq!(
+            err.description,
+            "must be between 1s (1s) and 3600s (1h), got 3601s"
+        );
+    }
 
     #[test]
     fn failure_thresholds_stay_below_top_marks() {

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    evaluation::FailureCause, refusal::Refusal, standard::TouchpointRef, text_enum,
-    violation::FieldViolation,
+    evaluation::FailureCause, organisation::whole_seconds, refusal::Refusal,
+    standard::TouchpointRef, text_enum, violation::FieldViolation,
 };
 
 text_enum! {
@@ -20,25 +20,19 @@ text_enum! {
 
 pub const ASSIGNEE_MAX_CHARS: usize = 128;
 pub const RESOLUTION_NOTE_MAX_CHARS: usize = 4000;
-/// The recovery deadline when nobody has set one: 24 hours.
-pub const DEFAULT_DEADLINE_SECONDS: i64 = 24 * 60 * 60;
 pub const MIN_DEADLINE_SECONDS: i64 = 60;
 pub const MAX_DEADLINE_SECONDS: i64 = 30 * 24 * 60 * 60;
 
-/// Checks a recovery deadline: whole seconds from one minute to 30 days.
+/// Checks a recovery deadline (24 hours unless set): whole seconds from one
+/// minute to 30 days.
 pub fn parse_deadline(field: &str, seconds: i64, nanos: i32) -> Result<i64, FieldViolation> {
-    if nanos != 0 {
-        return Err(FieldViolation::new(field, "must be whole seconds"));
-    }
-    if !(MIN_DEADLINE_SECONDS..=MAX_DEADLINE_SECONDS).contains(&seconds) {
-        return Err(FieldViolation::new(
-            field,
-            format!(
-                "must be between {MIN_DEADLINE_SECONDS}s (1 minute) and {MAX_DEADLINE_SECONDS}s (30 days), got {seconds}s"
-            ),
-        ));
-    }
-    Ok(seconds)
+    whole_seconds(
+        field,
+        seconds,
+        nanos,
+        MIN_DEADLINE_SECONDS,
+        MAX_DEADLINE_SECONDS,
+    )
 }
 
 /// Why an encounter failed, in words a front desk understands.

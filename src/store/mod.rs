@@ -147,3 +147,38 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<(
 pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+/// `url` with its database replaced by `database`; user, password, host,
+/// port and query parameters stay as they are.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_only_the_database_of_a_url() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/verdad", "bench"),
+            "postgres://u:p@127.0.0.1:5432/bench"
+        );
+        assert_eq!(
+            with_database("postgres://u@db/verdad?sslmode=require", "bench"),
+            "postgres://u@db/bench?sslmode=require"
+        );
+        assert_eq!(
+            with_database("postgresql://db:5432", "bench"),
+            "postgresql://db:5432/bench"
+        );
+    }
+}

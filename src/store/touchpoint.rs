@@ -250,21 +250,13 @@ pub async fn list_active(
     connection: &mut PgConnection,
     organisation_id: Uuid,
 ) -> Result<Vec<Touchpoint>> {
-    let rows = sqlx::query_as!(
-        TouchpointRow,
-        r#"select id, code, display_name, description, stage, channel, is_key,
-                  occurrence, cycle_position, create_time, update_time, archive_time
-           from touchpoint
-           where organisation_id = $1 and archive_time is null
-           order by id"#,
-        organisation_id,
-    )
-    .fetch_all(connection)
-    .await?;
-    rows.into_iter().map(TryInto::try_into).collect()
+    let mut touchpoints = list_all(connection, organisation_id).await?;
+    touchpoints.retain(|t| !t.is_archived());
+    Ok(touchpoints)
 }
 
-/// Every touchpoint of the organisation, archived ones included.
+/// Every touchpoint of the organisation, archived ones included, in
+/// creation order.
 pub async fn list_all(
     connection: &mut PgConnection,
     organisation_id: Uuid,

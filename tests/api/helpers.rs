@@ -29,7 +29,7 @@ use verdad::{
         touchpoint_service_client::TouchpointServiceClient,
     },
     server::{Application, ServerSettings},
-    store::{self, PoolOptions},
+    store::{self, PoolOptions, with_database},
 };
 
 /// The maintenance URL of the cluster tests create their databases in.
@@ -72,20 +72,6 @@ extern "C" fn stop_embedded() {
         let _ = cluster.stop();
         let _ = std::fs::remove_dir_all(test_cluster_dir());
     }
-}
-
-/// `url` with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map(|i| scheme_end + i)
-        .unwrap_or(base.len());
-    format!("{}/{database}{query}", &base[..authority_end])
 }
 
 /// A running server with a database of its own.

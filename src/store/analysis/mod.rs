@@ -58,8 +58,8 @@ pub async fn days_ago_midnight(
     Ok(start)
 }
 
-/// The scorecard's aggregates over encounters `e`.
-const FIGURES: &str = "
+/// The scorecard's aggregates over encounters `e`, but its percentiles.
+const COUNTS: &str = "
     count(*) as encounters,
     count(e.satisfaction) as rated,
     avg(e.satisfaction)::float8 as mean_satisfaction,
@@ -67,14 +67,22 @@ const FIGURES: &str = "
     count(*) filter (where e.satisfaction = 5) as top_box,
     count(*) filter (where e.failed) as failed,
     count(e.wait_seconds) as waits,
-    percentile_cont(0.5) within group (order by e.wait_seconds) as wait_median,
-    percentile_cont(0.9) within group (order by e.wait_seconds) as wait_p90,
     count(e.first_response_seconds) as responses,
-    percentile_cont(0.5) within group (order by e.first_response_seconds) as response_median,
-    percentile_cont(0.9) within group (order by e.first_response_seconds) as response_p90,
     coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0)::int8 as met,
     coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)::int8
         as violated";
+
+/// The scorecard's percentiles: sorting is what costs.
+const PERCENTILES: &str = "
+    percentile_cont(0.5) within group (order by e.wait_seconds) as wait_median,
+    percentile_cont(0.9) within group (order by e.wait_seconds) as wait_p90,
+    percentile_cont(0.5) within group (order by e.first_response_seconds) as response_median,
+    percentile_cont(0.9) within group (order by e.first_response_seconds) as response_p90";
+
+/// The same columns when no figure asked for needs them.
+const NO_PERCENTILES: &str = "
+    null::float8 as wait_median, null::float8 as wait_p90,
+    null::float8 as response_median, null::float8 as response_p90";
 
 /// Scorecard figures per touchpoint (`Some(id)`) and in total (`None`).
 pub async fn scorecard(
@@ -83,7 +91,7 @@ pub async fn scorecard(
     scope: &Scope,
 ) -> Result<Vec<(Option<Uuid>, ScorecardFigures)>> {
     let sql = format!(
-        "select e.touchpoint_id, {FIGURES}
+        "select e.touchpoint_id, {COUNTS}, {PERCENTILES}
          from encounter e
          join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
          where {SCOPE}
@@ -143,25 +151,6 @@ pub async fn bucket_starts(
     Ok(starts)
 }
 
-/// The scorecard's aggregates without its percentiles, which only the
-/// median figures need: sorting is what costs.
-const COUNTS_ONLY: &str = "
-    count(*) as encounters,
-    count(e.satisfaction) as rated,
-    avg(e.satisfaction)::float8 as mean_satisfaction,
-    count(*) filter (where e.satisfaction >= 4) as satisfied,
-    count(*) filter (where e.satisfaction = 5) as top_box,
-    count(*) filter (where e.failed) as failed,
-    count(e.wait_seconds) as waits,
-    null::float8 as wait_median,
-    null::float8 as wait_p90,
-    count(e.first_response_seconds) as responses,
-    null::float8 as response_median,
-    null::float8 as response_p90,
-    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0)::int8 as met,
-    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)::int8
-        as violated";
-
 /// Scorecard figures per bucket, in total (`None`) and, when asked, per
 /// touchpoint; the percentiles only `with_percentiles`.
 pub async fn scorecard_buckets(
@@ -173,10 +162,10 @@ pub async fn scorecard_buckets(
     per_touchpoint: bool,
     with_percentiles: bool,
 ) -> Result<Vec<(DateTime<Utc>, Option<Uuid>, ScorecardFigures)>> {
-    let figures = if with_percentiles {
-        FIGURES
+    let percentiles = if with_percentiles {
+        PERCENTILES
     } else {
-        COUNTS_ONLY
+        NO_PERCENTILES
     };
     let sets = if per_touchpoint {
         "(e.bucket, e.touchpoint_id), (e.bucket)"
@@ -186,7 +175,7 @@ pub async fn scorecard_buckets(
     let sql = format!(
         "select e.bucket,
                 {} as touchpoint_id,
-                {figures}
+                {COUNTS}, {percentiles}
          from (
              select date_trunc($7, e.occur_time at time zone $8) at time zone $8 as bucket,
                     e.*

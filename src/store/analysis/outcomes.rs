@@ -6,8 +6,13 @@ use uuid::Uuid;
 
 use super::{SCOPE, bind_scope};
 use crate::{
-    domain::analysis::{Distribution, Scope},
+    domain::{
+        analysis::{Distribution, Scope},
+        encounter::Situation,
+        standard::{Element, Severity},
+    },
     error::Result,
+    store::decode,
 };
 
 /// The encounters in scope with what the outcome analyses read.
@@ -142,7 +147,7 @@ pub async fn situations(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
-) -> Result<Vec<(Option<String>, SituationFigures)>> {
+) -> Result<Vec<(Option<Situation>, SituationFigures)>> {
     let sql = format!(
         "with {}
          select situation, count(*) as encounters,
@@ -159,8 +164,9 @@ pub async fn situations(
         .await?;
     rows.iter()
         .map(|row| {
+            let situation: Option<String> = row.try_get("situation")?;
             Ok((
-                row.try_get("situation")?,
+                situation.as_deref().map(decode).transpose()?,
                 SituationFigures {
                     encounters: row.try_get("encounters")?,
                     failed: row.try_get("failed")?,
@@ -178,8 +184,8 @@ pub async fn situations(
 pub struct StandardCompliance {
     pub standard_id: Uuid,
     pub code: String,
-    pub element: String,
-    pub severity: String,
+    pub element: Element,
+    pub severity: Severity,
     pub met: i64,
     pub violated: i64,
 }
@@ -213,11 +219,13 @@ pub async fn compliance(
         .await?;
     rows.iter()
         .map(|row: &PgRow| {
+            let element: String = row.try_get("element")?;
+            let severity: String = row.try_get("severity")?;
             Ok(StandardCompliance {
                 standard_id: row.try_get("id")?,
                 code: row.try_get("code")?,
-                element: row.try_get("element")?,
-                severity: row.try_get("severity")?,
+                element: decode(&element)?,
+                severity: decode(&severity)?,
                 met: row.try_get("met")?,
                 violated: row.try_get("violated")?,
             })
