@@ -53,12 +53,32 @@ pub enum Error {
     #[error("{message}")]
     Unavailable { message: String },
 
+    /// The transaction collided with a concurrent one (a deadlock or a
+    /// serialization failure) and was rolled back whole; sending the same
+    /// request again is safe.
+    #[error("the request collided with a concurrent one and was rolled back; send it again")]
+    Aborted,
+
     /// Kept with its cause for the log; the caller sees an opaque message.
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        // deadlock_detected and serialization_failure: PostgreSQL rolled the
+        // transaction back and a retry can succeed.
+        let code = error.as_database_error().and_then(|e| e.code());
+        if matches!(code.as_deref(), Some("40P01" | "40001")) {
+            tracing::warn!(error = %error, "transaction rolled back by a conflict");
+            Error::Aborted
+        } else {
+            Error::Database(error)
+        }
+    }
 }
 
 impl From<Vec<FieldViolation>> for Error {
@@ -141,6 +161,7 @@ impl Error {
             Error::PermissionDenied { .. } => "PERMISSION_DENIED",
             Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
             Error::Unavailable { .. } => "UNAVAILABLE",
+            Error::Aborted => "ABORTED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -164,6 +185,7 @@ impl Error {
             Error::PermissionDenied { .. } => "ROLE_NOT_ALLOWED",
             Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
             Error::Unavailable { .. } => "UNAVAILABLE",
+            Error::Aborted => "ABORTED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -207,6 +229,7 @@ impl From<Error> for Status {
                 (Code::DeadlineExceeded, error.to_string())
             }
             Error::Unavailable { .. } => (Code::Unavailable, error.to_string()),
+            Error::Aborted => (Code::Aborted, error.to_string()),
             Error::Database(cause) => {
                 tracing::error!(error = %cause, cause = ?cause, "database error");
                 (Code::Internal, "internal error".to_owned())
@@ -235,6 +258,15 @@ mod tests {
         let info = status.get_error_details().error_info().cloned().unwrap();
         assert_eq!(info.reason, "INTERNAL");
         assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn conflicts_tell_the_caller_to_send_again() {
+        let status = Status::from(Error::Aborted);
+        assert_eq!(status.code(), Code::Aborted);
+        assert!(status.message().contains("send it again"));
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "ABORTED");
     }
 
     #[test]
