@@ -26,10 +26,12 @@ const OPENING_AFTER_UTC_MIDNIGHT: i64 = 8 * HOUR - 9 * HOUR;
 /// so that no encounter lies in the future.
 const DAYS_AGO: RangeInclusive<i64> = 5..=300;
 
-/// Purposes of the random streams of one journey: the route is drawn apart
-/// from the details so that planning can count encounters cheaply.
+/// Purposes of the random streams of one journey: the route and the day are
+/// drawn apart from the details so that planning can count encounters and
+/// order journeys cheaply.
 const ROUTE: u64 = 1;
 const DETAILS: u64 = 2;
+const DAY_OF_VISIT: u64 = 3;
 
 const DEPARTMENTS: [&str; 8] = [
     "internal-medicine",
@@ -187,10 +189,17 @@ pub(super) struct Share {
 }
 
 impl Share {
-    /// The share's encounters, generated as they are taken.
+    /// The share's encounters, generated as they are taken, journey by
+    /// journey in the order of their visit days, as a feed sends them (and
+    /// as an export of history would): each batch then falls on a day or
+    /// two, not on the whole year.
     pub(super) fn encounters(self, today: i64) -> impl Iterator<Item = pb::Encounter> {
         let count = usize::try_from(self.encounters).unwrap_or(usize::MAX);
-        (self.first_journey..self.first_journey + self.journeys)
+        let mut journeys: Vec<u64> =
+            (self.first_journey..self.first_journey + self.journeys).collect();
+        journeys.sort_by_key(|&index| (std::cmp::Reverse(visit_days_ago(index)), index));
+        journeys
+            .into_iter()
             .flat_map(move |index| journey(index, today))
             .take(count)
     }
@@ -383,6 +392,11 @@ struct Visit {
     department: &'static str,
 }
 
+/// How many days before today journey `index`'s visit was.
+fn visit_days_ago(index: u64) -> i64 {
+    Rng::new(index, DAY_OF_VISIT).within(DAYS_AGO)
+}
+
 /// The encounters of journey `index`, in the order they happened. `today` is
 /// the first second (UTC, Unix time) of the current day.
 fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
@@ -400,7 +414,7 @@ fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
         },
         department: rng.pick(&DEPARTMENTS),
     };
-    let day = today - rng.within(DAYS_AGO) * DAY;
+    let day = today - visit_days_ago(index) * DAY;
     let arrival = day + OPENING_AFTER_UTC_MIDNIGHT + rng.within(0..=9 * HOUR);
     let mut clock = arrival;
     let mut encounters = Vec::with_capacity(route.len());
