@@ -138,6 +138,7 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         shutdown_grace: args.shutdown_grace,
         max_message_bytes: args.max_message_bytes,
         health_interval: args.health_interval,
+        exact_percentile_limit: args.exact_percentile_limit,
     };
     let app = Application::bind(settings, pool)
         .await

@@ -53,7 +53,13 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     pub max_message_bytes: usize,
     pub health_interval: Duration,
+    /// See `ServeArgs::exact_percentile_limit`.
+    pub exact_percentile_limit: i64,
 }
+
+/// Below this many encounters in scope, sorting them all for exact
+/// percentiles takes about as long as the rollups would (some 100 ms).
+pub const DEFAULT_EXACT_PERCENTILE_LIMIT: i64 = 50_000;
 
 impl Default for ServerSettings {
     fn default() -> Self {
@@ -63,6 +69,7 @@ impl Default for ServerSettings {
             shutdown_grace: Duration::from_secs(10),
             max_message_bytes: 4 * 1024 * 1024,
             health_interval: Duration::from_secs(5),
+            exact_percentile_limit: DEFAULT_EXACT_PERCENTILE_LIMIT,
         }
     }
 }
@@ -141,7 +148,10 @@ impl Application {
         let standards = limited!(StandardServiceServer::new(StandardApi::new(pool.clone())));
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(pool.clone())));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
-        let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(pool.clone())));
+        let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(
+            pool.clone(),
+            settings.exact_percentile_limit
+        )));
         let feed = RecoveryFeed::new(pool.clone());
         let (stopping_watches, watches_stop) = watch::channel(false);
         let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(

@@ -27,6 +27,7 @@ use crate::{
         },
         encounter::Situation,
         event_log::{self, Event},
+        organisation::Organisation,
         role::Access,
         standard::Element,
         touchpoint::Touchpoint,
@@ -38,17 +39,24 @@ use crate::{
         self,
         analysis::{
             FIRST_RESPONSE_BOUNDS, JourneyGroupFigures, SituationFigures, StandardCompliance,
+            journeys::{self, Journeys},
+            rollup::{self, CoveredDays, Grouping},
         },
     },
 };
 
 pub struct AnalysisApi {
     pool: PgPool,
+    /// Scopes with more encounters read the daily rollups.
+    exact_percentile_limit: i64,
 }
 
 impl AnalysisApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, exact_percentile_limit: i64) -> Self {
+        Self {
+            pool,
+            exact_percentile_limit,
+        }
     }
 
     async fn scorecard(
@@ -60,7 +68,8 @@ impl AnalysisApi {
         let checked = checked_scope(request.get_ref().scope.as_ref())?;
         let mut tx = store::begin_for(&self.pool, org).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
-        let rows = store::analysis::scorecard(&mut tx, org, &scope).await?;
+        let zone = time_zone(&mut tx, org).await?;
+        let rows = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
@@ -105,8 +114,13 @@ impl AnalysisApi {
         };
         let mut tx = store::begin_for(&self.pool, org).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
-        store::analysis::order_steps(&mut tx, org, &scope).await?;
-        let pairs = store::analysis::pairs(&mut tx).await?;
+        let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
+        let source = Journeys::from(&covered);
+        store::analysis::order_steps(&mut tx, org, &scope, source).await?;
+        let pairs = match &covered {
+            Some(covered) => journeys::rolled_pairs(&mut tx, org, &scope, covered).await?,
+            None => store::analysis::pairs(&mut tx).await?,
+        };
         let ends = store::analysis::ends(&mut tx).await?;
         let (variant_count, variants) = store::analysis::variants(&mut tx, limit).await?;
         let conformance = store::analysis::conformance(&mut tx, org, &scope).await?;
@@ -151,6 +165,7 @@ impl AnalysisApi {
                     count: p.count,
                     mean_seconds: p.mean_seconds,
                     median_seconds: p.median_seconds,
+                    median_approximate: p.median_approximate,
                 })
                 .collect(),
             transitions,
@@ -203,6 +218,59 @@ impl AnalysisApi {
         Ok((tx, scope))
     }
 
+    /// The whole days of the scope when the rollups are to be read: when
+    /// the scope holds more encounters than percentiles are sorted for.
+    async fn rollup_days(
+        &self,
+        tx: &mut PgConnection,
+        org: Uuid,
+        scope: &Scope,
+        zone: &str,
+    ) -> Result<Option<CoveredDays>> {
+        let Some(covered) = rollup::covered_days(tx, scope, zone).await? else {
+            return Ok(None);
+        };
+        let encounters = rollup::covered_encounters(tx, org, scope, &covered).await?;
+        Ok((encounters > self.exact_percentile_limit).then_some(covered))
+    }
+
+    /// The whole days of the scope when the journey analyses are to read
+    /// the journey rollups: as `rollup_days`, and only without touchpoint,
+    /// stage or channel filters, which cut journeys apart.
+    async fn journey_rollup_days(
+        &self,
+        tx: &mut PgConnection,
+        org: Uuid,
+        scope: &Scope,
+    ) -> Result<Option<CoveredDays>> {
+        if !scope.is_whole_journeys() {
+            return Ok(None);
+        }
+        let zone = time_zone(tx, org).await?;
+        self.rollup_days(tx, org, scope, &zone).await
+    }
+
+    /// Scorecard figures per touchpoint (`Some`) and in total (`None`).
+    async fn scorecard_rows(
+        &self,
+        tx: &mut PgConnection,
+        org: Uuid,
+        scope: &Scope,
+        zone: &str,
+    ) -> Result<Vec<(Option<Uuid>, ScorecardFigures)>> {
+        match self.rollup_days(tx, org, scope, zone).await? {
+            Some(covered) => {
+                let grouping = Grouping {
+                    buckets: None,
+                    per_touchpoint: true,
+                };
+                let rows = rollup::figures(tx, org, scope, &covered, grouping, true).await?;
+                Ok(rows.into_iter().map(|(_, t, f)| (t, f)).collect())
+            }
+            None => store::analysis::scorecard(tx, org, scope).await,
+        }
+    }
+
     async fn journey_outcomes(
         &self,
         request: Request<pb::GetJourneyOutcomesRequest>,
@@ -210,8 +278,11 @@ impl AnalysisApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
-        let (perfect, flawed) = store::analysis::journey_groups(&mut tx, org, &scope).await?;
-        let single = store::analysis::single_failures(&mut tx, org, &scope).await?;
+        let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
+        let source = Journeys::from(&covered);
+        let (perfect, flawed) =
+            store::analysis::journey_groups(&mut tx, org, &scope, source).await?;
+        let single = store::analysis::single_failures(&mut tx, org, &scope, source).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
@@ -247,11 +318,10 @@ impl AnalysisApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
-        let organisation = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
-        let window = organisation.first_impression_seconds;
-        let f = store::analysis::first_impressions(&mut tx, org, &scope, window).await?;
+        let window = organisation(&mut tx, org).await?.first_impression_seconds;
+        let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
+        let source = Journeys::from(&covered);
+        let f = store::analysis::first_impressions(&mut tx, org, &scope, window, source).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
@@ -301,22 +371,35 @@ impl AnalysisApi {
         let (figure, granularity) = v.finish(|| Some((figure?, granularity?)))?;
         let (mut tx, scope) = self.open(org, request.scope.as_ref()).await?;
         granularity.check_buckets(scope.start_time, scope.end_time)?;
-        let organisation = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
-        let zone = organisation.time_zone;
+        let zone = time_zone(&mut tx, org).await?;
         let unit = granularity.unit();
         let starts = store::analysis::bucket_starts(&mut tx, &scope, unit, &zone).await?;
-        let rows = store::analysis::scorecard_buckets(
-            &mut tx,
-            org,
-            &scope,
-            unit,
-            &zone,
-            request.per_touchpoint,
-            figure.needs_percentiles(),
-        )
-        .await?;
+        let rows = match self.rollup_days(&mut tx, org, &scope, &zone).await? {
+            Some(covered) => {
+                let grouping = Grouping {
+                    buckets: Some((unit, &zone)),
+                    per_touchpoint: request.per_touchpoint,
+                };
+                let with_percentiles = figure.needs_percentiles();
+                rollup::figures(&mut tx, org, &scope, &covered, grouping, with_percentiles)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(bucket, t, f)| bucket.map(|b| (b, t, f)))
+                    .collect()
+            }
+            None => {
+                store::analysis::scorecard_buckets(
+                    &mut tx,
+                    org,
+                    &scope,
+                    unit,
+                    &zone,
+                    request.per_touchpoint,
+                    figure.needs_percentiles(),
+                )
+                .await?
+            }
+        };
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
@@ -375,8 +458,11 @@ impl AnalysisApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
-        let performance = store::analysis::scorecard(&mut tx, org, &scope).await?;
-        let importance = store::analysis::importance(&mut tx, org, &scope).await?;
+        let zone = time_zone(&mut tx, org).await?;
+        let performance = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
+        let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
+        let source = Journeys::from(&covered);
+        let importance = store::analysis::importance(&mut tx, org, &scope, source).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
@@ -491,7 +577,11 @@ impl AnalysisApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
-        let mut rows = store::analysis::compliance(&mut tx, org, &scope).await?;
+        let zone = time_zone(&mut tx, org).await?;
+        let mut rows = match self.rollup_days(&mut tx, org, &scope, &zone).await? {
+            Some(covered) => rollup::compliance(&mut tx, org, &scope, &covered).await?,
+            None => store::analysis::compliance(&mut tx, org, &scope).await?,
+        };
         tx.commit().await?;
 
         let compliance_of = |r: &StandardCompliance| Rate::new(r.met, r.met + r.violated);
@@ -766,11 +856,8 @@ async fn resolve_scope(tx: &mut PgConnection, org: Uuid, checked: CheckedScope) 
     let default_start = match checked.start {
         Some(start) => start,
         None => {
-            let organisation = store::organisation::get(tx, org, false)
-                .await?
-                .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
-            store::analysis::days_ago_midnight(tx, &organisation.time_zone, DEFAULT_RANGE_DAYS)
-                .await?
+            let zone = time_zone(tx, org).await?;
+            store::analysis::days_ago_midnight(tx, &zone, DEFAULT_RANGE_DAYS).await?
         }
     };
     let (start_time, end_time) = range(checked.start, checked.end, default_start, Utc::now())?;
@@ -781,6 +868,16 @@ async fn resolve_scope(tx: &mut PgConnection, org: Uuid, checked: CheckedScope) 
         stage: checked.stage,
         channel: checked.channel,
     })
+}
+
+async fn organisation(tx: &mut PgConnection, org: Uuid) -> Result<Organisation> {
+    store::organisation::get(tx, org, false)
+        .await?
+        .ok_or_else(|| Error::not_found("organisation", org.to_string()))
+}
+
+async fn time_zone(tx: &mut PgConnection, org: Uuid) -> Result<String> {
+    Ok(organisation(tx, org).await?.time_zone)
 }
 
 async fn touchpoints(tx: &mut PgConnection, org: Uuid) -> Result<HashMap<Uuid, Touchpoint>> {
@@ -807,6 +904,7 @@ fn distribution(d: Distribution) -> pb::Distribution {
         count: d.count,
         median: d.median,
         p90: d.p90,
+        approximate: d.approximate,
     }
 }
 

@@ -94,8 +94,12 @@ impl OrganisationApi {
         let mut organisation = store::organisation::get(&mut tx, org, true)
             .await?
             .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
+        let old_zone = organisation.time_zone.clone();
         changes.apply_to(&mut organisation);
         let organisation = store::organisation::update(&mut tx, &organisation).await?;
+        if organisation.time_zone != old_zone {
+            store::organisation::rebuild_rollups(&mut tx, org).await?;
+        }
         tx.commit().await?;
         Ok(pb::UpdateOrganisationResponse {
             organisation: Some(to_proto(organisation)),

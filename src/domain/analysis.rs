@@ -30,6 +30,14 @@ pub struct Scope {
     pub channel: Option<Channel>,
 }
 
+impl Scope {
+    /// Whether the scope keeps every encounter of its range, so that its
+    /// journeys are whole within it.
+    pub fn is_whole_journeys(&self) -> bool {
+        self.touchpoint_ids.is_none() && self.stage.is_none() && self.channel.is_none()
+    }
+}
+
 /// Checks a time range; `start` defaults to `default_start`, `end` to now.
 pub fn range(
     start: Option<DateTime<Utc>>,
@@ -140,6 +148,9 @@ pub struct Distribution {
     pub count: i64,
     pub median: Option<f64>,
     pub p90: Option<f64>,
+    /// Read from histogram buckets (domain::histogram) rather than from
+    /// every value: within 1/128 of the exact figure.
+    pub approximate: bool,
 }
 
 /// The scorecard figures of one touchpoint, or of all of them.

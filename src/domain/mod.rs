@@ -8,6 +8,7 @@ pub mod content_digest;
 pub mod encounter;
 pub mod evaluation;
 pub mod event_log;
+pub mod histogram;
 pub mod journey;
 pub mod manual;
 pub mod organisation;

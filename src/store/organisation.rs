@@ -141,6 +141,19 @@ pub async fn update(
     row.try_into()
 }
 
+/// Recomputes the organisation's daily and journey rollups from its
+/// encounters, after a change of time zone moved its day boundaries. Ingests running meanwhile
+/// are ordered around it by the row lock `get(.., true)` took: their
+/// foreign-key checks share-lock the same row, and their rollup statements
+/// read the zone afresh once it is free.
+pub async fn rebuild_rollups(connection: &mut PgConnection, id: Uuid) -> Result<()> {
+    sqlx::query("select verdad_rebuild_encounter_rollups($1), verdad_rebuild_journey_rollups($1)")
+        .bind(id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Locks the organisation's row until the transaction ends, to serialise
 /// changes that check an organisation-wide invariant.
 pub async fn lock(connection: &mut PgConnection, id: Uuid) -> Result<()> {

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// 2026-06-01T09:00:00Z, and `seconds` after it.
-fn at(seconds: i64) -> Timestamp {
+pub(crate) fn at(seconds: i64) -> Timestamp {
     Timestamp {
         seconds: 1_780_304_400 + seconds,
         nanos: 0,
@@ -26,7 +26,7 @@ fn at(seconds: i64) -> Timestamp {
 }
 
 /// The day of the fixtures: 2026-06-01, all day.
-fn fixture_day() -> pb::AnalysisScope {
+pub(crate) fn fixture_day() -> pb::AnalysisScope {
     pb::AnalysisScope {
         start_time: Some(at(-9 * 3600)),
         end_time: Some(at(15 * 3600)),
@@ -35,13 +35,19 @@ fn fixture_day() -> pb::AnalysisScope {
 }
 
 #[derive(Default)]
-struct Measured {
-    satisfaction: Option<i32>,
-    wait: Option<i64>,
-    first_response: Option<i64>,
+pub(crate) struct Measured {
+    pub(crate) satisfaction: Option<i32>,
+    pub(crate) wait: Option<i64>,
+    pub(crate) first_response: Option<i64>,
 }
 
-fn event(code: &str, journey: &str, id: &str, time: Timestamp, m: Measured) -> pb::Encounter {
+pub(crate) fn event(
+    code: &str,
+    journey: &str,
+    id: &str,
+    time: Timestamp,
+    m: Measured,
+) -> pb::Encounter {
     pb::Encounter {
         touchpoint_code: code.into(),
         journey_id: journey.into(),
@@ -55,7 +61,7 @@ fn event(code: &str, journey: &str, id: &str, time: Timestamp, m: Measured) -> p
     }
 }
 
-fn keyed(code: &str, position: i32, key: bool) -> pb::Touchpoint {
+pub(crate) fn keyed(code: &str, position: i32, key: bool) -> pb::Touchpoint {
     pb::Touchpoint {
         cycle_position: position,
         key,
@@ -63,7 +69,11 @@ fn keyed(code: &str, position: i32, key: bool) -> pb::Touchpoint {
     }
 }
 
-async fn scorecard(app: &TestApp, key: &str, scope: pb::AnalysisScope) -> pb::GetScorecardResponse {
+pub(crate) async fn scorecard(
+    app: &TestApp,
+    key: &str,
+    scope: pb::AnalysisScope,
+) -> pb::GetScorecardResponse {
     app.analyses()
         .await
         .get_scorecard(authed(key, pb::GetScorecardRequest { scope: Some(scope) }))
@@ -93,7 +103,7 @@ async fn mot_cycle(
 }
 
 #[track_caller]
-fn assert_close(actual: Option<f64>, expected: f64) {
+pub(crate) fn assert_close(actual: Option<f64>, expected: f64) {
     let actual = actual.unwrap_or_else(|| panic!("expected {expected}, got nothing"));
     assert!(
         (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0),
@@ -102,7 +112,7 @@ fn assert_close(actual: Option<f64>, expected: f64) {
 }
 
 #[track_caller]
-fn assert_rate(rate: &Option<pb::Rate>, numerator: i64, denominator: i64) {
+pub(crate) fn assert_rate(rate: &Option<pb::Rate>, numerator: i64, denominator: i64) {
     let rate = rate.as_ref().expect("no rate");
     assert_eq!(
         (rate.numerator, rate.denominator),
@@ -138,7 +148,7 @@ fn assert_distribution(
 }
 
 /// Desk (cycle 10, with the critical 15-second greeting) and lobby (20).
-async fn scorecard_fixture(app: &TestApp, key: &str) {
+pub(crate) async fn scorecard_fixture(app: &TestApp, key: &str) {
     create_touchpoint(app, key, keyed("desk", 10, true)).await;
     create_touchpoint(app, key, keyed("lobby", 20, false)).await;
     create_standard(app, key, standard("greet-15s", "desk")).await;
@@ -1285,7 +1295,7 @@ async fn every_analysis_is_for_analysts_and_admins_of_the_organisation_only() {
     }
 }
 
-async fn trend(
+pub(crate) async fn trend(
     app: &TestApp,
     key: &str,
     request: pb::GetTrendRequest,
@@ -1297,7 +1307,7 @@ async fn trend(
         .map(tonic::Response::into_inner)
 }
 
-fn points(series: &pb::TrendSeries) -> Vec<(i64, Option<f64>, i64)> {
+pub(crate) fn points(series: &pb::TrendSeries) -> Vec<(i64, Option<f64>, i64)> {
     series
         .points
         .iter()

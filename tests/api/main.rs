@@ -16,6 +16,7 @@ mod organisations;
 mod recovery;
 mod reflection;
 mod rls;
+mod rollups;
 mod server_limits;
 mod standards;
 mod tenancy;

@@ -3,28 +3,53 @@
 //!
 //! The journeys in scope are ordered once, in one window pass, into a
 //! temporary table of steps that the figures are then read from: ordering
-//! is what costs, and every figure needs the same order.
+//! is what costs, and every figure needs the same order. For long scopes
+//! the steps are those of the distinct paths of the journey rollups, each
+//! weighted by the journeys that followed it.
 
 use sqlx::{Executor, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{SCOPE, bind_scope};
+use super::{
+    SCOPE, bind_scope,
+    journeys::{Journeys, PATHS},
+};
 use crate::{domain::analysis::Scope, error::Result};
 
 /// Orders the journeys in scope into `mot_steps`, dropped at the end of
 /// the transaction: per encounter its journey, touchpoint, place in the
-/// journey, the next touchpoint and the seconds to it, and whether its
-/// cycle position falls behind one met before (out of designed order).
+/// journey, the next touchpoint and the seconds to it, whether its cycle
+/// position falls behind one met before (out of designed order), and the
+/// journeys it stands for (`weight`).
+///
+/// From the rollups, a "journey" of `mot_steps` is a distinct path
+/// weighted by its journeys, and `seconds` is unknown: the pairs then come
+/// from `journeys::rolled_pairs`.
 pub async fn order_steps(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    source: Journeys<'_>,
 ) -> Result<()> {
     connection.execute("drop table if exists mot_steps").await?;
+    match source {
+        Journeys::Encounters => order_encounters(connection, organisation_id, scope).await?,
+        Journeys::Rollups(_) => order_paths(connection, organisation_id, scope, source).await?,
+    }
+    connection.execute("analyze mot_steps").await?;
+    Ok(())
+}
+
+async fn order_encounters(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+) -> Result<()> {
     let sql = format!(
         "create temporary table mot_steps on commit drop as
          select journey_id, touchpoint_id, position, length, next_touchpoint, seconds,
-                cycle_position > 0 and cycle_position < highest_before as out_of_order
+                cycle_position > 0 and cycle_position < highest_before as out_of_order,
+                1::int8 as weight
          from (
              select e.journey_id, e.touchpoint_id, t.cycle_position,
                     row_number() over w as position,
@@ -44,7 +69,40 @@ pub async fn order_steps(
     bind_scope(sqlx::query(&sql), organisation_id, scope)
         .execute(&mut *connection)
         .await?;
-    connection.execute("analyze mot_steps").await?;
+    Ok(())
+}
+
+async fn order_paths(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    scope: &Scope,
+    source: Journeys<'_>,
+) -> Result<()> {
+    let sql = format!(
+        "create temporary table mot_steps on commit drop as
+         with {PATHS}, variants as (
+             select touchpoints, count(*) as weight,
+                    (row_number() over ())::text as journey_id
+             from paths
+             group by touchpoints
+         )
+         select v.journey_id, s.touchpoint_id, s.position,
+                cardinality(v.touchpoints)::int8 as length,
+                v.touchpoints[s.position + 1] as next_touchpoint,
+                null::float8 as seconds,
+                t.cycle_position > 0
+                and t.cycle_position < max(t.cycle_position) over (
+                    partition by v.journey_id order by s.position
+                    rows between unbounded preceding and 1 preceding) as out_of_order,
+                v.weight
+         from variants v
+         cross join lateral unnest(v.touchpoints) with ordinality as s(touchpoint_id, position)
+         join touchpoint t on t.organisation_id = $1 and t.id = s.touchpoint_id"
+    );
+    source
+        .bind(sqlx::query(&sql), organisation_id, scope)
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
 
@@ -56,6 +114,8 @@ pub struct Pair {
     pub count: i64,
     pub mean_seconds: f64,
     pub median_seconds: f64,
+    /// The median was read from buckets (domain::histogram).
+    pub median_approximate: bool,
 }
 
 /// The directly-follows pairs, a journey's encounters ordered by time and
@@ -81,6 +141,7 @@ pub async fn pairs(connection: &mut PgConnection) -> Result<Vec<Pair>> {
                 count: row.try_get("count")?,
                 mean_seconds: row.try_get("mean_seconds")?,
                 median_seconds: row.try_get("median_seconds")?,
+                median_approximate: false,
             })
         })
         .collect()
@@ -98,9 +159,9 @@ pub struct Ends {
 pub async fn ends(connection: &mut PgConnection) -> Result<Ends> {
     let rows = sqlx::query(
         "select touchpoint_id,
-                count(*) filter (where position = 1) as starts,
-                count(*) filter (where position = length) as ends,
-                count(*) as encounters
+                coalesce(sum(weight) filter (where position = 1), 0)::int8 as starts,
+                coalesce(sum(weight) filter (where position = length), 0)::int8 as ends,
+                sum(weight)::int8 as encounters
          from mot_steps
          group by touchpoint_id",
     )
@@ -130,11 +191,12 @@ pub async fn variants(
 ) -> Result<(i64, Vec<(Vec<Uuid>, i64)>)> {
     let rows = sqlx::query(
         "with paths as (
-             select array_agg(touchpoint_id order by position) as path
+             select array_agg(touchpoint_id order by position) as path,
+                    max(weight) as weight
              from mot_steps
              group by journey_id
          )
-         select path, count(*) as journeys, count(*) over () as variants
+         select path, sum(weight)::int8 as journeys, count(*) over () as variants
          from paths
          group by path
          order by journeys desc, path
@@ -172,11 +234,16 @@ pub async fn conformance(
     scope: &Scope,
 ) -> Result<ConformanceCounts> {
     let row = sqlx::query(
-        "select count(distinct s.journey_id) as comparable,
-                count(distinct s.journey_id) filter (where s.out_of_order) as out_of_order
-         from mot_steps s
-         join touchpoint t on t.organisation_id = $1 and t.id = s.touchpoint_id
-         where t.cycle_position > 0",
+        "select coalesce(sum(weight), 0)::int8 as comparable,
+                coalesce(sum(weight) filter (where out_of_order), 0)::int8 as out_of_order
+         from (
+             select s.journey_id, max(s.weight) as weight,
+                    bool_or(coalesce(s.out_of_order, false)) as out_of_order
+             from mot_steps s
+             join touchpoint t on t.organisation_id = $1 and t.id = s.touchpoint_id
+             where t.cycle_position > 0
+             group by s.journey_id
+         ) journeys",
     )
     .bind(organisation_id)
     .fetch_one(&mut *connection)
@@ -185,12 +252,15 @@ pub async fn conformance(
     let out_of_order: i64 = row.try_get("out_of_order")?;
 
     let rows = sqlx::query(
-        "with journeys as (select count(*) as total from mot_steps where position = 1),
+        "with journeys as (select sum(weight) as total from mot_steps where position = 1),
               met as (
-                  select touchpoint_id, count(distinct journey_id) as journeys
-                  from mot_steps group by touchpoint_id
+                  select touchpoint_id, sum(weight) as journeys
+                  from (select distinct journey_id, touchpoint_id, weight from mot_steps) m
+                  group by touchpoint_id
               )
-         select k.id, (select total from journeys) - coalesce(m.journeys, 0) as skipped
+         select k.id,
+                (coalesce((select total from journeys), 0) - coalesce(m.journeys, 0))::int8
+                    as skipped
          from touchpoint k
          left join met m on m.touchpoint_id = k.id
          where k.organisation_id = $1 and k.is_key and k.archive_time is null
@@ -210,12 +280,13 @@ pub async fn conformance(
 
     let rows = sqlx::query(
         "with repeats as (
-             select journey_id, touchpoint_id from mot_steps
+             select journey_id, touchpoint_id, max(weight) as weight from mot_steps
              group by journey_id, touchpoint_id
              having count(*) > 1
          )
-         select touchpoint_id, count(*) as journeys,
-                (select count(distinct journey_id) from repeats) as looping
+         select touchpoint_id, sum(weight)::int8 as journeys,
+                (select coalesce(sum(weight), 0)::int8
+                 from (select distinct journey_id, weight from repeats) looping) as looping
          from repeats
          group by touchpoint_id
          order by journeys desc, touchpoint_id",

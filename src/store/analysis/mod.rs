@@ -3,11 +3,17 @@
 
 mod cycle;
 mod export;
+pub mod journeys;
 mod outcomes;
+pub mod rollup;
 
 pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, order_steps, pairs, variants};
 pub use export::{LogRow, event_log, event_log_sql};
-pub use outcomes::*;
+pub use outcomes::{
+    FIRST_RESPONSE_BOUNDS, FirstImpressionFigures, JourneyGroupFigures, RecoveryFigures,
+    SituationFigures, StandardCompliance, compliance, first_impressions, importance,
+    journey_groups, recovery, single_failures, situations,
+};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Row, postgres::PgRow, query::Query};
@@ -117,11 +123,13 @@ fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
             count: row.try_get("waits")?,
             median: row.try_get("wait_median")?,
             p90: row.try_get("wait_p90")?,
+            approximate: false,
         },
         first_response_seconds: Distribution {
             count: row.try_get("responses")?,
             median: row.try_get("response_median")?,
             p90: row.try_get("response_p90")?,
+            approximate: false,
         },
         met: row.try_get("met")?,
         violated: row.try_get("violated")?,

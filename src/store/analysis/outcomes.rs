@@ -4,7 +4,10 @@
 use sqlx::{PgConnection, Row, postgres::PgRow};
 use uuid::Uuid;
 
-use super::{SCOPE, bind_scope};
+use super::{
+    SCOPE, bind_scope,
+    journeys::{Journeys, PATHS},
+};
 use crate::{
     domain::{
         analysis::{Distribution, Scope},
@@ -28,6 +31,34 @@ fn scoped_outcomes() -> String {
     )
 }
 
+/// The CTE `journeys`: per journey in scope its failures, mean
+/// satisfaction and a failed touchpoint (the failure's, when it is the
+/// only one).
+fn journeys_cte(source: Journeys<'_>) -> String {
+    match source {
+        Journeys::Encounters => format!(
+            "{}, journeys as (
+                 select journey_id, count(*) filter (where failed) as failures,
+                        avg(satisfaction)::float8 as mean_satisfaction,
+                        min(touchpoint_id::text) filter (where failed) as failed_at
+                 from scoped
+                 group by journey_id
+             )",
+            scoped_outcomes()
+        ),
+        // avg() divides numerics as this does: the figures match to the bit.
+        Journeys::Rollups(_) => format!(
+            "{PATHS}, journeys as (
+                 select journey_id, failures,
+                        (satisfaction_sum::numeric / nullif(rated, 0))::float8
+                            as mean_satisfaction,
+                        failed_at::text as failed_at
+                 from paths
+             )"
+        ),
+    }
+}
+
 /// What one group of journeys (perfect or flawed) adds up to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JourneyGroupFigures {
@@ -49,16 +80,12 @@ pub async fn journey_groups(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    source: Journeys<'_>,
 ) -> Result<(JourneyGroupFigures, JourneyGroupFigures)> {
     // A journey's score: 0 when any encounter failed, otherwise the mean
     // satisfaction on a 0 to 100 scale (see domain::journey).
     let sql = format!(
-        "with {}, journeys as (
-             select journey_id, count(*) filter (where failed) as failures,
-                    avg(satisfaction)::float8 as mean_satisfaction
-             from scoped
-             group by journey_id
-         )
+        "with {}
          select j.failures = 0 as perfect,
                 count(*) as journeys,
                 count(*) filter (where j.failures > 0 or j.mean_satisfaction is not null)
@@ -76,9 +103,10 @@ pub async fn journey_groups(
          left join journey_feedback f
            on f.organisation_id = $1 and f.journey_id = j.journey_id
          group by j.failures = 0",
-        scoped_outcomes()
+        journeys_cte(source)
     );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+    let rows = source
+        .bind(sqlx::query(&sql), organisation_id, scope)
         .fetch_all(connection)
         .await?;
     let mut perfect = JourneyGroupFigures::default();
@@ -111,21 +139,18 @@ pub async fn single_failures(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    source: Journeys<'_>,
 ) -> Result<Vec<(Uuid, i64)>> {
     let sql = format!(
-        "with {}, journeys as (
-             select journey_id, count(*) filter (where failed) as failures,
-                    min(touchpoint_id::text) filter (where failed) as failed_at
-             from scoped
-             group by journey_id
-         )
+        "with {}
          select failed_at::uuid as touchpoint_id, count(*) as journeys
          from journeys
          where failures = 1
          group by failed_at",
-        scoped_outcomes()
+        journeys_cte(source)
     );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+    let rows = source
+        .bind(sqlx::query(&sql), organisation_id, scope)
         .fetch_all(connection)
         .await?;
     rows.iter()
@@ -190,33 +215,44 @@ pub struct StandardCompliance {
     pub violated: i64,
 }
 
-/// Met and violated results per standard: each encounter's outcome letters
-/// are paired with the revisions it was evaluated against.
+/// A result row per evaluation of encounters `e`: the revision and 1 in
+/// `met` or in `violated`. Each encounter's outcome letters pair with the
+/// revisions it was evaluated against.
+pub(super) const RESULTS: &str = "
+    select r.revision_id, (r.outcome = 'm')::int as met, (r.outcome = 'v')::int as violated
+    from {encounters} e
+    cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
+        as r(revision_id, outcome)
+    where r.outcome <> 'n'";
+
+/// Met and violated results per standard, from the CTE `results`
+/// (revision_id, met, violated).
+pub(super) const COMPLIANCE: &str = "
+    select s.id, s.code, s.element, s.severity,
+           sum(x.met)::int8 as met, sum(x.violated)::int8 as violated
+    from results x
+    join standard_revision v on v.organisation_id = $1 and v.id = x.revision_id
+    join standard s on s.organisation_id = $1 and s.id = v.standard_id
+    group by s.id, s.code, s.element, s.severity";
+
+/// Met and violated results per standard in scope.
 pub async fn compliance(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
 ) -> Result<Vec<StandardCompliance>> {
     let sql = format!(
-        "with {}, results as (
-             select r.revision_id, r.outcome
-             from scoped e
-             cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
-                 as r(revision_id, outcome)
-             where r.outcome <> 'n'
-         )
-         select s.id, s.code, s.element, s.severity,
-                count(*) filter (where x.outcome = 'm') as met,
-                count(*) filter (where x.outcome = 'v') as violated
-         from results x
-         join standard_revision v on v.organisation_id = $1 and v.id = x.revision_id
-         join standard s on s.organisation_id = $1 and s.id = v.standard_id
-         group by s.id, s.code, s.element, s.severity",
-        scoped_outcomes()
+        "with {}, results as ({}) {COMPLIANCE}",
+        scoped_outcomes(),
+        RESULTS.replace("{encounters}", "scoped")
     );
     let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
         .fetch_all(connection)
         .await?;
+    standard_compliance(&rows)
+}
+
+pub(super) fn standard_compliance(rows: &[PgRow]) -> Result<Vec<StandardCompliance>> {
     rows.iter()
         .map(|row: &PgRow| {
             let element: String = row.try_get("element")?;
@@ -293,6 +329,7 @@ pub async fn recovery(
             count: row.try_get("timed")?,
             median: row.try_get("median_seconds")?,
             p90: row.try_get("p90_seconds")?,
+            approximate: false,
         },
         follow_ups: row.try_get("follow_ups")?,
         mean_original: row.try_get("mean_original")?,
@@ -321,16 +358,44 @@ pub async fn first_impressions(
     organisation_id: Uuid,
     scope: &Scope,
     window_seconds: i64,
+    source: Journeys<'_>,
 ) -> Result<FirstImpressionFigures> {
-    let scoped = format!(
-        "scoped as (
-             select e.journey_id, e.touchpoint_id, e.occur_time, e.receive_seq,
-                    e.first_response_seconds
-             from encounter e
-             join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
-             where {SCOPE}
-         )"
-    );
+    let window = format!("${}", source.next_parameter());
+    // `firsts`: per journey the first encounter's first response; `early`:
+    // per journey the touchpoints met within the window of its start.
+    let journeys = match source {
+        Journeys::Encounters => format!(
+            "scoped as (
+                 select e.journey_id, e.touchpoint_id, e.occur_time, e.receive_seq,
+                        e.first_response_seconds
+                 from encounter e
+                 join touchpoint t
+                   on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+                 where {SCOPE}
+             ), firsts as (
+                 select distinct on (journey_id) journey_id, first_response_seconds
+                 from scoped
+                 order by journey_id, occur_time, receive_seq
+             ), early as (
+                 select s.journey_id, s.touchpoint_id
+                 from scoped s
+                 join (select journey_id, min(occur_time) as start_time
+                       from scoped group by journey_id) j
+                   on j.journey_id = s.journey_id
+                 where s.occur_time <= j.start_time + make_interval(secs => {window}::float8)
+             )"
+        ),
+        Journeys::Rollups(_) => format!(
+            "{PATHS}, firsts as (
+                 select journey_id, first_response as first_response_seconds from paths
+             ), early as (
+                 select p.journey_id, s.touchpoint_id
+                 from paths p
+                 cross join lateral unnest(p.touchpoints, p.offsets) as s(touchpoint_id, offset_seconds)
+                 where s.offset_seconds <= {window}::float8
+             )"
+        ),
+    };
     let buckets: Vec<String> = std::iter::once(0)
         .chain(FIRST_RESPONSE_BOUNDS)
         .zip(FIRST_RESPONSE_BOUNDS.iter().map(|b| Some(*b)).chain([None]))
@@ -344,20 +409,17 @@ pub async fn first_impressions(
         })
         .collect();
     let sql = format!(
-        "with {scoped}, firsts as (
-             select distinct on (journey_id) journey_id, first_response_seconds
-             from scoped
-             order by journey_id, occur_time, receive_seq
-         )
+        "with {journeys}
          select count(*) as journeys, count(first_response_seconds) as measured,
                 percentile_cont(0.5) within group (order by first_response_seconds) as median,
                 percentile_cont(0.9) within group (order by first_response_seconds) as p90,
-                count(*) filter (where first_response_seconds <= $7) as within_window,
+                count(*) filter (where first_response_seconds <= {window}::int8) as within_window,
                 {}
          from firsts",
         buckets.join(", ")
     );
-    let row = bind_scope(sqlx::query(&sql), organisation_id, scope)
+    let row = source
+        .bind(sqlx::query(&sql), organisation_id, scope)
         .bind(window_seconds)
         .fetch_one(&mut *connection)
         .await?;
@@ -370,6 +432,7 @@ pub async fn first_impressions(
             count: row.try_get("measured")?,
             median: row.try_get("median")?,
             p90: row.try_get("p90")?,
+            approximate: false,
         },
         buckets: bucket_counts,
         within_window: row.try_get("within_window")?,
@@ -377,17 +440,14 @@ pub async fn first_impressions(
     };
 
     let sql = format!(
-        "with {scoped}, starts as (
-             select journey_id, min(occur_time) as start_time from scoped group by journey_id
-         )
-         select s.touchpoint_id, count(distinct s.journey_id) as journeys
-         from scoped s
-         join starts j on j.journey_id = s.journey_id
-         where s.occur_time <= j.start_time + make_interval(secs => $7)
-         group by s.touchpoint_id"
+        "with {journeys}
+         select touchpoint_id, count(distinct journey_id) as journeys
+         from early
+         group by touchpoint_id"
     );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
-        .bind(window_seconds as f64)
+    let rows = source
+        .bind(sqlx::query(&sql), organisation_id, scope)
+        .bind(window_seconds)
         .fetch_all(connection)
         .await?;
     figures.touchpoints_in_window = rows
@@ -403,15 +463,40 @@ pub async fn importance(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    source: Journeys<'_>,
 ) -> Result<Vec<(Uuid, i64, Option<f64>)>> {
+    // `rated`: per journey and touchpoint the mean rating given there.
+    let rated = match source {
+        Journeys::Encounters => format!(
+            "rated as (
+                 select e.journey_id, e.touchpoint_id,
+                        avg(e.satisfaction)::float8 as satisfaction
+                 from encounter e
+                 join touchpoint t
+                   on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
+                 where {SCOPE} and e.satisfaction is not null
+                 group by e.journey_id, e.touchpoint_id
+             )"
+        ),
+        // Only journeys with an overall rating can pair: the others are
+        // not unnested at all.
+        Journeys::Rollups(_) => format!(
+            "{PATHS}, rated as (
+                 select p.journey_id, s.touchpoint_id,
+                        avg(s.satisfaction)::float8 as satisfaction
+                 from paths p
+                 cross join lateral unnest(p.touchpoints, p.satisfactions)
+                     as s(touchpoint_id, satisfaction)
+                 where s.satisfaction is not null
+                   and p.journey_id in (
+                       select journey_id from journey_feedback
+                       where organisation_id = $1 and overall_satisfaction is not null)
+                 group by p.journey_id, s.touchpoint_id
+             )"
+        ),
+    };
     let sql = format!(
-        "with rated as (
-             select e.journey_id, e.touchpoint_id, avg(e.satisfaction)::float8 as satisfaction
-             from encounter e
-             join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
-             where {SCOPE} and e.satisfaction is not null
-             group by e.journey_id, e.touchpoint_id
-         )
+        "with {rated}
          select r.touchpoint_id, count(*) as pairs,
                 corr(r.satisfaction, f.overall_satisfaction) as importance
          from rated r
@@ -419,7 +504,8 @@ pub async fn importance(
          where f.overall_satisfaction is not null
          group by r.touchpoint_id"
     );
-    let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
+    let rows = source
+        .bind(sqlx::query(&sql), organisation_id, scope)
         .fetch_all(connection)
         .await?;
     rows.iter()

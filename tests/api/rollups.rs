@@ -1,0 +1,445 @@
+//! The daily rollups: scopes with more encounters than the server's
+//! exact-percentile limit read them, and must give the figures the
+//! encounters themselves give. These servers have the limit at 0, so every
+//! scope with a whole day in it reads the rollups.
+
+use tonic::transport::Channel;
+use verdad::{
+    domain::histogram::bucket_floor,
+    proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
+    server::{Application, ServerSettings},
+};
+
+use crate::{
+    analyses::{
+        Measured, assert_close, assert_rate, at, event, fixture_day, keyed, points, scorecard,
+        scorecard_fixture, trend,
+    },
+    encounters::{erase, record, record_feedback},
+    helpers::{TestApp, authed, create_touchpoint, spawn_app, spawn_app_with},
+};
+
+async fn rolling_app() -> TestApp {
+    spawn_app_with(|settings| settings.exact_percentile_limit = 0).await
+}
+
+async fn set_time_zone(app: &TestApp, key: &str, zone: &str) {
+    app.organisations()
+        .await
+        .update_organisation(authed(
+            key,
+            pb::UpdateOrganisationRequest {
+                organisation: Some(pb::Organisation {
+                    time_zone: zone.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["time_zone".into()],
+                }),
+            },
+        ))
+        .await
+        .expect("update_organisation failed");
+}
+
+/// A distribution read from the histograms: flagged, with the count exact.
+#[track_caller]
+fn assert_approximate(d: &Option<pb::Distribution>, count: i64, median: f64, p90: f64) {
+    let d = d.as_ref().expect("no distribution");
+    assert!(d.approximate, "not flagged as approximate");
+    assert_eq!(d.count, count);
+    assert_close(d.median, median);
+    assert_close(d.p90, p90);
+}
+
+#[tokio::test]
+async fn the_rollups_give_the_scorecard_and_trend_the_figures_of_the_encounters() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    scorecard_fixture(&app, key).await;
+
+    // In UTC the fixture day is one whole day: every figure comes from the
+    // rollups, and the counts and rates are those of the exact scorecard
+    // (see analyses::the_scorecard_gives_each_touchpoint_and_the_total_their_figures).
+    let card = scorecard(&app, key, fixture_day()).await;
+    let desk = &card.touchpoints[0];
+    assert_eq!(desk.encounters, 4);
+    assert_close(desk.mean_satisfaction, 11.0 / 3.0);
+    assert_rate(&desk.csat, 2, 3);
+    assert_rate(&desk.top_box, 1, 3);
+    assert_rate(&desk.failure_rate, 2, 4);
+    assert_rate(&desk.compliance, 2, 3);
+    // Waits 100, 200, 300 fall in buckets standing for 100, 200.5 (200 and
+    // 201) and 301.5 (300 to 303): median 200.5, p90 200.5 + 0.8 * 101.
+    assert_approximate(&desk.wait_seconds, 3, 200.5, 281.3);
+    // First responses under 128 s are exact.
+    assert_approximate(&desk.first_response_seconds, 3, 10.0, 18.0);
+    let lobby = &card.touchpoints[1];
+    assert_eq!(lobby.encounters, 2);
+    assert_close(lobby.mean_satisfaction, 2.0);
+    // 600 lies in [600, 608).
+    assert_approximate(&lobby.wait_seconds, 1, 603.5, 603.5);
+    let total = card.total.as_ref().unwrap();
+    assert_eq!(total.encounters, 6);
+    assert_close(total.mean_satisfaction, 3.0);
+    assert_rate(&total.csat, 2, 5);
+    assert_rate(&total.failure_rate, 3, 6);
+    // 100, 200.5, 301.5, 603.5: median (200.5 + 301.5) / 2; p90 at rank
+    // 2.7 = 301.5 + 0.7 * 302.
+    assert_approximate(&total.wait_seconds, 4, 251.0, 512.9);
+
+    // From 22:00 the day before: the fixture day from the rollups, the two
+    // hours before it from the encounters, which hold j0's visit to the
+    // desk at 23:00 (satisfaction 1, wait 9000 s: bucket [8960, 9088)).
+    let wider = scorecard(
+        &app,
+        key,
+        pb::AnalysisScope {
+            start_time: Some(at(-11 * 3600)),
+            ..fixture_day()
+        },
+    )
+    .await;
+    assert_eq!(wider.total.as_ref().unwrap().encounters, 7);
+    let desk = &wider.touchpoints[0];
+    assert_eq!(desk.encounters, 5);
+    assert_close(desk.mean_satisfaction, 12.0 / 4.0);
+    assert_approximate(&desk.wait_seconds, 4, 251.0, 301.5 + 0.7 * 8722.0);
+
+    // Day by day over May 31st and June 1st, both whole days.
+    let by_day = |figure: pb::TrendFigure| pb::GetTrendRequest {
+        scope: Some(pb::AnalysisScope {
+            start_time: Some(at(-33 * 3600)),
+            ..fixture_day()
+        }),
+        figure: figure.into(),
+        granularity: pb::Granularity::Day.into(),
+        per_touchpoint: true,
+    };
+    let may_31 = at(-33 * 3600).seconds;
+    let june_1 = may_31 + 86_400;
+    let counts = trend(&app, key, by_day(pb::TrendFigure::Encounters))
+        .await
+        .unwrap();
+    assert_eq!(
+        points(&counts.series[0]),
+        [(may_31, Some(1.0), 1), (june_1, Some(6.0), 6)]
+    );
+    assert_eq!(counts.series[1].touchpoint_code, "desk");
+    assert_eq!(
+        points(&counts.series[1]),
+        [(may_31, Some(1.0), 1), (june_1, Some(4.0), 4)]
+    );
+    let waits = trend(&app, key, by_day(pb::TrendFigure::WaitMedian))
+        .await
+        .unwrap();
+    assert_eq!(
+        points(&waits.series[0]),
+        [(may_31, Some(9023.5), 1), (june_1, Some(251.0), 4)]
+    );
+
+    // Compliance from the rollups is the exact server's, with and without
+    // an edge.
+    let mut exact = exact_server(&app).await;
+    for scope in [
+        fixture_day(),
+        by_day(pb::TrendFigure::Encounters).scope.unwrap(),
+    ] {
+        let request = pb::GetComplianceReportRequest { scope: Some(scope) };
+        let from_rollups = app
+            .analyses()
+            .await
+            .get_compliance_report(authed(key, request.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let from_encounters = exact
+            .get_compliance_report(authed(key, request))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(from_rollups.standards.len(), 1);
+        assert_eq!(from_rollups, from_encounters);
+    }
+}
+
+#[tokio::test]
+async fn the_rollups_follow_erasures_changes_of_time_zone_and_tenants() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    scorecard_fixture(&app, key).await;
+    let mut visit = event(
+        "desk",
+        "j9",
+        "9",
+        at(30),
+        Measured {
+            satisfaction: Some(5),
+            wait: Some(50),
+            first_response: Some(3),
+        },
+    );
+    visit.customer_ref = "patient-9".into();
+    record(&app, key, visit).await;
+    let card = scorecard(&app, key, fixture_day()).await;
+    assert_eq!(card.total.unwrap().encounters, 7);
+    assert_eq!(journeys_of(&app, key, fixture_day()).await, 5);
+
+    erase(&app, key, "patient-9").await.unwrap();
+    assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
+    let card = scorecard(&app, key, fixture_day()).await;
+    let desk = &card.touchpoints[0];
+    assert_eq!(desk.encounters, 4);
+    assert_close(desk.mean_satisfaction, 11.0 / 3.0);
+    assert_approximate(&desk.first_response_seconds, 3, 10.0, 18.0);
+
+    // Seoul's June 1st runs from 15:00 UTC on May 31st: it holds j0's visit
+    // (23:00 UTC) and the fixture day's six. Rollups still cut at UTC
+    // midnight would give the day six.
+    set_time_zone(&app, key, "Asia/Seoul").await;
+    let seoul_june_1 = pb::AnalysisScope {
+        start_time: Some(at(-18 * 3600)),
+        end_time: Some(at(6 * 3600)),
+        ..Default::default()
+    };
+    let card = scorecard(&app, key, seoul_june_1.clone()).await;
+    assert_eq!(card.total.as_ref().unwrap().encounters, 7);
+    assert_eq!(journeys_of(&app, key, seoul_june_1.clone()).await, 5);
+    assert!(card.total.unwrap().wait_seconds.unwrap().approximate);
+
+    // Another organisation's key sees none of it.
+    let other = app.create_org("Elsewhere").await;
+    let card = scorecard(&app, &other.admin_key, seoul_june_1).await;
+    assert!(card.no_data);
+    assert_eq!(card.total.unwrap().encounters, 0);
+}
+
+/// Journeys in scope, as GetJourneyOutcomes counts them.
+async fn journeys_of(app: &TestApp, key: &str, scope: pb::AnalysisScope) -> i64 {
+    app.analyses()
+        .await
+        .get_journey_outcomes(authed(
+            key,
+            pb::GetJourneyOutcomesRequest { scope: Some(scope) },
+        ))
+        .await
+        .expect("get_journey_outcomes failed")
+        .into_inner()
+        .journeys
+}
+
+#[tokio::test]
+async fn the_database_buckets_seconds_as_the_server_does() {
+    let app = spawn_app().await;
+    let mut connection = app.owner_connection().await;
+    let mut values: Vec<i32> = (0..3000).chain([604_799, 604_800, i32::MAX]).collect();
+    for power in 7..31 {
+        let edge = 1i32 << power;
+        values.extend([edge - 1, edge, edge + 1]);
+    }
+    let floors: Vec<i32> = sqlx::query_scalar(
+        "select verdad_seconds_bucket(v)
+         from unnest($1::int4[]) with ordinality as u(v, i)
+         order by i",
+    )
+    .bind(&values)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let expected: Vec<i32> = values.iter().map(|&v| bucket_floor(v)).collect();
+    assert_eq!(floors, expected);
+}
+
+/// A second server on the test's database that never reads the rollups:
+/// its answers are the exact ones.
+async fn exact_server(app: &TestApp) -> AnalysisServiceClient<Channel> {
+    let settings = ServerSettings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        exact_percentile_limit: i64::MAX,
+        ..ServerSettings::default()
+    };
+    let server = Application::bind(settings, app.pool.clone())
+        .await
+        .expect("cannot bind");
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run_until(std::future::pending()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("cannot connect to the exact server");
+    AnalysisServiceClient::new(channel)
+}
+
+/// Journeys around 2026-06-01 (UTC): in order, out of order with a loop
+/// and a failure, with a tie, across midnight, from the day before, and on
+/// the day after; three with feedback.
+async fn journey_fixture(app: &TestApp, key: &str) {
+    create_touchpoint(app, key, keyed("desk", 10, true)).await;
+    create_touchpoint(app, key, keyed("lab", 20, true)).await;
+    create_touchpoint(app, key, keyed("pharmacy", 30, false)).await;
+    create_touchpoint(app, key, keyed("lobby", 0, false)).await;
+    let m = |satisfaction, first_response| Measured {
+        satisfaction,
+        wait: None,
+        first_response,
+    };
+    let hour = 3600;
+    let visits = [
+        ("a", "desk", 0, m(Some(5), Some(10))),
+        ("a", "lab", 60, m(Some(4), None)),
+        ("a", "pharmacy", 150, m(Some(5), None)),
+        ("b", "lab", 100, m(Some(3), Some(40))),
+        ("b", "desk", 130, m(Some(1), None)),
+        ("b", "lab", 400, m(Some(4), None)),
+        ("c", "desk", 200, m(None, Some(4))),
+        ("c", "desk", 200, m(Some(2), None)),
+        ("c", "pharmacy", 560, m(Some(4), None)),
+        ("d", "desk", 14 * hour, m(Some(4), Some(12))),
+        ("d", "lab", 16 * hour, m(Some(5), None)),
+        ("e", "desk", -10 * hour, m(Some(3), Some(200))),
+        ("e", "lab", hour, m(Some(3), None)),
+        ("f", "desk", 24 * hour, m(Some(5), Some(7))),
+        ("f", "lobby", 24 * hour + 20, m(Some(5), None)),
+    ];
+    for (i, (journey, code, seconds, measured)) in visits.into_iter().enumerate() {
+        let id = format!("visit-{i}");
+        record(app, key, event(code, journey, &id, at(seconds), measured)).await;
+    }
+    for (journey, overall, recommend) in [("a", 5, 10), ("b", 2, 3), ("d", 4, 8)] {
+        let feedback = pb::JourneyFeedback {
+            overall_satisfaction: Some(overall),
+            likelihood_to_recommend: Some(recommend),
+            complete_time: Some(at(20 * hour)),
+            ..Default::default()
+        };
+        record_feedback(app, key, journey, feedback).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_journey_rollups_give_the_journey_analyses_the_figures_of_the_encounters() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    journey_fixture(&app, key).await;
+    let mut rolled = app.analyses().await;
+    let mut exact = exact_server(&app).await;
+
+    let hour = 3600;
+    let scopes = [
+        // June 1st: d runs past its end, e starts before it.
+        ("june 1", at(-9 * hour), at(15 * hour)),
+        // Three whole days: every journey whole.
+        ("may 31 to june 2", at(-33 * hour), at(39 * hour)),
+        // June 2nd whole, and most of June 1st at the start edge.
+        ("june 1 05:00 on", at(-4 * hour), at(39 * hour)),
+    ];
+    for (name, start_time, end_time) in scopes {
+        let scope = Some(pb::AnalysisScope {
+            start_time: Some(start_time),
+            end_time: Some(end_time),
+            ..Default::default()
+        });
+
+        let request = pb::GetJourneyOutcomesRequest {
+            scope: scope.clone(),
+        };
+        let from_rollups = rolled
+            .get_journey_outcomes(authed(key, request.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let from_encounters = exact
+            .get_journey_outcomes(authed(key, request))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(from_encounters.journeys > 0, "{name}: no journeys");
+        assert_eq!(from_rollups, from_encounters, "{name}: journey outcomes");
+
+        let request = pb::GetFirstImpressionsRequest {
+            scope: scope.clone(),
+        };
+        let from_rollups = rolled
+            .get_first_impressions(authed(key, request.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let from_encounters = exact
+            .get_first_impressions(authed(key, request))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(from_rollups, from_encounters, "{name}: first impressions");
+
+        let request = pb::GetPriorityMatrixRequest {
+            scope: scope.clone(),
+        };
+        let mut from_rollups = rolled
+            .get_priority_matrix(authed(key, request.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let from_encounters = exact
+            .get_priority_matrix(authed(key, request))
+            .await
+            .unwrap()
+            .into_inner();
+        // Correlations may differ in the last bits: sums in another order.
+        for (r, e) in from_rollups
+            .touchpoints
+            .iter_mut()
+            .zip(&from_encounters.touchpoints)
+        {
+            if let (Some(a), Some(b)) = (r.importance, e.importance) {
+                assert!((a - b).abs() < 1e-9, "{name}: importance {a} against {b}");
+                r.importance = e.importance;
+            }
+        }
+        assert_eq!(from_rollups, from_encounters, "{name}: priority matrix");
+
+        let request = pb::GetMotCycleRequest {
+            scope,
+            max_variants: 20,
+        };
+        let mut from_rollups = rolled
+            .get_mot_cycle(authed(key, request.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut from_encounters = exact
+            .get_mot_cycle(authed(key, request))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!from_rollups.pairs.is_empty(), "{name}: no pairs");
+        assert!(from_rollups.pairs.iter().all(|p| p.median_approximate));
+        assert!(!from_encounters.pairs.iter().any(|p| p.median_approximate));
+        assert_eq!(from_rollups.pairs.len(), from_encounters.pairs.len());
+        for (r, e) in from_rollups
+            .pairs
+            .iter_mut()
+            .zip(&mut from_encounters.pairs)
+        {
+            // Rounded to whole seconds, then exact below 128 s and within
+            // 1/128 above.
+            let tolerance = 0.5 + e.median_seconds / 128.0;
+            assert!(
+                (r.median_seconds - e.median_seconds).abs() <= tolerance,
+                "{name}: median {} against {}",
+                r.median_seconds,
+                e.median_seconds
+            );
+            assert!((r.mean_seconds - e.mean_seconds).abs() <= 1e-6 * e.mean_seconds.max(1.0));
+            (r.median_seconds, r.mean_seconds, r.median_approximate) =
+                (e.median_seconds, e.mean_seconds, false);
+        }
+        assert_eq!(from_rollups, from_encounters, "{name}: MOT cycle");
+    }
+}
