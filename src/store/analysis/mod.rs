@@ -86,7 +86,7 @@ const PERCENTILES: &str = "
     percentile_cont(0.9) within group (order by e.first_response_seconds) as response_p90";
 
 /// The same columns when no figure asked for needs them.
-const NO_PERCENTILES: &str = "
+pub(super) const NO_PERCENTILES: &str = "
     null::float8 as wait_median, null::float8 as wait_p90,
     null::float8 as response_median, null::float8 as response_p90";
 
@@ -111,7 +111,7 @@ pub async fn scorecard(
         .collect()
 }
 
-fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
+pub(super) fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
     Ok(ScorecardFigures {
         encounters: row.try_get("encounters")?,
         rated: row.try_get("rated")?,

@@ -10,8 +10,9 @@ use sqlx::{PgConnection, Postgres, Row, postgres::PgArguments, query::Query};
 use uuid::Uuid;
 
 use super::{
-    SCOPE, bind_scope,
+    NO_PERCENTILES, SCOPE, bind_scope,
     outcomes::{COMPLIANCE, RESULTS, StandardCompliance, standard_compliance},
+    scorecard_figures,
 };
 use crate::{
     domain::{
@@ -185,7 +186,8 @@ pub async fn figures(
                 sum(waits)::int8 as waits,
                 sum(responses)::int8 as responses,
                 sum(met)::int8 as met,
-                sum(violated)::int8 as violated
+                sum(violated)::int8 as violated,
+                {NO_PERCENTILES}
          from parts
          group by grouping sets ({sets})
          having sum(encounters) > 0"
@@ -197,23 +199,10 @@ pub async fn figures(
     let rows = query.fetch_all(&mut *connection).await?;
     let mut groups = Vec::with_capacity(rows.len());
     for row in &rows {
-        let mut figures = ScorecardFigures {
-            encounters: row.try_get("encounters")?,
-            rated: row.try_get("rated")?,
-            mean_satisfaction: row.try_get("mean_satisfaction")?,
-            satisfied: row.try_get("satisfied")?,
-            top_box: row.try_get("top_box")?,
-            failed: row.try_get("failed")?,
-            met: row.try_get("met")?,
-            violated: row.try_get("violated")?,
-            ..ScorecardFigures::default()
-        };
-        figures.wait_seconds.count = row.try_get("waits")?;
-        figures.first_response_seconds.count = row.try_get("responses")?;
         groups.push((
             row.try_get("bucket")?,
             row.try_get("touchpoint_id")?,
-            figures,
+            scorecard_figures(row)?,
         ));
     }
     if with_percentiles {
