@@ -673,21 +673,31 @@ type LogStream =
 /// The size of the pieces an export is sent in.
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// Writes the event log of `scope` to `sender` piece by piece, reading the
-/// rows as the database streams them. Stops quietly when the caller goes.
+/// Writes the event log of `scope` to `sender` piece by piece as the
+/// database streams it. Stops quietly when the caller goes.
 async fn write_log(
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
     org: Uuid,
     scope: Scope,
     format: LogFormat,
     sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
 ) -> Result<()> {
+    match format {
+        LogFormat::Csv => write_csv_log(tx, org, scope, sender).await,
+        LogFormat::Xes => write_xes_log(tx, org, scope, sender).await,
+    }
+}
+
+/// The XES log, a trace per journey, written here row by row.
+async fn write_xes_log(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    org: Uuid,
+    scope: Scope,
+    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
+) -> Result<()> {
     let sql = store::analysis::event_log_sql();
     let mut buffer = String::with_capacity(CHUNK_BYTES * 2);
-    buffer.push_str(match format {
-        LogFormat::Csv => event_log::CSV_HEADER,
-        LogFormat::Xes => event_log::XES_HEADER,
-    });
+    buffer.push_str(event_log::XES_HEADER);
     let mut trace: Option<String> = None;
     {
         let mut rows = store::analysis::event_log(&mut tx, org, &scope, &sql);
@@ -699,33 +709,62 @@ async fn write_log(
                 time: row.occur_time,
                 resource: row.staff_ref.as_deref(),
             };
-            match format {
-                LogFormat::Csv => event_log::csv_line(&event, &mut buffer),
-                LogFormat::Xes => {
-                    if trace.as_deref() != Some(row.journey_id.as_str()) {
-                        if trace.is_some() {
-                            buffer.push_str(event_log::XES_TRACE_END);
-                        }
-                        event_log::xes_trace_start(&row.journey_id, &mut buffer);
-                        trace = Some(row.journey_id.clone());
-                    }
-                    event_log::xes_event(&event, &mut buffer);
+            if trace.as_deref() != Some(row.journey_id.as_str()) {
+                if trace.is_some() {
+                    buffer.push_str(event_log::XES_TRACE_END);
                 }
+                event_log::xes_trace_start(&row.journey_id, &mut buffer);
+                trace = Some(row.journey_id.clone());
             }
+            event_log::xes_event(&event, &mut buffer);
             if buffer.len() >= CHUNK_BYTES && !send_piece(sender, &mut buffer).await {
                 return Ok(());
             }
         }
     }
-    if format == LogFormat::Xes {
-        if trace.is_some() {
-            buffer.push_str(event_log::XES_TRACE_END);
-        }
-        buffer.push_str(event_log::XES_FOOTER);
+    if trace.is_some() {
+        buffer.push_str(event_log::XES_TRACE_END);
     }
+    buffer.push_str(event_log::XES_FOOTER);
     send_piece(sender, &mut buffer).await;
     tx.commit().await?;
     Ok(())
+}
+
+/// The CSV log as PostgreSQL's COPY writes it, its many small pieces
+/// gathered into pieces of `CHUNK_BYTES`.
+async fn write_csv_log(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    org: Uuid,
+    scope: Scope,
+    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
+) -> Result<()> {
+    let mut chunk = Vec::with_capacity(CHUNK_BYTES * 2);
+    {
+        let mut data = store::analysis::event_log_csv(&mut tx, org, &scope).await?;
+        while let Some(piece) = data.next().await {
+            chunk.extend_from_slice(&piece?);
+            if chunk.len() >= CHUNK_BYTES {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES * 2));
+                if !send_bytes(sender, full).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    send_bytes(sender, chunk).await;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn send_bytes(
+    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
+    chunk: Vec<u8>,
+) -> bool {
+    sender
+        .send(Ok(pb::ExportEventLogResponse { chunk }))
+        .await
+        .is_ok()
 }
 
 /// Sends what `buffer` holds; false when the caller has gone.
@@ -733,11 +772,7 @@ async fn send_piece(
     sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
     buffer: &mut String,
 ) -> bool {
-    let chunk = std::mem::take(buffer).into_bytes();
-    sender
-        .send(Ok(pb::ExportEventLogResponse { chunk }))
-        .await
-        .is_ok()
+    send_bytes(sender, std::mem::take(buffer).into_bytes()).await
 }
 
 /// One touchpoint's count of journeys, its share out of `of`.

@@ -1,5 +1,6 @@
-//! Event logs for process-mining tools: CSV and IEEE XES, written a line at
-//! a time so that an export never holds the whole log.
+//! Event logs for process-mining tools in IEEE XES, written an event at a
+//! time so that an export never holds the whole log. (The CSV form is
+//! written by PostgreSQL's COPY: see store::analysis::event_log_csv.)
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -11,31 +12,8 @@ pub struct Event<'a> {
     pub resource: Option<&'a str>,
 }
 
-pub const CSV_HEADER: &str = "case_id,activity,timestamp,resource\n";
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break
-/// (RFC 4180).
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub fn csv_line(event: &Event<'_>, out: &mut String) {
-    out.push_str(&csv_field(event.case_id));
-    out.push(',');
-    out.push_str(&csv_field(event.activity));
-    out.push(',');
-    out.push_str(&timestamp(event.time));
-    out.push(',');
-    out.push_str(&csv_field(event.resource.unwrap_or("")));
-    out.push('\n');
 }
 
 pub const XES_HEADER: &str = concat!(
@@ -107,17 +85,6 @@ mod tests {
             time: DateTime::from_timestamp(1_780_304_400, 123_000).unwrap(),
             resource,
         }
-    }
-
-    #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let mut out = String::new();
-        csv_line(&event("J1", Some("kim")), &mut out);
-        csv_line(&event("a,\"b\"", None), &mut out);
-        assert_eq!(
-            out,
-            "J1,desk,2026-06-01T09:00:00.000123Z,kim\n\"a,\"\"b\"\"\",desk,2026-06-01T09:00:00.000123Z,\n"
-        );
     }
 
     #[test]

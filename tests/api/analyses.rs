@@ -1593,6 +1593,7 @@ async fn the_event_log_exports_as_csv_and_xes() {
         served_by("desk", "A", "1", at(60), "kim"),
         served_by("lobby", "A", "2", at(0), ""),
         served_by("desk", "B,2", "3", at(0), "kim & lee"),
+        served_by("lobby", "D \"the\" one", "5", at(30), "park"),
         // The day before: not exported.
         served_by("desk", "C", "4", at(-86_400), ""),
     ] {
@@ -1605,15 +1606,16 @@ async fn the_event_log_exports_as_csv_and_xes() {
         "case_id,activity,timestamp,resource\n\
          A,lobby,2026-06-01T09:00:00.000000Z,\n\
          A,desk,2026-06-01T09:01:00.000000Z,kim\n\
-         \"B,2\",desk,2026-06-01T09:00:00.000000Z,kim & lee\n"
+         \"B,2\",desk,2026-06-01T09:00:00.000000Z,kim & lee\n\
+         \"D \"\"the\"\" one\",lobby,2026-06-01T09:00:30.000000Z,park\n"
     );
 
     let xes = export(&app, key, pb::EventLogFormat::Xes).await;
     assert!(xes.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<log "));
     assert!(xes.ends_with("</log>\n"));
-    assert_eq!(xes.matches("<trace>").count(), 2);
-    assert_eq!(xes.matches("</trace>").count(), 2);
-    assert_eq!(xes.matches("<event>").count(), 3);
+    assert_eq!(xes.matches("<trace>").count(), 3);
+    assert_eq!(xes.matches("</trace>").count(), 3);
+    assert_eq!(xes.matches("<event>").count(), 4);
     assert!(xes.contains("<string key=\"concept:name\" value=\"B,2\"/>"));
     assert!(xes.contains("<string key=\"org:resource\" value=\"kim &amp; lee\"/>"));
     let a = xes.find("value=\"lobby\"").unwrap();

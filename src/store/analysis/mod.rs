@@ -8,7 +8,7 @@ mod outcomes;
 pub mod rollup;
 
 pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, order_steps, pairs, variants};
-pub use export::{LogRow, event_log, event_log_sql};
+pub use export::{LogRow, event_log, event_log_csv, event_log_sql};
 pub use outcomes::{
     FIRST_RESPONSE_BOUNDS, FirstImpressionFigures, JourneyGroupFigures, RecoveryFigures,
     SituationFigures, StandardCompliance, compliance, first_impressions, importance,
