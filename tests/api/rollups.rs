@@ -276,8 +276,9 @@ async fn exact_server(app: &TestApp) -> AnalysisServiceClient<Channel> {
 }
 
 /// Journeys around 2026-06-01 (UTC): in order, out of order with a loop
-/// and a failure, with a tie, across midnight, from the day before, and on
-/// the day after; three with feedback.
+/// and a failure, with a tie, across midnight, from the day before, on the
+/// day after, and with two touchpoints in its first 15 s; three with
+/// feedback.
 async fn journey_fixture(app: &TestApp, key: &str) {
     create_touchpoint(app, key, keyed("desk", 10, true)).await;
     create_touchpoint(app, key, keyed("lab", 20, true)).await;
@@ -305,6 +306,9 @@ async fn journey_fixture(app: &TestApp, key: &str) {
         ("e", "lab", hour, m(Some(3), None)),
         ("f", "desk", 24 * hour, m(Some(5), Some(7))),
         ("f", "lobby", 24 * hour + 20, m(Some(5), None)),
+        // The lab within the 15 s of a first impression.
+        ("g", "desk", 3000, m(Some(4), Some(3))),
+        ("g", "lab", 3010, m(Some(4), None)),
     ];
     for (i, (journey, code, seconds, measured)) in visits.into_iter().enumerate() {
         let id = format!("visit-{i}");

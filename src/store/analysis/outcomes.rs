@@ -389,10 +389,17 @@ pub async fn first_impressions(
             "{PATHS}, firsts as (
                  select journey_id, first_response as first_response_seconds from paths
              ), early as (
+                 -- Every journey meets its first touchpoint at offset 0;
+                 -- only the few whose second encounter falls within the
+                 -- window are unnested for the rest.
+                 select p.journey_id, p.touchpoints[1] as touchpoint_id from paths p
+                 union all
                  select p.journey_id, s.touchpoint_id
                  from paths p
-                 cross join lateral unnest(p.touchpoints, p.offsets) as s(touchpoint_id, offset_seconds)
-                 where s.offset_seconds <= {window}::float8
+                 cross join lateral unnest(p.touchpoints[2:], p.offsets[2:])
+                     as s(touchpoint_id, offset_seconds)
+                 where p.offsets[2] <= {window}::float8
+                   and s.offset_seconds <= {window}::float8
              )"
         ),
     };
