@@ -111,6 +111,22 @@ pub async fn scorecard(
         .collect()
 }
 
+/// A distribution PostgreSQL computed from every value: the columns of its
+/// count, median and 90th percentile.
+pub(super) fn exact_distribution(
+    row: &PgRow,
+    count: &str,
+    median: &str,
+    p90: &str,
+) -> Result<Distribution> {
+    Ok(Distribution {
+        count: row.try_get(count)?,
+        median: row.try_get(median)?,
+        p90: row.try_get(p90)?,
+        approximate: false,
+    })
+}
+
 pub(super) fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
     Ok(ScorecardFigures {
         encounters: row.try_get("encounters")?,
@@ -119,18 +135,13 @@ pub(super) fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
         satisfied: row.try_get("satisfied")?,
         top_box: row.try_get("top_box")?,
         failed: row.try_get("failed")?,
-        wait_seconds: Distribution {
-            count: row.try_get("waits")?,
-            median: row.try_get("wait_median")?,
-            p90: row.try_get("wait_p90")?,
-            approximate: false,
-        },
-        first_response_seconds: Distribution {
-            count: row.try_get("responses")?,
-            median: row.try_get("response_median")?,
-            p90: row.try_get("response_p90")?,
-            approximate: false,
-        },
+        wait_seconds: exact_distribution(row, "waits", "wait_median", "wait_p90")?,
+        first_response_seconds: exact_distribution(
+            row,
+            "responses",
+            "response_median",
+            "response_p90",
+        )?,
         met: row.try_get("met")?,
         violated: row.try_get("violated")?,
     })

@@ -5,7 +5,7 @@ use sqlx::{PgConnection, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::{
-    SCOPE, bind_scope,
+    SCOPE, bind_scope, exact_distribution,
     journeys::{Journeys, PATHS},
 };
 use crate::{
@@ -325,12 +325,7 @@ pub async fn recovery(
         opened: row.try_get("opened")?,
         resolved: row.try_get("resolved")?,
         resolved_in_time: row.try_get("resolved_in_time")?,
-        seconds_to_resolve: Distribution {
-            count: row.try_get("timed")?,
-            median: row.try_get("median_seconds")?,
-            p90: row.try_get("p90_seconds")?,
-            approximate: false,
-        },
+        seconds_to_resolve: exact_distribution(&row, "timed", "median_seconds", "p90_seconds")?,
         follow_ups: row.try_get("follow_ups")?,
         mean_original: row.try_get("mean_original")?,
         mean_follow_up: row.try_get("mean_follow_up")?,
@@ -435,12 +430,7 @@ pub async fn first_impressions(
         .collect::<Result<Vec<i64>, _>>()?;
     let mut figures = FirstImpressionFigures {
         journeys: row.try_get("journeys")?,
-        first_response: Distribution {
-            count: row.try_get("measured")?,
-            median: row.try_get("median")?,
-            p90: row.try_get("p90")?,
-            approximate: false,
-        },
+        first_response: exact_distribution(&row, "measured", "median", "p90")?,
         buckets: bucket_counts,
         within_window: row.try_get("within_window")?,
         touchpoints_in_window: Vec::new(),
