@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     SCOPE, bind_scope,
-    journeys::{Journeys, PATHS},
+    journeys::{Journeys, paths_cte},
 };
 use crate::{domain::analysis::Scope, error::Result};
 
@@ -78,9 +78,10 @@ async fn order_paths(
     scope: &Scope,
     source: Journeys<'_>,
 ) -> Result<()> {
+    let paths = paths_cte();
     let sql = format!(
         "create temporary table mot_steps on commit drop as
-         with {PATHS}, variants as (
+         with {paths}, variants as (
              select touchpoints, count(*) as weight,
                     (row_number() over ())::text as journey_id
              from paths

@@ -67,15 +67,26 @@ impl Journeys<'_> {
 /// the covered days come as kept; those at the edges are summarised from
 /// their encounters in the range, by the same function that keeps the
 /// table.
-pub(super) const PATHS: &str = "paths as (
+const PATHS: &str = "paths as (
     select j.* from journey_path j
     where j.organisation_id = $1 and j.first_time >= $4 and j.last_time < $5
     union all
+    select * from edge
+)";
+
+/// The CTE `edge`: the journeys in scope that are not wholly inside the
+/// covered days, summarised from their encounters in the range.
+const EDGE: &str = "edge as (
     select s.* from verdad_journey_summaries($1, array(
         select j.journey_id from journey_path j
         where j.organisation_id = $1 and j.first_time < $3 and j.last_time >= $2
           and not (j.first_time >= $4 and j.last_time < $5)), $2, $3) s
 )";
+
+/// `edge`, then `paths`, for a WITH clause.
+pub(super) fn paths_cte() -> String {
+    format!("{EDGE}, {PATHS}")
+}
 
 /// One pair's rows added up.
 #[derive(Default)]
@@ -97,10 +108,7 @@ pub async fn rolled_pairs(
     covered: &CoveredDays,
 ) -> Result<Vec<Pair>> {
     let sql = format!(
-        "with {PATHS}, edge as (
-             select p.* from paths p
-             where not (p.first_time >= $4 and p.last_time < $5)
-         ), parts as (
+        "with {EDGE}, parts as (
              select from_touchpoint, to_touchpoint, bucket, pairs, seconds_sum
              from journey_day_pair
              where organisation_id = $1 and first_day >= $6 and first_day < $7

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     SCOPE, bind_scope, exact_distribution,
-    journeys::{Journeys, PATHS},
+    journeys::{Journeys, paths_cte},
 };
 use crate::{
     domain::{
@@ -48,13 +48,14 @@ fn journeys_cte(source: Journeys<'_>) -> String {
         ),
         // avg() divides numerics as this does: the figures match to the bit.
         Journeys::Rollups(_) => format!(
-            "{PATHS}, journeys as (
+            "{paths}, journeys as (
                  select journey_id, failures,
                         (satisfaction_sum::numeric / nullif(rated, 0))::float8
                             as mean_satisfaction,
                         failed_at::text as failed_at
                  from paths
-             )"
+             )",
+            paths = paths_cte()
         ),
     }
 }
@@ -381,7 +382,7 @@ pub async fn first_impressions(
              )"
         ),
         Journeys::Rollups(_) => format!(
-            "{PATHS}, firsts as (
+            "{paths}, firsts as (
                  select journey_id, first_response as first_response_seconds from paths
              ), early as (
                  -- Every journey meets its first touchpoint at offset 0;
@@ -395,7 +396,8 @@ pub async fn first_impressions(
                      as s(touchpoint_id, offset_seconds)
                  where p.offsets[2] <= {window}::float8
                    and s.offset_seconds <= {window}::float8
-             )"
+             )",
+            paths = paths_cte()
         ),
     };
     let buckets: Vec<String> = std::iter::once(0)
@@ -478,7 +480,7 @@ pub async fn importance(
         // Only journeys with an overall rating can pair: the others are
         // not unnested at all.
         Journeys::Rollups(_) => format!(
-            "{PATHS}, rated as (
+            "{paths}, rated as (
                  select p.journey_id, s.touchpoint_id,
                         avg(s.satisfaction)::float8 as satisfaction
                  from paths p
@@ -489,7 +491,8 @@ pub async fn importance(
                        select journey_id from journey_feedback
                        where organisation_id = $1 and overall_satisfaction is not null)
                  group by p.journey_id, s.touchpoint_id
-             )"
+             )",
+            paths = paths_cte()
         ),
     };
     let sql = format!(
