@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ use crate::{
             range, splits,
         },
         encounter::Situation,
-        event_log::{self, Event},
+        event_log::{CsvLog, Event, XesLog},
         organisation::Organisation,
         role::Access,
         standard::Element,
@@ -71,6 +71,7 @@ impl AnalysisApi {
         let org = principal.organisation_id;
         let checked = checked_scope(request.get_ref().scope.as_ref())?;
         let mut tx = store::begin_for(&self.pool, org).await?;
+        store::analysis::plan_for_parameters(&mut tx).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let zone = time_zone(&mut tx, org).await?;
         let rows = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
@@ -117,6 +118,7 @@ impl AnalysisApi {
             }
         };
         let mut tx = store::begin_for(&self.pool, org).await?;
+        store::analysis::plan_for_parameters(&mut tx).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
@@ -218,6 +220,7 @@ impl AnalysisApi {
     ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Scope)> {
         let checked = checked_scope(scope)?;
         let mut tx = store::begin_for(&self.pool, org).await?;
+        store::analysis::plan_for_parameters(&mut tx).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         Ok((tx, scope))
     }
@@ -676,87 +679,76 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// Writes the event log of `scope` to `sender` piece by piece as the
 /// database streams it. Stops quietly when the caller goes.
 async fn write_log(
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     org: Uuid,
     scope: Scope,
     format: LogFormat,
     sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
 ) -> Result<()> {
-    match format {
-        LogFormat::Csv => write_csv_log(tx, org, scope, sender).await,
-        LogFormat::Xes => write_xes_log(tx, org, scope, sender).await,
-    }
-}
-
-/// The XES log, a trace per journey, written here row by row.
-async fn write_xes_log(
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    org: Uuid,
-    scope: Scope,
-    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
-) -> Result<()> {
-    let sql = store::analysis::event_log_sql();
-    let mut buffer = String::with_capacity(CHUNK_BYTES * 2);
-    buffer.push_str(event_log::XES_HEADER);
-    let mut trace: Option<String> = None;
+    let touchpoints = touchpoints(&mut tx, org).await?;
     {
-        let mut rows = store::analysis::event_log(&mut tx, org, &scope, &sql);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let event = Event {
+        let mut rows = store::analysis::event_log(&mut tx, org, &scope).await?;
+        let mut log = match format {
+            LogFormat::Csv => Log::Csv(Box::default()),
+            LogFormat::Xes => Log::Xes(XesLog::new()),
+        };
+        while let Some(row) = rows.next().await? {
+            log.event(&Event {
                 case_id: &row.journey_id,
-                activity: &row.activity,
+                activity: touchpoints.get(&row.touchpoint_id).map_or("", |t| &t.code),
                 time: row.occur_time,
                 resource: row.staff_ref.as_deref(),
-            };
-            if trace.as_deref() != Some(row.journey_id.as_str()) {
-                if trace.is_some() {
-                    buffer.push_str(event_log::XES_TRACE_END);
-                }
-                event_log::xes_trace_start(&row.journey_id, &mut buffer);
-                trace = Some(row.journey_id.clone());
-            }
-            event_log::xes_event(&event, &mut buffer);
-            if buffer.len() >= CHUNK_BYTES && !send_piece(sender, &mut buffer).await {
+            });
+            if log.len() >= CHUNK_BYTES && !send_bytes(sender, log.take()).await {
                 return Ok(());
             }
         }
-    }
-    if trace.is_some() {
-        buffer.push_str(event_log::XES_TRACE_END);
-    }
-    buffer.push_str(event_log::XES_FOOTER);
-    send_piece(sender, &mut buffer).await;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The CSV log as PostgreSQL's COPY writes it, its many small pieces
-/// gathered into pieces of `CHUNK_BYTES`.
-async fn write_csv_log(
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    org: Uuid,
-    scope: Scope,
-    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
-) -> Result<()> {
-    let mut chunk = Vec::with_capacity(CHUNK_BYTES * 2);
-    {
-        let mut data = store::analysis::event_log_csv(&mut tx, org, &scope).await?;
-        while let Some(piece) = data.next().await {
-            chunk.extend_from_slice(&piece?);
-            if chunk.len() >= CHUNK_BYTES {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES * 2));
-                if !send_bytes(sender, full).await {
-                    return Ok(());
-                }
-            }
+        if !send_bytes(sender, log.finish()).await {
+            return Ok(());
         }
     }
-    send_bytes(sender, chunk).await;
     tx.commit().await?;
     Ok(())
 }
 
+/// The log being written, in the format asked for.
+enum Log {
+    Csv(Box<CsvLog>),
+    Xes(XesLog),
+}
+
+impl Log {
+    fn event(&mut self, event: &Event<'_>) {
+        match self {
+            Log::Csv(log) => log.event(event),
+            Log::Xes(log) => log.event(event),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Log::Csv(log) => log.len(),
+            Log::Xes(log) => log.len(),
+        }
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        match self {
+            Log::Csv(log) => log.take(),
+            Log::Xes(log) => log.take(),
+        }
+    }
+
+    /// The rest of the log, with its end.
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Log::Csv(mut log) => log.take(),
+            Log::Xes(log) => log.finish(),
+        }
+    }
+}
+
+/// Sends a piece of the log; false when the caller has gone.
 async fn send_bytes(
     sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
     chunk: Vec<u8>,
@@ -765,14 +757,6 @@ async fn send_bytes(
         .send(Ok(pb::ExportEventLogResponse { chunk }))
         .await
         .is_ok()
-}
-
-/// Sends what `buffer` holds; false when the caller has gone.
-async fn send_piece(
-    sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
-    buffer: &mut String,
-) -> bool {
-    send_bytes(sender, std::mem::take(buffer).into_bytes()).await
 }
 
 /// One touchpoint's count of journeys, its share out of `of`.

@@ -1558,13 +1558,22 @@ async fn the_priority_matrix_places_touchpoints_by_importance_and_performance() 
 }
 
 async fn export(app: &TestApp, key: &str, format: pb::EventLogFormat) -> String {
+    export_scope(app, key, format, fixture_day()).await
+}
+
+async fn export_scope(
+    app: &TestApp,
+    key: &str,
+    format: pb::EventLogFormat,
+    scope: pb::AnalysisScope,
+) -> String {
     let mut stream = app
         .analyses()
         .await
         .export_event_log(authed(
             key,
             pb::ExportEventLogRequest {
-                scope: Some(fixture_day()),
+                scope: Some(scope),
                 format: format.into(),
             },
         ))
@@ -1633,4 +1642,57 @@ async fn the_event_log_exports_as_csv_and_xes() {
     let other = app.create_org("Hospital B").await;
     let theirs = export(&app, &other.admin_key, pb::EventLogFormat::Csv).await;
     assert_eq!(theirs, "case_id,activity,timestamp,resource\n");
+}
+
+#[tokio::test]
+async fn the_event_log_keeps_to_the_scopes_filters() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    let desk = create_touchpoint(&app, key, touchpoint("desk")).await;
+    create_touchpoint(
+        &app,
+        key,
+        pb::Touchpoint {
+            stage: pb::Stage::PreService.into(),
+            ..touchpoint("booking")
+        },
+    )
+    .await;
+    for e in [
+        event("booking", "A", "1", at(0), Measured::default()),
+        event("desk", "A", "2", at(60), Measured::default()),
+        pb::Encounter {
+            channel: pb::Channel::Phone.into(),
+            ..event("desk", "B", "3", at(120), Measured::default())
+        },
+    ] {
+        record(&app, key, e).await;
+    }
+    let header = "case_id,activity,timestamp,resource\n";
+    let scoped = |f: fn(&mut pb::AnalysisScope)| {
+        let mut scope = fixture_day();
+        f(&mut scope);
+        scope
+    };
+
+    let pre_service = scoped(|s| s.stage = pb::Stage::PreService.into());
+    assert_eq!(
+        export_scope(&app, key, pb::EventLogFormat::Csv, pre_service).await,
+        format!("{header}A,booking,2026-06-01T09:00:00.000000Z,\n")
+    );
+    let mut at_desk = fixture_day();
+    at_desk.touchpoint_ids = vec![desk.id.clone()];
+    assert_eq!(
+        export_scope(&app, key, pb::EventLogFormat::Csv, at_desk).await,
+        format!(
+            "{header}A,desk,2026-06-01T09:01:00.000000Z,\n\
+             B,desk,2026-06-01T09:02:00.000000Z,\n"
+        )
+    );
+    let by_phone = scoped(|s| s.channel = pb::Channel::Phone.into());
+    let xes = export_scope(&app, key, pb::EventLogFormat::Xes, by_phone).await;
+    assert_eq!(xes.matches("<event>").count(), 1);
+    assert!(xes.contains("<string key=\"concept:name\" value=\"B\"/>"));
+    assert!(xes.contains("<date key=\"time:timestamp\" value=\"2026-06-01T09:02:00.000000Z\"/>"));
 }
