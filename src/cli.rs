@@ -24,6 +24,7 @@ use crate::{
     },
     embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     error::Error,
+    meters,
     server::{Application, ServerSettings, shutdown_signal},
     store::{self, PoolOptions},
 };
@@ -124,6 +125,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
     store::migrate(&database.url).await?;
     let pool = connect(database, &args.database).await?;
+    if let Some(addr) = args.metrics_addr {
+        meters::install(addr).with_context(|| format!("cannot serve metrics on {addr}"))?;
+        tokio::spawn(meters::watch_pool(pool.clone()));
+        tracing::info!(address = %addr, "metrics are served");
+    }
     if args.demo {
         let key = demo::ensure_demo(&pool).await?;
         println!(

@@ -96,6 +96,11 @@ pub struct ServeArgs {
     /// come from histograms (within 0.8%, exact under 128 s) and say so.
     #[arg(long, env = "VERDAD_EXACT_PERCENTILE_LIMIT", default_value_t = crate::server::DEFAULT_EXACT_PERCENTILE_LIMIT)]
     pub exact_percentile_limit: i64,
+
+    /// Serve Prometheus metrics over HTTP on this address (any path);
+    /// off when not given.
+    #[arg(long, env = "VERDAD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

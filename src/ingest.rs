@@ -203,6 +203,7 @@ pub async fn ingest_batch(
     } else {
         tx.commit().await?;
     }
+    count_outcomes(&outcomes, cases_opened);
     Ok(BatchOutcome {
         outcomes: outcomes
             .into_iter()
@@ -210,6 +211,19 @@ pub async fn ingest_batch(
             .collect(),
         cases_opened,
     })
+}
+
+/// Counts a settled batch's outcomes in the metrics.
+fn count_outcomes(outcomes: &[Option<Outcome>], cases_opened: u64) {
+    let (mut stored, mut duplicates, mut rejected) = (0, 0, 0);
+    for outcome in outcomes.iter().flatten() {
+        match outcome {
+            Outcome::Stored { .. } => stored += 1,
+            Outcome::Duplicate { .. } => duplicates += 1,
+            Outcome::Rejected(_) => rejected += 1,
+        }
+    }
+    crate::meters::encounters(stored, duplicates, rejected, cases_opened);
 }
 
 fn conflict(encounter: &PreparedEncounter) -> Error {

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod ingest;
+pub mod meters;
 pub mod proto;
 pub mod server;
 pub mod store;

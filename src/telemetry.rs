@@ -1,5 +1,6 @@
 //! Logging: the subscriber, and one span and one log line per gRPC call with
-//! its method, organisation, status code and latency.
+//! its method, organisation, status code and latency (also counted in the
+//! metrics).
 
 use std::{
     pin::Pin,
@@ -77,9 +78,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_owned();
         let span = tracing::info_span!(
             "verdad.grpc.call",
-            method = %request.uri().path(),
+            method = %path,
             organisation = Empty,
         );
         let start = Instant::now();
@@ -89,7 +91,7 @@ where
         };
         Box::pin(async move {
             let response = future.instrument(span.clone()).await?;
-            let mut call = Some(CallEnd { span, start });
+            let mut call = Some(CallEnd { span, start, path });
             // Errors of unary calls come "trailers-only": the status is in
             // the headers and the body carries nothing.
             if let Some(code) = grpc_status(response.headers())
@@ -113,11 +115,15 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
 struct CallEnd {
     span: Span,
     start: Instant,
+    path: String,
 }
 
 impl CallEnd {
+    /// Logs the call's end and counts it in the metrics.
     fn log(self, code: tonic::Code) {
-        let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = self.start.elapsed();
+        crate::meters::call_finished(&self.path, code, elapsed);
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let _entered = self.span.enter();
         let code_name = format!("{code:?}");
         match code {

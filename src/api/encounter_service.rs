@@ -32,6 +32,7 @@ use crate::{
     },
     error::{Error, Result},
     ingest::{Item, Outcome, ingest_batch},
+    meters,
     proto::verdad::v1 as pb,
     store::{self, encounter::Position},
 };
@@ -56,11 +57,13 @@ impl EncounterApi {
     ) -> Result<pb::RecordEncounterResponse> {
         let principal = authorize(&request, Access::Ingest)?;
         let org = principal.organisation_id;
-        let encounter = request
+        let new = request
             .into_inner()
             .encounter
-            .ok_or_else(|| Error::invalid("encounter", "is required"))?;
-        let new = new_encounter("encounter", encounter, Utc::now())?;
+            .ok_or_else(|| Error::invalid("encounter", "is required"))
+            .and_then(|encounter| new_encounter("encounter", encounter, Utc::now()))
+            // Refused before it reaches a batch: counted here.
+            .inspect_err(|_| meters::encounters(0, 0, 1, 0))?;
         let item = Item {
             field: "encounter".to_owned(),
             encounter: Ok(new),

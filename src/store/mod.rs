@@ -85,7 +85,7 @@ pub async fn begin_for(
     pool: &PgPool,
     organisation_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::meters::waiting_for_connection(pool.begin()).await?;
     act_for(&mut tx, organisation_id).await?;
     Ok(tx)
 }

@@ -1,0 +1,103 @@
+//! Prometheus metrics, served on a port of their own (`--metrics-addr`):
+//! calls per method and status code with their latency, encounters
+//! ingested, duplicated and rejected, recovery cases opened, and the
+//! database pool. Without `--metrics-addr` no recorder is installed and the
+//! recording functions here do nothing.
+
+use std::{net::SocketAddr, time::Duration};
+
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use sqlx::PgPool;
+
+const CALLS: &str = "verdad_grpc_calls_total";
+const CALL_SECONDS: &str = "verdad_grpc_call_duration_seconds";
+const INGESTED: &str = "verdad_encounters_ingested_total";
+const DUPLICATED: &str = "verdad_encounters_duplicated_total";
+const REJECTED: &str = "verdad_encounters_rejected_total";
+const CASES_OPENED: &str = "verdad_recovery_cases_opened_total";
+const POOL_CONNECTIONS: &str = "verdad_db_pool_connections";
+const POOL_MAX: &str = "verdad_db_pool_max_connections";
+const POOL_WAITING: &str = "verdad_db_pool_waiting";
+
+/// Latency buckets from a millisecond (a cached read) to the 30 s request
+/// limit.
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How often the pool's figures are read.
+const POOL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Installs the Prometheus recorder and serves it over HTTP on `addr`
+/// (every path answers with the metrics).
+pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Full(CALL_SECONDS.to_owned()), &SECONDS_BUCKETS)?
+        .install()?;
+    describe_counter!(CALLS, "gRPC calls finished, by method and status code");
+    describe_histogram!(
+        CALL_SECONDS,
+        Unit::Seconds,
+        "Time from a call's arrival to its status, by method and status code"
+    );
+    describe_counter!(INGESTED, "Encounters stored");
+    describe_counter!(
+        DUPLICATED,
+        "Encounters sent again with the same content and not stored twice"
+    );
+    describe_counter!(
+        REJECTED,
+        "Encounters refused for bad or conflicting content"
+    );
+    describe_counter!(CASES_OPENED, "Recovery cases opened for failed encounters");
+    describe_gauge!(POOL_CONNECTIONS, "Database connections, by state");
+    describe_gauge!(POOL_MAX, "Most database connections the pool may hold");
+    describe_gauge!(POOL_WAITING, "Requests waiting for a database connection");
+    Ok(())
+}
+
+/// Records a finished call. Paths the server does not serve are counted
+/// under one method name, so that callers cannot grow the label set.
+pub fn call_finished(path: &str, code: tonic::Code, elapsed: Duration) {
+    let method = if code == tonic::Code::Unimplemented {
+        "unimplemented".to_owned()
+    } else {
+        path.to_owned()
+    };
+    let code = format!("{code:?}");
+    let labels = [("method", method), ("code", code)];
+    counter!(CALLS, &labels).increment(1);
+    metrics::histogram!(CALL_SECONDS, &labels).record(elapsed.as_secs_f64());
+}
+
+/// Records what became of the encounters of a committed batch.
+pub fn encounters(ingested: u64, duplicated: u64, rejected: u64, cases_opened: u64) {
+    counter!(INGESTED).increment(ingested);
+    counter!(DUPLICATED).increment(duplicated);
+    counter!(REJECTED).increment(rejected);
+    counter!(CASES_OPENED).increment(cases_opened);
+}
+
+/// Counts a request waiting for a connection while `wait` runs.
+pub async fn waiting_for_connection<T>(wait: impl Future<Output = T>) -> T {
+    let waiting = gauge!(POOL_WAITING);
+    waiting.increment(1.0);
+    let result = wait.await;
+    waiting.decrement(1.0);
+    result
+}
+
+/// Keeps the pool's gauges current, as long as the pool is open.
+pub async fn watch_pool(pool: PgPool) {
+    let mut ticks = tokio::time::interval(POOL_INTERVAL);
+    while !pool.is_closed() {
+        ticks.tick().await;
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        gauge!(POOL_CONNECTIONS, "state" => "in_use").set(f64::from(size - idle));
+        gauge!(POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+        gauge!(POOL_MAX).set(f64::from(pool.options().get_max_connections()));
+    }
+}
