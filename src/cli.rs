@@ -124,7 +124,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
     store::migrate(&database.url).await?;
-    let pool = connect(database, &args.database).await?;
+    let pool = store::connect(
+        &database.url,
+        &PoolOptions {
+            max_connections: args.database.db_max_connections,
+            statement_timeout: args.statement_timeout,
+            ..PoolOptions::default()
+        },
+    )
+    .await?;
     if let Some(addr) = args.metrics_addr {
         meters::install(addr).with_context(|| format!("cannot serve metrics on {addr}"))?;
         tokio::spawn(meters::watch_pool(pool.clone()));

@@ -79,6 +79,11 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
+    /// Longest a single database statement may run before PostgreSQL
+    /// cancels it and the call fails with DEADLINE_EXCEEDED.
+    #[arg(long, env = "VERDAD_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: Duration,
+
     /// How long in-flight calls may finish after SIGINT or SIGTERM.
     #[arg(long, env = "VERDAD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,

@@ -48,6 +48,13 @@ pub enum Error {
     #[error("the call took longer than the server's limit of {limit:?}")]
     DeadlineExceeded { limit: std::time::Duration },
 
+    /// PostgreSQL cancelled a statement that ran past the statement timeout
+    /// (or was cancelled by an operator); the transaction rolled back.
+    #[error(
+        "a database statement of the call ran longer than the server's statement timeout and was cancelled; nothing was written"
+    )]
+    StatementTimeout,
+
     /// A part Verdad needs (the database) does not answer; the caller may
     /// retry.
     #[error("{message}")]
@@ -72,11 +79,17 @@ impl From<sqlx::Error> for Error {
         // deadlock_detected and serialization_failure: PostgreSQL rolled the
         // transaction back and a retry can succeed.
         let code = error.as_database_error().and_then(|e| e.code());
-        if matches!(code.as_deref(), Some("40P01" | "40001")) {
-            tracing::warn!(error = %error, "transaction rolled back by a conflict");
-            Error::Aborted
-        } else {
-            Error::Database(error)
+        match code.as_deref() {
+            Some("40P01" | "40001") => {
+                tracing::warn!(error = %error, "transaction rolled back by a conflict");
+                Error::Aborted
+            }
+            // query_canceled: the statement timeout fired.
+            Some("57014") => {
+                tracing::warn!(error = %error, "statement cancelled");
+                Error::StatementTimeout
+            }
+            _ => Error::Database(error),
         }
     }
 }
@@ -159,7 +172,7 @@ impl Error {
             Error::FailedPrecondition { .. } => "FAILED_PRECONDITION",
             Error::Unauthenticated { .. } => "UNAUTHENTICATED",
             Error::PermissionDenied { .. } => "PERMISSION_DENIED",
-            Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
+            Error::DeadlineExceeded { .. } | Error::StatementTimeout => "DEADLINE_EXCEEDED",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Aborted => "ABORTED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
@@ -184,6 +197,7 @@ impl Error {
             }
             Error::PermissionDenied { .. } => "ROLE_NOT_ALLOWED",
             Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
+            Error::StatementTimeout => "STATEMENT_TIMEOUT",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Aborted => "ABORTED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
@@ -228,6 +242,7 @@ impl From<Error> for Status {
                 metadata.insert("limit_ms".to_owned(), limit.as_millis().to_string());
                 (Code::DeadlineExceeded, error.to_string())
             }
+            Error::StatementTimeout => (Code::DeadlineExceeded, error.to_string()),
             Error::Unavailable { .. } => (Code::Unavailable, error.to_string()),
             Error::Aborted => (Code::Aborted, error.to_string()),
             Error::Database(cause) => {

@@ -50,6 +50,10 @@ pub async fn migrate(database_url: &str) -> Result<()> {
 pub struct PoolOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// PostgreSQL cancels a statement that runs longer (SQLSTATE 57014,
+    /// answered DEADLINE_EXCEEDED), so that a stuck query frees its
+    /// connection instead of holding it after its caller has gone.
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolOptions {
@@ -57,6 +61,7 @@ impl Default for PoolOptions {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -65,12 +70,20 @@ impl Default for PoolOptions {
 /// application role, so row-level security holds even when `database_url`
 /// names a superuser (superusers bypass it).
 pub async fn connect(database_url: &str, options: &PoolOptions) -> Result<PgPool> {
+    // At least a millisecond: 0 would turn the timeout off.
+    let timeout_ms = options
+        .statement_timeout
+        .as_millis()
+        .clamp(1, i32::MAX as u128);
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
-        .after_connect(|connection, _meta| {
+        .after_connect(move |connection, _meta| {
             Box::pin(async move {
                 connection.execute("set role verdad_app").await?;
+                connection
+                    .execute(format!("set statement_timeout = {timeout_ms}").as_str())
+                    .await?;
                 Ok(())
             })
         })

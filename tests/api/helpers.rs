@@ -90,6 +90,22 @@ pub(crate) async fn spawn_app() -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut ServerSettings)) -> TestApp {
+    spawn_app_with_pool(default_pool_options(), configure).await
+}
+
+/// The test servers' pool: small, and quick to give up waiting.
+pub(crate) fn default_pool_options() -> PoolOptions {
+    PoolOptions {
+        max_connections: 5,
+        acquire_timeout: Duration::from_secs(2),
+        ..PoolOptions::default()
+    }
+}
+
+pub(crate) async fn spawn_app_with_pool(
+    pool_options: PoolOptions,
+    configure: impl FnOnce(&mut ServerSettings),
+) -> TestApp {
     let admin_url = cluster_url();
     let database = format!("verdad_test_{}", Uuid::now_v7().simple());
     store::create_database_if_missing(admin_url, &database)
@@ -99,15 +115,9 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut ServerSettings)) 
     store::migrate(&database_url)
         .await
         .expect("migrations failed");
-    let pool = store::connect(
-        &database_url,
-        &PoolOptions {
-            max_connections: 5,
-            acquire_timeout: Duration::from_secs(2),
-        },
-    )
-    .await
-    .expect("cannot connect");
+    let pool = store::connect(&database_url, &pool_options)
+        .await
+        .expect("cannot connect");
 
     let mut settings = ServerSettings {
         listen_addr: "127.0.0.1:0".parse().unwrap(),

@@ -7,8 +7,11 @@ use sqlx::Executor;
 use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
+use verdad::store::PoolOptions;
+
 use crate::helpers::{
-    assert_error, authed, create_touchpoint, spawn_app, spawn_app_with, touchpoint,
+    assert_error, authed, create_touchpoint, default_pool_options, spawn_app, spawn_app_with,
+    spawn_app_with_pool, touchpoint,
 };
 
 fn rename(id: &str) -> pb::UpdateTouchpointRequest {
@@ -88,6 +91,62 @@ async fn a_call_past_the_deadline_is_cut_and_writes_nothing() {
         .touchpoint
         .unwrap();
     assert_eq!(after.display_name, created.display_name);
+}
+
+#[tokio::test]
+async fn a_stuck_statement_is_cancelled_by_the_statement_timeout_and_the_pool_recovers() {
+    let pool = PoolOptions {
+        max_connections: 2,
+        statement_timeout: Duration::from_millis(300),
+        ..default_pool_options()
+    };
+    let app = spawn_app_with_pool(pool, |_| {}).await;
+    let org = app.create_org("St. Mary").await;
+    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+
+    let mut owner = app.owner_connection().await;
+    owner.execute("begin").await.unwrap();
+    owner
+        .execute(
+            format!(
+                "select 1 from touchpoint where id = '{}' for update",
+                created.id
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    // Twice the pool's connections: each comes back after its statement
+    // is cancelled, or the later calls would find none.
+    for _ in 0..4 {
+        let status = app
+            .touchpoints()
+            .await
+            .update_touchpoint(authed(&org.admin_key, rename(&created.id)))
+            .await
+            .unwrap_err();
+        assert_error(&status, Code::DeadlineExceeded, "STATEMENT_TIMEOUT");
+        assert!(status.message().contains("statement timeout"), "{status:?}");
+    }
+    // PostgreSQL itself has let go: nothing of the server's waits on the lock.
+    let waiting: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+         where datname = current_database() and wait_event_type = 'Lock'",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(waiting, 0);
+    owner.execute("rollback").await.unwrap();
+
+    let renamed = app
+        .touchpoints()
+        .await
+        .update_touchpoint(authed(&org.admin_key, rename(&created.id)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(renamed.touchpoint.unwrap().display_name, "Renamed");
 }
 
 #[tokio::test]
