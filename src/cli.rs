@@ -74,6 +74,7 @@ impl Database {
             });
         }
         let options = EmbeddedOptions {
+            port: None,
             data_dir: args.pg_dir.clone(),
             ephemeral: false,
         };

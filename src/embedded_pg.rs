@@ -40,6 +40,9 @@ pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
     /// Trades durability for speed (fsync off): for throwaway test clusters.
     pub ephemeral: bool,
+    /// The port to listen on; a free one when None. A cluster restarted on
+    /// its old port is found again by the clients that knew it.
+    pub port: Option<u16>,
 }
 
 /// A running embedded cluster. [`EmbeddedPostgres::stop`] stops it if this
@@ -93,7 +96,10 @@ impl EmbeddedPostgres {
             cluster.port = port;
             return Ok(cluster);
         }
-        cluster.port = free_port()?;
+        cluster.port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let mut options_arg = format!(
             "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories=''",
             cluster.port
@@ -130,6 +136,11 @@ impl EmbeddedPostgres {
             "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
             self.password, self.port
         )
+    }
+
+    /// The port the cluster listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Where the cluster keeps its data.

@@ -79,6 +79,13 @@ impl From<sqlx::Error> for Error {
         // deadlock_detected and serialization_failure: PostgreSQL rolled the
         // transaction back and a retry can succeed.
         let code = error.as_database_error().and_then(|e| e.code());
+        if is_unavailable(&error, code.as_deref()) {
+            tracing::warn!(error = %error, "the database is unavailable");
+            return Error::Unavailable {
+                message: "the database is unavailable; nothing was written, send the request again"
+                    .to_owned(),
+            };
+        }
         match code.as_deref() {
             Some("40P01" | "40001") => {
                 tracing::warn!(error = %error, "transaction rolled back by a conflict");
@@ -91,6 +98,21 @@ impl From<sqlx::Error> for Error {
             }
             _ => Error::Database(error),
         }
+    }
+}
+
+/// Whether `error` says the database cannot be reached or is going away,
+/// rather than that the statement was wrong: the caller may try again.
+fn is_unavailable(error: &sqlx::Error, code: Option<&str>) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // Class 08: connection exceptions; 57P01 to 57P03: the server is
+        // shutting down, crashed or not yet accepting connections; 53300:
+        // too many connections.
+        sqlx::Error::Database(_) => code.is_some_and(|code| {
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -273,6 +295,20 @@ mod tests {
         let info = status.get_error_details().error_info().cloned().unwrap();
         assert_eq!(info.reason, "INTERNAL");
         assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable() {
+        for error in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+        ] {
+            let status = Status::from(Error::from(error));
+            assert_eq!(status.code(), Code::Unavailable);
+            assert!(status.message().contains("send the request again"));
+        }
+        let protocol = Error::from(sqlx::Error::Protocol("unexpected message".into()));
+        assert_eq!(Status::from(protocol).code(), Code::Internal);
     }
 
     #[test]

@@ -17,7 +17,7 @@ async fn status(app: &TestApp, service: &str) -> ServingStatus {
         .status()
 }
 
-async fn wait_for(app: &TestApp, wanted: ServingStatus) -> ServingStatus {
+pub(crate) async fn wait_for(app: &TestApp, wanted: ServingStatus) -> ServingStatus {
     let mut seen = status(app, "").await;
     for _ in 0..100 {
         if seen == wanted {

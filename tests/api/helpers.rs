@@ -47,6 +47,7 @@ fn cluster_url() -> &'static str {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("cannot create the test cluster's directory");
             let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
+                port: None,
                 data_dir: dir.join("pg"),
                 ephemeral: true,
             })
@@ -106,7 +107,15 @@ pub(crate) async fn spawn_app_with_pool(
     pool_options: PoolOptions,
     configure: impl FnOnce(&mut ServerSettings),
 ) -> TestApp {
-    let admin_url = cluster_url();
+    spawn_app_on(cluster_url(), pool_options, configure).await
+}
+
+/// A server with a new database in the cluster of `admin_url`.
+pub(crate) async fn spawn_app_on(
+    admin_url: &str,
+    pool_options: PoolOptions,
+    configure: impl FnOnce(&mut ServerSettings),
+) -> TestApp {
     let database = format!("verdad_test_{}", Uuid::now_v7().simple());
     store::create_database_if_missing(admin_url, &database)
         .await

@@ -7,6 +7,7 @@ mod auth;
 mod demo;
 mod encounter_access;
 mod encounters;
+mod faults;
 mod health;
 mod helpers;
 mod ingest;

@@ -105,14 +105,24 @@ impl ServeProcess {
 
     /// Sends SIGTERM and waits (at most 20 s) for the process to end.
     pub(crate) async fn terminate(&mut self) -> ExitStatus {
+        self.sigterm();
+        self.wait().await
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the container does.
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().expect("the server has already ended") as i32;
         // SAFETY: sends a signal to our own child process.
         unsafe {
             libc::kill(pid, libc::SIGTERM);
         }
+    }
+
+    /// Waits (at most 20 s) for the process to end.
+    pub(crate) async fn wait(&mut self) -> ExitStatus {
         tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
-            .expect("the server did not stop within 20 s of SIGTERM")
+            .expect("the server did not stop within 20 s")
             .expect("cannot wait for the server")
     }
 }
