@@ -183,6 +183,63 @@ pub enum BenchCommand {
     /// DATABASE_URL (without it, of the embedded PostgreSQL) and dropped
     /// afterwards.
     Analyses(AnalysesBenchArgs),
+
+    /// Mixed traffic for a bounded time: unary pushes, ingest streams and
+    /// analyses together.
+    ///
+    /// Preloads realistic visits into a fresh database through a server of
+    /// its own, times RecordEncounter alone at --record-rate as the
+    /// baseline, then the same rate alongside --streams ingest streams and
+    /// an analyst's dashboard calls. Prints throughput, p50 and p99 latency
+    /// per method, errors (the target is none) and the server's peak
+    /// memory. Target: RecordEncounter p99 under 10 ms at 1,000 calls/s
+    /// alongside the other traffic.
+    Load(LoadBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadBenchArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Encounters loaded before timing, so that analyses have work.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub preload: u64,
+
+    /// How long the mixed traffic runs, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub seconds: u32,
+
+    /// How long RecordEncounter runs alone first (the baseline), in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub baseline_seconds: u32,
+
+    /// RecordEncounter calls per second, sent whether or not earlier ones
+    /// have been answered.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub record_rate: u32,
+
+    /// Concurrent ingest streams during the mixed traffic.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub streams: u32,
+
+    /// Encounters per batch of each stream.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub stream_batch: u32,
+
+    /// Batches per second each stream sends.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub stream_rate: u32,
+
+    /// Pause between an analyst's calls, in milliseconds (one analyst
+    /// calling the scorecard, trend, MOT cycle, journey outcomes and
+    /// priority matrix in turn over the last 30 days).
+    #[arg(long, default_value_t = 1000)]
+    pub analysis_pause_ms: u64,
+
+    /// Keeps the bench database afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

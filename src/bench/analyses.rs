@@ -197,7 +197,7 @@ async fn add_feedback(owner: &mut PgConnection) -> anyhow::Result<u64> {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Analysis {
+pub(super) enum Analysis {
     Scorecard,
     MotCycle,
     JourneyOutcomes,
@@ -226,7 +226,7 @@ const ANALYSES: &[Analysis] = &[
 ];
 
 impl Analysis {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Analysis::Scorecard => "GetScorecard",
             Analysis::MotCycle => "GetMotCycle",
@@ -284,7 +284,7 @@ fn authed<T>(authorization: &MetadataValue<Ascii>, message: T) -> Request<T> {
     request
 }
 
-async fn call(
+pub(super) async fn call(
     client: &mut AnalysisServiceClient<Channel>,
     authorization: &MetadataValue<Ascii>,
     analysis: Analysis,

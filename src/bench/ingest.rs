@@ -205,7 +205,7 @@ fn generate_batches(
 
 /// The first second of the current UTC day: journeys are placed relative to
 /// it, so a run repeats the encounters of an earlier run on the same day.
-fn today() -> i64 {
+pub(super) fn today() -> i64 {
     let day = 86_400;
     chrono::Utc::now().timestamp().div_euclid(day) * day
 }

@@ -3,6 +3,7 @@
 
 mod analyses;
 mod ingest;
+mod load;
 mod server;
 mod workload;
 
@@ -25,6 +26,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Analyses(args) => analyses::run(args).await,
+        BenchCommand::Load(args) => load::run(args).await,
     }
 }
 

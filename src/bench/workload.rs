@@ -399,7 +399,7 @@ fn visit_days_ago(index: u64) -> i64 {
 
 /// The encounters of journey `index`, in the order they happened. `today` is
 /// the first second (UTC, Unix time) of the current day.
-fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
+pub(super) fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
     let route = route(index);
     let mut rng = Rng::new(index, DETAILS);
     let visit = Visit {
