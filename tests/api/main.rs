@@ -22,5 +22,6 @@ mod rls;
 mod rollups;
 mod server_limits;
 mod standards;
+mod sweep;
 mod tenancy;
 mod touchpoints;
