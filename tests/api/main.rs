@@ -10,6 +10,7 @@ mod encounters;
 mod faults;
 mod health;
 mod helpers;
+mod hostile;
 mod ingest;
 mod journeys;
 mod manual;

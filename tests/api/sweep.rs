@@ -36,7 +36,7 @@ fn every_rpc() -> BTreeSet<String> {
 
 /// Per table with an `organisation_id`, A's row count and a digest of its
 /// rows: equal before and after means nothing of A's changed.
-async fn fingerprint(app: &TestApp, organisation: Uuid) -> Vec<(String, i64, String)> {
+pub(crate) async fn fingerprint(app: &TestApp, organisation: Uuid) -> Vec<(String, i64, String)> {
     let mut owner = app.owner_connection().await;
     let tables: Vec<String> = sqlx::query_scalar(
         "select c.table_name::text from information_schema.columns c
