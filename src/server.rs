@@ -25,6 +25,7 @@ use crate::{
     },
     auth::AuthLayer,
     deadline::DeadlineLayer,
+    domain::paging::TokenKey,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
@@ -138,15 +139,30 @@ impl Application {
                     .max_encoding_message_size(limit)
             };
         }
+        let tokens = TokenKey::new(
+            &store::page_token_key(&pool)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the page token key: {e}"))?,
+        );
         let touchpoints = limited!(TouchpointServiceServer::new(TouchpointApi::new(
-            pool.clone()
+            pool.clone(),
+            tokens.clone()
         )));
-        let api_keys = limited!(ApiKeyServiceServer::new(ApiKeyApi::new(pool.clone())));
+        let api_keys = limited!(ApiKeyServiceServer::new(ApiKeyApi::new(
+            pool.clone(),
+            tokens.clone()
+        )));
         let organisations = limited!(OrganisationServiceServer::new(OrganisationApi::new(
             pool.clone()
         )));
-        let standards = limited!(StandardServiceServer::new(StandardApi::new(pool.clone())));
-        let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(pool.clone())));
+        let standards = limited!(StandardServiceServer::new(StandardApi::new(
+            pool.clone(),
+            tokens.clone()
+        )));
+        let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(
+            pool.clone(),
+            tokens.clone()
+        )));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
         let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(
             pool.clone(),
@@ -156,6 +172,7 @@ impl Application {
         let (stopping_watches, watches_stop) = watch::channel(false);
         let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(
             pool.clone(),
+            tokens,
             feed.clone(),
             watches_stop
         )));

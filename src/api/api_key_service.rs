@@ -12,7 +12,7 @@ use super::{
 use crate::{
     domain::{
         api_key::{ApiKey, NewApiKey, generate_secret},
-        paging::{self, PageToken},
+        paging::{self, PageToken, TokenKey},
         role::Access,
         text::required_line,
         violation::Violations,
@@ -27,11 +27,12 @@ pub const DISPLAY_NAME_MAX_CHARS: usize = 200;
 
 pub struct ApiKeyApi {
     pool: PgPool,
+    tokens: TokenKey,
 }
 
 impl ApiKeyApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
+        Self { pool, tokens }
     }
 
     async fn create(
@@ -67,16 +68,18 @@ impl ApiKeyApi {
         let principal = authorize(&request, Access::Manage)?;
         let request = request.into_inner();
         let size = paging::page_size(request.page_size)?;
-        let query =
-            paging::query_fingerprint(&format!("api_keys show_revoked={}", request.show_revoked));
-        let after = PageToken::decode(&request.page_token, query)?.map(|t| t.after);
+        let query = self.tokens.query(
+            principal.organisation_id,
+            &format!("api_keys show_revoked={}", request.show_revoked),
+        );
+        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
 
         let org = principal.organisation_id;
         let mut tx = store::begin_for(&self.pool, org).await?;
         let rows =
             store::api_key::list(&mut tx, org, request.show_revoked, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) = paging::split_page(rows, size, query, |k| k.id);
+        let (page, next_page_token) = paging::split_page(rows, size, &query, |k| k.id);
         Ok(pb::ListApiKeysResponse {
             api_keys: page.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -23,7 +23,7 @@ use crate::{
             required_reference, satisfaction, seconds,
         },
         evaluation::{Measurements, Outcome as EvaluationOutcome},
-        paging::{PageToken, page_size, query_fingerprint, split_page},
+        paging::{PageToken, TokenKey, page_size, split_page},
         pseudonym::pseudonym,
         role::Access,
         standard::Severity,
@@ -44,11 +44,12 @@ const MAX_LISTED_REJECTIONS: usize = 1000;
 
 pub struct EncounterApi {
     pool: PgPool,
+    tokens: TokenKey,
 }
 
 impl EncounterApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
+        Self { pool, tokens }
     }
 
     async fn record(
@@ -210,12 +211,14 @@ impl EncounterApi {
                 }
             }
         };
-        let query = query_fingerprint(&filter.fingerprint());
-        let after = PageToken::decode(&request.page_token, query)?.map(|t| from_token(t.after));
+        let query = self
+            .tokens
+            .query(principal.organisation_id, &filter.fingerprint());
+        let after = PageToken::decode(&request.page_token, &query)?.map(|t| from_token(t.after));
         let rows = store::encounter::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
         let (page, next_page_token) =
-            split_page(rows, size, query, |(position, _)| to_token(*position));
+            split_page(rows, size, &query, |(position, _)| to_token(*position));
         Ok(pb::ListEncountersResponse {
             encounters: page.into_iter().map(|(_, e)| to_proto(e)).collect(),
             next_page_token,

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     domain::{
         encounter::{reference, satisfaction},
-        paging::{PageToken, page_size, query_fingerprint, split_page},
+        paging::{PageToken, TokenKey, page_size, split_page},
         recovery::{
             ASSIGNEE_MAX_CHARS, ApplyError, CaseChanges, CaseFilter, RESOLUTION_NOTE_MAX_CHARS,
             RecoveryCase, apply,
@@ -190,6 +190,7 @@ fn parse_payload(payload: &str) -> Option<CaseOpened> {
 
 pub struct RecoveryApi {
     pool: PgPool,
+    tokens: TokenKey,
     feed: RecoveryFeed,
     stopping: watch::Receiver<bool>,
 }
@@ -200,9 +201,15 @@ type CaseStream =
 impl RecoveryApi {
     /// `stopping` turns true when the server shuts down: watches end then,
     /// rather than holding the shutdown for its whole grace period.
-    pub fn new(pool: PgPool, feed: RecoveryFeed, stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        tokens: TokenKey,
+        feed: RecoveryFeed,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             pool,
+            tokens,
             feed,
             stopping,
         }
@@ -229,12 +236,14 @@ impl RecoveryApi {
                 },
             ))
         })?;
-        let query = query_fingerprint(&filter.fingerprint());
-        let after = PageToken::decode(&request.page_token, query)?.map(|t| t.after);
+        let query = self
+            .tokens
+            .query(principal.organisation_id, &filter.fingerprint());
+        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
         let mut tx = store::begin_for(&self.pool, org).await?;
         let rows = store::recovery::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) = split_page(rows, size, query, |c| c.id);
+        let (page, next_page_token) = split_page(rows, size, &query, |c| c.id);
         Ok(pb::ListRecoveryCasesResponse {
             recovery_cases: page.into_iter().map(to_proto).collect(),
             next_page_token,

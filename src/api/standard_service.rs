@@ -20,7 +20,7 @@ use crate::{
     domain::{
         code::{Lookup, parse_code, parse_lookup},
         manual::{self, ServiceManual},
-        paging::{self, PageToken},
+        paging::{self, PageToken, TokenKey},
         role::Access,
         standard::{
             GUIDANCE_MAX_CHARS, NewStandard, Rule, Standard, StandardChanges, StandardFilter,
@@ -62,11 +62,12 @@ const MASK: MaskRules = MaskRules {
 
 pub struct StandardApi {
     pool: PgPool,
+    tokens: TokenKey,
 }
 
 impl StandardApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
+        Self { pool, tokens }
     }
 
     async fn create(
@@ -116,14 +117,16 @@ impl StandardApi {
         let size = violations.check(paging::page_size(request.page_size));
         let filter = violations.check(filter(&request));
         let (size, filter) = violations.finish(|| Some((size?, filter?)))?;
-        let query = paging::query_fingerprint(&format!("standards {filter:?}"));
-        let after = PageToken::decode(&request.page_token, query)?.map(|t| t.after);
+        let query = self
+            .tokens
+            .query(principal.organisation_id, &format!("standards {filter:?}"));
+        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
 
         let org = principal.organisation_id;
         let mut tx = store::begin_for(&self.pool, org).await?;
         let rows = store::standard::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) = paging::split_page(rows, size, query, |s| s.id);
+        let (page, next_page_token) = paging::split_page(rows, size, &query, |s| s.id);
         Ok(pb::ListStandardsResponse {
             standards: page.into_iter().map(to_proto).collect(),
             next_page_token,

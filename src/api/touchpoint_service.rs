@@ -18,7 +18,7 @@ use super::{
 use crate::{
     domain::{
         code::parse_code,
-        paging::{self, PageToken},
+        paging::{self, PageToken, TokenKey},
         role::Access,
         text::{optional_text, required_line},
         touchpoint::{
@@ -55,11 +55,12 @@ const MASK: MaskRules = MaskRules {
 
 pub struct TouchpointApi {
     pool: PgPool,
+    tokens: TokenKey,
 }
 
 impl TouchpointApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
+        Self { pool, tokens }
     }
 
     async fn create(
@@ -105,15 +106,18 @@ impl TouchpointApi {
         let size = violations.check(paging::page_size(request.page_size));
         let filter = violations.check(filter(&request));
         let (size, filter) = violations.finish(|| Some((size?, filter?)))?;
-        let query = paging::query_fingerprint(&format!("touchpoints {filter:?}"));
-        let after = PageToken::decode(&request.page_token, query)?.map(|t| t.after);
+        let query = self.tokens.query(
+            principal.organisation_id,
+            &format!("touchpoints {filter:?}"),
+        );
+        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
 
         let mut tx = store::begin_for(&self.pool, principal.organisation_id).await?;
         let rows =
             store::touchpoint::list(&mut tx, principal.organisation_id, &filter, after, size + 1)
                 .await?;
         tx.commit().await?;
-        let (page, next_page_token) = paging::split_page(rows, size, query, |t| t.id);
+        let (page, next_page_token) = paging::split_page(rows, size, &query, |t| t.id);
         Ok(pb::ListTouchpointsResponse {
             touchpoints: page.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -114,6 +114,15 @@ pub async fn act_for(connection: &mut PgConnection, organisation_id: Uuid) -> Re
     Ok(())
 }
 
+/// The key page tokens are signed with (see the migration that makes it).
+pub async fn page_token_key(pool: &PgPool) -> Result<Vec<u8>> {
+    let key: Vec<u8> =
+        sqlx::query_scalar("select value from server_secret where name = 'page_token'")
+            .fetch_one(pool)
+            .await?;
+    Ok(key)
+}
+
 /// Whether the database answers a trivial query.
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query!("select 1 as one")

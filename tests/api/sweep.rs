@@ -670,3 +670,66 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
     assert_eq!(fingerprint(&app, a.organisation_id).await, before);
     assert_eq!(called, every_rpc(), "RPCs the sweep does not call");
 }
+
+#[tokio::test]
+async fn page_tokens_work_only_for_their_organisation_query_and_bytes() {
+    let app = spawn_app().await;
+    let a_key = demo_key(&app).await;
+    let b = app.create_org("Hospital B").await;
+    let page = |key: &str, token: &str| {
+        let key = key.to_owned();
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.touchpoints()
+                .await
+                .list_touchpoints(authed(
+                    &key,
+                    pb::ListTouchpointsRequest {
+                        page_size: 5,
+                        page_token: token,
+                        ..Default::default()
+                    },
+                ))
+                .await
+        }
+    };
+    let first = page(&a_key, "").await.unwrap().into_inner();
+    let token = first.next_page_token;
+    assert!(!token.is_empty());
+    // A's own next page works.
+    let second = page(&a_key, &token).await.unwrap().into_inner();
+    assert_eq!(second.touchpoints.len(), 5);
+
+    // B replays A's token with the same filters.
+    let status = page(&b.admin_key, &token).await.unwrap_err();
+    assert_eq!(crate::helpers::violated_fields(&status), ["page_token"]);
+    assert!(
+        status.message().contains("not a token returned"),
+        "{status:?}"
+    );
+
+    // Any altered character is refused.
+    for at in [3, token.len() / 2, token.len() - 2] {
+        let mut altered: Vec<char> = token.chars().collect();
+        altered[at] = if altered[at] == 'A' { 'B' } else { 'A' };
+        let altered: String = altered.into_iter().collect();
+        let status = page(&a_key, &altered).await.unwrap_err();
+        assert_eq!(crate::helpers::violated_fields(&status), ["page_token"]);
+    }
+
+    // A token of another method's query.
+    let status = app
+        .standards()
+        .await
+        .list_standards(authed(
+            &a_key,
+            pb::ListStandardsRequest {
+                page_token: token.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(crate::helpers::violated_fields(&status), ["page_token"]);
+}
