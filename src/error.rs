@@ -79,6 +79,14 @@ impl From<sqlx::Error> for Error {
         // deadlock_detected and serialization_failure: PostgreSQL rolled the
         // transaction back and a retry can succeed.
         let code = error.as_database_error().and_then(|e| e.code());
+        if matches!(error, sqlx::Error::PoolTimedOut) {
+            tracing::warn!("no database connection was free in time");
+            return Error::Unavailable {
+                message: "the server is busy: no database connection was free in time; \
+                          nothing was written, send the request again"
+                    .to_owned(),
+            };
+        }
         if is_unavailable(&error, code.as_deref()) {
             tracing::warn!(error = %error, "the database is unavailable");
             return Error::Unavailable {
