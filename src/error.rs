@@ -242,7 +242,10 @@ impl From<Error> for Status {
         let (code, message) = match &error {
             Error::InvalidArgument(violations) => {
                 for violation in violations {
-                    details.add_bad_request_violation(&violation.field, &violation.description);
+                    details.add_bad_request_violation(
+                        clip(&violation.field),
+                        clip(&violation.description),
+                    );
                 }
                 (Code::InvalidArgument, error.to_string())
             }
@@ -284,8 +287,25 @@ impl From<Error> for Status {
                 (Code::Internal, "internal error".to_owned())
             }
         };
+        let metadata: HashMap<String, String> = metadata
+            .into_iter()
+            .map(|(name, value)| (name, clip(&value).to_owned()))
+            .collect();
         details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
-        Status::with_error_details(code, message, details)
+        Status::with_error_details(code, clip(&message), details)
+    }
+}
+
+/// The most characters of a message or detail an error carries back.
+/// Messages quote what the caller sent; a 70,000-character value quoted
+/// in full made response headers that HTTP/2 clients refuse to decode.
+const MAX_ERROR_TEXT_CHARS: usize = 1000;
+
+/// `text` cut to at most MAX_ERROR_TEXT_CHARS characters.
+fn clip(text: &str) -> &str {
+    match text.char_indices().nth(MAX_ERROR_TEXT_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -317,6 +337,21 @@ mod tests {
         }
         let protocol = Error::from(sqlx::Error::Protocol("unexpected message".into()));
         assert_eq!(Status::from(protocol).code(), Code::Internal);
+    }
+
+    #[test]
+    fn quoted_input_is_cut_to_a_bounded_length() {
+        let long = "é".repeat(70_000);
+        let status = Status::from(Error::not_found("touchpoint", long.clone()));
+        assert_eq!(status.message().chars().count(), MAX_ERROR_TEXT_CHARS);
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.metadata["key"].chars().count(), MAX_ERROR_TEXT_CHARS);
+        let status = Status::from(Error::invalid("touchpoint.code", long));
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(
+            bad.field_violations[0].description.chars().count(),
+            MAX_ERROR_TEXT_CHARS
+        );
     }
 
     #[test]

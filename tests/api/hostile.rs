@@ -381,4 +381,23 @@ async fn a_request_that_does_not_parse_is_invalid_argument_not_internal() {
         );
         assert_eq!(crate::helpers::violated_fields(&status), ["request"]);
     }
+    // A huge value quoted back in the error comes back cut, in headers an
+    // HTTP/2 client decodes.
+    let status = app
+        .touchpoints()
+        .await
+        .archive_touchpoint(crate::helpers::authed(
+            &key,
+            verdad::proto::verdad::v1::ArchiveTouchpointRequest {
+                id: "é".repeat(70_000),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(crate::helpers::violated_fields(&status), ["id"]);
+    assert!(
+        status.message().chars().count() <= 1000,
+        "{}",
+        status.message().len()
+    );
 }
