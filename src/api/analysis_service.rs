@@ -70,8 +70,7 @@ impl AnalysisApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let checked = checked_scope(request.get_ref().scope.as_ref())?;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        store::analysis::plan_for_parameters(&mut tx).await?;
+        let mut tx = self.begin(org).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let zone = time_zone(&mut tx, org).await?;
         let rows = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
@@ -117,8 +116,7 @@ impl AnalysisApi {
                 return Err(Error::InvalidArgument(violations));
             }
         };
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        store::analysis::plan_for_parameters(&mut tx).await?;
+        let mut tx = self.begin(org).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
@@ -219,10 +217,17 @@ impl AnalysisApi {
         scope: Option<&pb::AnalysisScope>,
     ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Scope)> {
         let checked = checked_scope(scope)?;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        store::analysis::plan_for_parameters(&mut tx).await?;
+        let mut tx = self.begin(org).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         Ok((tx, scope))
+    }
+
+    /// The transaction an analysis reads in, planning each statement for
+    /// its parameters.
+    async fn begin(&self, org: Uuid) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        store::analysis::plan_for_parameters(&mut tx).await?;
+        Ok(tx)
     }
 
     /// The whole days of the scope when the rollups are to be read: when

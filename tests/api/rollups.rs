@@ -218,6 +218,25 @@ async fn the_rollups_follow_erasures_changes_of_time_zone_and_tenants() {
     assert_eq!(card.total.unwrap().encounters, 0);
 }
 
+#[tokio::test]
+async fn an_encounter_erased_right_after_it_was_recorded_leaves_the_rollups_as_they_were() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    scorecard_fixture(&app, key).await;
+    // Recorded and erased before any analysis has read the day.
+    let mut visit = event("desk", "j8", "8", at(40), Measured::default());
+    visit.customer_ref = "patient-8".into();
+    record(&app, key, visit).await;
+    erase(&app, key, "patient-8").await.unwrap();
+
+    let card = scorecard(&app, key, fixture_day()).await;
+    assert_eq!(card.total.unwrap().encounters, 6);
+    assert_eq!(card.touchpoints[0].encounters, 4);
+    assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
+}
+
 /// Journeys in scope, as GetJourneyOutcomes counts them.
 async fn journeys_of(app: &TestApp, key: &str, scope: pb::AnalysisScope) -> i64 {
     app.analyses()
