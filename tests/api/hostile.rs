@@ -72,13 +72,13 @@ impl Decoder for RawCodec {
 /// A method of the API: its path and whether the caller or the server
 /// streams.
 #[derive(Debug, Clone)]
-struct Method {
-    path: String,
+pub(crate) struct Method {
+    pub(crate) path: String,
     client_streaming: bool,
     server_streaming: bool,
 }
 
-fn methods() -> Vec<Method> {
+pub(crate) fn methods() -> Vec<Method> {
     let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
     set.file
         .iter()

@@ -10,8 +10,8 @@ use verdad::proto::verdad::v1 as pb;
 use verdad::store::PoolOptions;
 
 use crate::helpers::{
-    assert_error, authed, create_touchpoint, default_pool_options, spawn_app, spawn_app_with,
-    spawn_app_with_pool, touchpoint,
+    TestApp, assert_error, authed, create_touchpoint, default_pool_options, spawn_app,
+    spawn_app_with, spawn_app_with_pool, touchpoint,
 };
 
 fn rename(id: &str) -> pb::UpdateTouchpointRequest {
@@ -25,6 +25,18 @@ fn rename(id: &str) -> pb::UpdateTouchpointRequest {
             paths: vec!["display_name".into()],
         }),
     }
+}
+
+/// A connection holding the touchpoint's row locked in an open
+/// transaction: updates of it wait until it rolls back.
+async fn hold_touchpoint(app: &TestApp, id: &str) -> sqlx::PgConnection {
+    let mut owner = app.owner_connection().await;
+    owner.execute("begin").await.unwrap();
+    owner
+        .execute(format!("select 1 from touchpoint where id = '{id}' for update").as_str())
+        .await
+        .unwrap();
+    owner
 }
 
 #[tokio::test]
@@ -54,18 +66,7 @@ async fn a_call_past_the_deadline_is_cut_and_writes_nothing() {
     let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
 
     // Hold the row so the update waits past the deadline.
-    let mut owner = app.owner_connection().await;
-    owner.execute("begin").await.unwrap();
-    owner
-        .execute(
-            format!(
-                "select 1 from touchpoint where id = '{}' for update",
-                created.id
-            )
-            .as_str(),
-        )
-        .await
-        .unwrap();
+    let mut owner = hold_touchpoint(&app, &created.id).await;
     let status = app
         .touchpoints()
         .await
@@ -104,18 +105,7 @@ async fn a_stuck_statement_is_cancelled_by_the_statement_timeout_and_the_pool_re
     let org = app.create_org("St. Mary").await;
     let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
 
-    let mut owner = app.owner_connection().await;
-    owner.execute("begin").await.unwrap();
-    owner
-        .execute(
-            format!(
-                "select 1 from touchpoint where id = '{}' for update",
-                created.id
-            )
-            .as_str(),
-        )
-        .await
-        .unwrap();
+    let mut owner = hold_touchpoint(&app, &created.id).await;
     // Twice the pool's connections: each comes back after its statement
     // is cancelled, or the later calls would find none.
     for _ in 0..4 {
@@ -154,18 +144,7 @@ async fn shutdown_lets_an_in_flight_call_finish() {
     let mut app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
-    let mut owner = app.owner_connection().await;
-    owner.execute("begin").await.unwrap();
-    owner
-        .execute(
-            format!(
-                "select 1 from touchpoint where id = '{}' for update",
-                created.id
-            )
-            .as_str(),
-        )
-        .await
-        .unwrap();
+    let mut owner = hold_touchpoint(&app, &created.id).await;
 
     let mut client = app.touchpoints().await;
     let key = org.admin_key.clone();

@@ -5,12 +5,11 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use prost::Message;
-use prost_types::{FieldMask, FileDescriptorSet, Timestamp};
+use prost_types::{FieldMask, Timestamp};
 use sqlx::Row;
 use tonic::{Code, Response, Status};
 use uuid::Uuid;
-use verdad::proto::{FILE_DESCRIPTOR_SET, verdad::v1 as pb};
+use verdad::proto::verdad::v1 as pb;
 
 use crate::{
     encounters::{all_cases, demo_key, dissatisfied, recorded},
@@ -20,17 +19,9 @@ use crate::{
 
 /// Every RPC of the verdad.v1 services, as "Service/Method".
 fn every_rpc() -> BTreeSet<String> {
-    let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
-    set.file
-        .iter()
-        .filter(|file| file.package() == "verdad.v1")
-        .flat_map(|file| &file.service)
-        .flat_map(|service| {
-            service
-                .method
-                .iter()
-                .map(move |method| format!("{}/{}", service.name(), method.name()))
-        })
+    crate::hostile::methods()
+        .into_iter()
+        .map(|method| method.path.trim_start_matches("/verdad.v1.").to_owned())
         .collect()
 }
 
