@@ -113,7 +113,8 @@ impl From<sqlx::Error> for Error {
 /// rather than that the statement was wrong: the caller may try again.
 fn is_unavailable(error: &sqlx::Error, code: Option<&str>) -> bool {
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // (PoolTimedOut is answered before: the server is busy.)
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
         // Class 08: connection exceptions; 57P01 to 57P03: the server is
         // shutting down, crashed or not yet accepting connections; 53300:
         // too many connections.

@@ -56,6 +56,27 @@ async fn stored_per_batch(app: &TestApp) -> Vec<(String, i64)> {
     .collect()
 }
 
+/// Sends `batches` on the stream, `pause` apart, until the stream refuses
+/// one (the call has ended); returns how many were sent.
+async fn send_batches(
+    sender: &mpsc::Sender<pb::IngestEncountersRequest>,
+    batches: &[Vec<pb::Encounter>],
+    pause: Duration,
+) -> usize {
+    let mut sent = 0;
+    for encounters in batches {
+        let batch = pb::IngestEncountersRequest {
+            encounters: encounters.clone(),
+        };
+        if sender.send(batch).await.is_err() {
+            break;
+        }
+        sent += 1;
+        tokio::time::sleep(pause).await;
+    }
+    sent
+}
+
 async fn count_feed(app: &TestApp) -> i64 {
     let mut owner = app.owner_connection().await;
     sqlx::query_scalar("select count(*) from encounter where source = 'feed'")
@@ -75,30 +96,15 @@ async fn sigterm_mid_stream_stores_whole_batches_and_a_resend_completes_the_set_
     let mut client = EncounterServiceClient::new(server.channel().await);
     let request = authed(&key, ReceiverStream::new(receiver));
     let call = tokio::spawn(async move { client.ingest_encounters(request).await });
-    let mut sent = 0;
-    for encounters in batches.iter().take(10) {
-        sender
-            .send(pb::IngestEncountersRequest {
-                encounters: encounters.clone(),
-            })
-            .await
-            .unwrap();
-        sent += 1;
-    }
+    assert_eq!(
+        send_batches(&sender, &batches[..10], Duration::ZERO).await,
+        10
+    );
     // Let the first batches commit, then stop the server while the stream
     // is still open and batches keep coming, past its shutdown grace.
     tokio::time::sleep(Duration::from_secs(1)).await;
     server.sigterm();
-    for encounters in batches.iter().skip(10) {
-        let batch = pb::IngestEncountersRequest {
-            encounters: encounters.clone(),
-        };
-        if sender.send(batch).await.is_err() {
-            break;
-        }
-        sent += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sent = 10 + send_batches(&sender, &batches[10..], Duration::from_millis(100)).await;
     drop(sender);
     let status = server.wait().await;
     let answer = tokio::time::timeout(Duration::from_secs(10), call)
@@ -216,25 +222,13 @@ async fn the_database_stopped_mid_stream_answers_unavailable_and_a_resend_after_
     let mut client = app.encounters().await;
     let request = authed(&key, ReceiverStream::new(receiver));
     let call = tokio::spawn(async move { client.ingest_encounters(request).await });
-    for encounters in batches.iter().take(5) {
-        let batch = pb::IngestEncountersRequest {
-            encounters: encounters.clone(),
-        };
-        sender.send(batch).await.unwrap();
-    }
+    assert_eq!(
+        send_batches(&sender, &batches[..5], Duration::ZERO).await,
+        5
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     cluster.stop().await;
-    let mut sent = 5;
-    for encounters in batches.iter().skip(5) {
-        let batch = pb::IngestEncountersRequest {
-            encounters: encounters.clone(),
-        };
-        if sender.send(batch).await.is_err() {
-            break;
-        }
-        sent += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let sent = 5 + send_batches(&sender, &batches[5..], Duration::from_millis(50)).await;
     drop(sender);
     let answer = tokio::time::timeout(Duration::from_secs(15), call)
         .await
