@@ -169,24 +169,16 @@ pub async fn count_valid_admins(
 /// Runs before the organisation is known: the `api_key_by_secret` policy lets
 /// a transaction see exactly the row whose hash it names.
 pub async fn authenticate(pool: &PgPool, secret_hash: &[u8; 32]) -> Result<Option<Principal>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "select set_config('verdad.secret_hash', encode($1, 'hex'), true)",
-        &secret_hash[..]
-    )
-    .fetch_one(&mut *tx)
-    .await?;
     let row = sqlx::query!(
-        r#"select id, organisation_id, role from api_key
-           where secret_hash = $1 and revoke_time is null"#,
+        r#"select key_id as "key_id!", organisation_id as "organisation_id!", role as "role!"
+           from verdad_authenticate($1)"#,
         &secret_hash[..]
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
     row.map(|row| {
         Ok(Principal {
-            key_id: row.id,
+            key_id: row.key_id,
             organisation_id: row.organisation_id,
             role: decode(&row.role)?,
         })
