@@ -210,6 +210,50 @@ impl Error {
         }
     }
 
+    /// A copy for each of several callers whose requests shared the work
+    /// that failed (a grouped batch). A database error's cause is logged
+    /// here, once; the copies say only that it happened.
+    pub fn shared(&self) -> Error {
+        match self {
+            Error::InvalidArgument(violations) => Error::InvalidArgument(violations.clone()),
+            Error::NotFound { resource, key } => Error::NotFound {
+                resource,
+                key: key.clone(),
+            },
+            Error::AlreadyExists {
+                resource,
+                field,
+                value,
+            } => Error::AlreadyExists {
+                resource,
+                field,
+                value: value.clone(),
+            },
+            Error::FailedPrecondition { reason, message } => Error::FailedPrecondition {
+                reason,
+                message: message.clone(),
+            },
+            Error::Unauthenticated { reason, message } => {
+                Error::Unauthenticated { reason, message }
+            }
+            Error::PermissionDenied { role, method } => Error::PermissionDenied {
+                role: role.clone(),
+                method: method.clone(),
+            },
+            Error::DeadlineExceeded { limit } => Error::DeadlineExceeded { limit: *limit },
+            Error::StatementTimeout => Error::StatementTimeout,
+            Error::Unavailable { message } => Error::Unavailable {
+                message: message.clone(),
+            },
+            Error::Aborted => Error::Aborted,
+            Error::Database(cause) => {
+                tracing::error!(error = %cause, cause = ?cause, "database error in a shared batch");
+                Error::Internal("a database error failed the shared batch".to_owned())
+            }
+            Error::Internal(cause) => Error::Internal(cause.clone()),
+        }
+    }
+
     /// The message a caller may see: internal causes stay in the log.
     pub fn public_message(&self) -> String {
         match self {
@@ -324,6 +368,30 @@ mod tests {
         let info = status.get_error_details().error_info().cloned().unwrap();
         assert_eq!(info.reason, "INTERNAL");
         assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn a_shared_error_answers_every_caller_alike_without_the_database_cause() {
+        let refused = Error::AlreadyExists {
+            resource: "encounter",
+            field: "source/external_id",
+            value: "his/evt-1".to_owned(),
+        };
+        let copy = Status::from(refused.shared());
+        let original = Status::from(refused);
+        assert_eq!(copy.code(), original.code());
+        assert_eq!(copy.message(), original.message());
+        assert_eq!(copy.metadata().len(), original.metadata().len());
+
+        let failed = Error::Database(sqlx::Error::Protocol(
+            "relation \"x\" does not exist".into(),
+        ));
+        let shared = failed.shared();
+        for copy in [shared.shared(), shared] {
+            let status = Status::from(copy);
+            assert_eq!(status.code(), Code::Internal);
+            assert_eq!(status.message(), "internal error");
+        }
     }
 
     #[test]

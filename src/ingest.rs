@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         code::Lookup,
-        encounter::{Context, NewEncounter, PreparedEncounter, Unacceptable, prepare},
+        encounter::{Context, Encounter, NewEncounter, PreparedEncounter, Unacceptable, prepare},
         pseudonym::pseudonym,
         recovery::describe,
         touchpoint::Touchpoint,
@@ -48,15 +48,20 @@ pub struct BatchOutcome {
     /// One per item, in the order given.
     pub outcomes: Vec<Outcome>,
     pub cases_opened: u64,
+    /// The stored or duplicate encounters as read back in the batch's
+    /// transaction, by id, when asked for.
+    pub read_back: HashMap<Uuid, Encounter>,
 }
 
 /// Stores a batch atomically: its valid encounters are stored (or found
 /// stored), its invalid ones are rejected and stored nowhere. A database
-/// error fails the whole batch and stores nothing.
+/// error fails the whole batch and stores nothing. With `read_back`, the
+/// encounters stored or found are read back in the same transaction.
 pub async fn ingest_batch(
     pool: &PgPool,
     organisation_id: Uuid,
     items: Vec<Item>,
+    read_back: bool,
 ) -> Result<BatchOutcome> {
     let mut tx = store::begin_for(pool, organisation_id).await?;
     let organisation = store::organisation::get(&mut tx, organisation_id, false)
@@ -197,6 +202,16 @@ pub async fn ingest_batch(
         organisation.recovery_deadline_seconds,
     )
     .await?;
+    let read_back = if read_back {
+        let ids: Vec<Uuid> = settled.values().map(|(id, _)| *id).collect();
+        store::encounter::get_many(&mut tx, organisation_id, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     if inserted.is_empty() {
         // Nothing new: not even the customer key a rejected item made.
         tx.rollback().await?;
@@ -210,6 +225,7 @@ pub async fn ingest_batch(
             .map(|o| o.unwrap_or_else(|| Outcome::Rejected(Error::internal("item not settled"))))
             .collect(),
         cases_opened,
+        read_back,
     })
 }
 

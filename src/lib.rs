@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;
+pub mod group_commit;
 pub mod ingest;
 pub mod meters;
 pub mod proto;

@@ -31,6 +31,7 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
+    group_commit::GroupCommit,
     ingest::{Item, Outcome, ingest_batch},
     meters,
     proto::verdad::v1 as pb,
@@ -45,11 +46,18 @@ const MAX_LISTED_REJECTIONS: usize = 1000;
 pub struct EncounterApi {
     pool: PgPool,
     tokens: TokenKey,
+    group_commit: GroupCommit,
 }
 
 impl EncounterApi {
+    /// Starts the group commit of RecordEncounter on the current runtime.
     pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
-        Self { pool, tokens }
+        let group_commit = GroupCommit::start(pool.clone());
+        Self {
+            pool,
+            tokens,
+            group_commit,
+        }
     }
 
     async fn record(
@@ -65,25 +73,10 @@ impl EncounterApi {
             .and_then(|encounter| new_encounter("encounter", encounter, Utc::now()))
             // Refused before it reaches a batch: counted here.
             .inspect_err(|_| meters::encounters(0, 0, 1, 0))?;
-        let item = Item {
-            field: "encounter".to_owned(),
-            encounter: Ok(new),
-        };
-        let batch = ingest_batch(&self.pool, org, vec![item]).await?;
-        let (id, duplicate) = match batch.outcomes.into_iter().next() {
-            Some(Outcome::Stored { id, .. }) => (id, false),
-            Some(Outcome::Duplicate { id }) => (id, true),
-            Some(Outcome::Rejected(error)) => return Err(error),
-            None => return Err(Error::internal("a batch of one gave no outcome")),
-        };
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let stored = store::encounter::get(&mut tx, org, id)
-            .await?
-            .ok_or_else(|| Error::not_found("encounter", id.to_string()))?;
-        tx.commit().await?;
+        let recorded = self.group_commit.record(org, new).await?;
         Ok(pb::RecordEncounterResponse {
-            encounter: Some(to_proto(stored)),
-            duplicate,
+            encounter: Some(to_proto(recorded.encounter)),
+            duplicate: recorded.duplicate,
         })
     }
 
@@ -143,7 +136,7 @@ impl EncounterApi {
                 }
             })
             .collect();
-        let outcome = ingest_batch(&self.pool, org, items).await?;
+        let outcome = ingest_batch(&self.pool, org, items, false).await?;
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);
         for (item_index, (outcome, (source, external_id))) in
             outcome.outcomes.into_iter().zip(keys).enumerate()

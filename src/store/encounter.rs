@@ -410,6 +410,29 @@ pub async fn get(
         .map(|(_, e)| e))
 }
 
+/// The encounters with the given ids, in no particular order.
+pub async fn get_many(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Encounter>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("{SELECT} where e.organisation_id = $1 and e.id = any($2)");
+    let rows = sqlx::query(&sql)
+        .bind(organisation_id)
+        .bind(ids)
+        .fetch_all(&mut *connection)
+        .await?;
+    let rows = rows.iter().map(read_row).collect::<Result<Vec<_>>>()?;
+    Ok(with_results(connection, organisation_id, rows)
+        .await?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
 /// Where a page of encounters starts: after the encounter that happened at
 /// `occur_time` and arrived as `seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -404,3 +404,16 @@ pub(crate) async fn create_standard(
         .standard
         .expect("no standard in the response")
 }
+
+/// A connection holding the touchpoint's row locked in an open
+/// transaction: updates of it, and inserts of encounters at it (their
+/// foreign key check), wait until it rolls back.
+pub(crate) async fn hold_touchpoint(app: &TestApp, id: &str) -> PgConnection {
+    let mut owner = app.owner_connection().await;
+    owner.execute("begin").await.unwrap();
+    owner
+        .execute(format!("select 1 from touchpoint where id = '{id}' for update").as_str())
+        .await
+        .unwrap();
+    owner
+}

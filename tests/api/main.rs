@@ -8,6 +8,7 @@ mod demo;
 mod encounter_access;
 mod encounters;
 mod faults;
+mod group_commit;
 mod health;
 mod helpers;
 mod hostile;

@@ -10,7 +10,7 @@ use verdad::proto::verdad::v1 as pb;
 use verdad::store::PoolOptions;
 
 use crate::helpers::{
-    TestApp, assert_error, authed, create_touchpoint, default_pool_options, spawn_app,
+    assert_error, authed, create_touchpoint, default_pool_options, hold_touchpoint, spawn_app,
     spawn_app_with, spawn_app_with_pool, touchpoint,
 };
 
@@ -25,18 +25,6 @@ fn rename(id: &str) -> pb::UpdateTouchpointRequest {
             paths: vec!["display_name".into()],
         }),
     }
-}
-
-/// A connection holding the touchpoint's row locked in an open
-/// transaction: updates of it wait until it rolls back.
-async fn hold_touchpoint(app: &TestApp, id: &str) -> sqlx::PgConnection {
-    let mut owner = app.owner_connection().await;
-    owner.execute("begin").await.unwrap();
-    owner
-        .execute(format!("select 1 from touchpoint where id = '{id}' for update").as_str())
-        .await
-        .unwrap();
-    owner
 }
 
 #[tokio::test]
