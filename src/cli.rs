@@ -154,6 +154,7 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         health_interval: args.health_interval,
         exact_percentile_limit: args.exact_percentile_limit,
+        stream_batches_at_once: args.stream_batches_at_once,
     };
     let app = Application::bind(settings, pool)
         .await

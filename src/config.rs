@@ -102,6 +102,15 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_EXACT_PERCENTILE_LIMIT", default_value_t = crate::server::DEFAULT_EXACT_PERCENTILE_LIMIT)]
     pub exact_percentile_limit: i64,
 
+    /// Batches of IngestEncounters streams stored at once, across all
+    /// streams; further batches wait their turn, their streams held back.
+    /// A batch of hundreds of encounters keeps a core busy for tens of
+    /// milliseconds: limiting them leaves the other cores to RecordEncounter
+    /// calls and analyses, at the cost of bulk throughput (see
+    /// RELIABILITY.md, "Load"). 0: no limit.
+    #[arg(long, env = "VERDAD_STREAM_BATCHES_AT_ONCE", default_value_t = 0)]
+    pub stream_batches_at_once: usize,
+
     /// Serve Prometheus metrics over HTTP on this address (any path);
     /// off when not given.
     #[arg(long, env = "VERDAD_METRICS_ADDR")]
@@ -188,7 +197,8 @@ pub enum BenchCommand {
     /// analyses together.
     ///
     /// Preloads realistic visits into a fresh database through a server of
-    /// its own, times RecordEncounter alone at --record-rate as the
+    /// its own, sends RecordEncounter at --record-rate for 3 s untimed,
+    /// times it alone at that rate as the
     /// baseline, then the same rate alongside --streams ingest streams and
     /// an analyst's dashboard calls. Prints throughput, p50 and p99 latency
     /// per method, errors (the target is none) and the server's peak

@@ -10,20 +10,31 @@
 //! duplicate, or its own refusal. Calls of different organisations are
 //! never stored in one transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::{Duration, Instant},
+};
 use uuid::Uuid;
 
 use crate::{
     domain::encounter::{Encounter, NewEncounter},
     error::{Error, Result},
-    ingest::{Item, Outcome, ingest_batch},
+    ingest::{Item, Origin, Outcome, ingest_batch},
+    meters,
 };
 
 /// Calls stored in one batch at most.
 const MAX_GROUP: usize = 250;
+/// How long a lone call right after a batch waits for company.
+const LINGER: Duration = Duration::from_millis(1);
+/// How soon after the previous batch a lone call lingers.
+const LINGER_WITHIN: Duration = Duration::from_millis(5);
 /// Calls queued at most; a further call waits to be queued, within its
 /// deadline.
 const QUEUE_LENGTH: usize = 10_000;
@@ -37,39 +48,54 @@ pub struct Recorded {
 }
 
 struct Call {
-    organisation_id: Uuid,
     encounter: NewEncounter,
     reply: oneshot::Sender<Result<Recorded>>,
 }
 
-/// The queue of `RecordEncounter` calls; cloning it shares the queue.
+/// The queues of `RecordEncounter` calls, one per organisation; cloning
+/// it shares them.
 #[derive(Clone)]
 pub struct GroupCommit {
-    calls: mpsc::Sender<Call>,
+    pool: PgPool,
+    queues: Arc<Mutex<HashMap<Uuid, mpsc::Sender<Call>>>>,
 }
 
 impl GroupCommit {
-    /// Starts the dispatcher on the current runtime. It stops when the last
-    /// handle is dropped and every queued call has been answered.
+    /// Batches are stored by tasks on the current runtime, one per
+    /// organisation that records, each ending when the last handle is
+    /// dropped and its queued calls are answered.
     pub fn start(pool: PgPool) -> Self {
-        let (calls, queue) = mpsc::channel(QUEUE_LENGTH);
-        tokio::spawn(dispatch(pool, queue));
-        Self { calls }
+        Self {
+            pool,
+            queues: Arc::default(),
+        }
     }
 
     /// Stores one encounter for `organisation_id`, grouped with whatever
-    /// other calls are waiting.
+    /// other calls of the organisation are waiting.
     pub async fn record(&self, organisation_id: Uuid, encounter: NewEncounter) -> Result<Recorded> {
         let (reply, answer) = oneshot::channel();
-        self.calls
-            .send(Call {
-                organisation_id,
-                encounter,
-                reply,
-            })
+        self.queue(organisation_id)
+            .send(Call { encounter, reply })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// The organisation's queue, with a task storing its batches.
+    fn queue(&self, organisation_id: Uuid) -> mpsc::Sender<Call> {
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queues
+            .entry(organisation_id)
+            .or_insert_with(|| {
+                let (calls, queue) = mpsc::channel(QUEUE_LENGTH);
+                tokio::spawn(store_batches(self.pool.clone(), organisation_id, queue));
+                calls
+            })
+            .clone()
     }
 }
 
@@ -79,65 +105,44 @@ fn stopped() -> Error {
     }
 }
 
-/// Hands the queued calls to batches: one batch at a time per
-/// organisation, since an organisation's batches add to the same rollup
-/// rows and would wait on each other's locks anyway, and any number of
-/// organisations at once, so that one organisation's slow batch holds up
-/// no one else's calls. While an organisation's batch is under way, its
-/// calls gather for the next.
-async fn dispatch(pool: PgPool, mut queue: mpsc::Receiver<Call>) {
-    let mut waiting: HashMap<Uuid, Vec<Call>> = HashMap::new();
-    let mut busy: HashSet<Uuid> = HashSet::new();
-    let (finished, mut done) = mpsc::unbounded_channel::<Uuid>();
-    let mut open = true;
-    while open || !busy.is_empty() {
-        tokio::select! {
-            call = queue.recv(), if open => match call {
-                Some(call) => {
-                    waiting.entry(call.organisation_id).or_default().push(call);
-                    // Whatever else has arrived joins it.
-                    while let Ok(call) = queue.try_recv() {
-                        waiting.entry(call.organisation_id).or_default().push(call);
-                    }
-                }
-                None => open = false,
-            },
-            Some(organisation_id) = done.recv() => {
-                busy.remove(&organisation_id);
-            }
+/// Stores an organisation's queued calls, one batch at a time: its batches
+/// add to the same rollup rows and would wait on each other's locks anyway.
+/// While a batch is under way, calls gather for the next. Organisations'
+/// batches run side by side, so that one organisation's slow batch holds up
+/// no one else's calls.
+async fn store_batches(pool: PgPool, organisation_id: Uuid, mut queue: mpsc::Receiver<Call>) {
+    let mut previous_ended = Instant::now();
+    while let Some(first) = queue.recv().await {
+        let mut calls = vec![first];
+        take_waiting(&mut queue, &mut calls);
+        // A lone call right after a batch: calls are arriving steadily or
+        // together (several systems, or one sending in bursts). Alone, it
+        // would make those right behind it wait for its batch and then
+        // their own; a moment's wait lets them share one.
+        if calls.len() == 1 && previous_ended.elapsed() < LINGER_WITHIN {
+            tokio::time::sleep(LINGER).await;
+            take_waiting(&mut queue, &mut calls);
         }
-        let idle: Vec<Uuid> = waiting
-            .keys()
-            .filter(|id| !busy.contains(id))
-            .copied()
-            .collect();
-        for organisation_id in idle {
-            let Some(calls) = next_batch(&mut waiting, organisation_id) else {
-                continue;
-            };
-            busy.insert(organisation_id);
-            let (pool, finished) = (pool.clone(), finished.clone());
-            tokio::spawn(async move {
-                store(&pool, organisation_id, calls).await;
-                let _ = finished.send(organisation_id);
-            });
+        // A caller that gave up (its deadline passed, it hung up) before its
+        // batch began has its encounter left unstored, as an unbatched call
+        // cut at that point would.
+        calls.retain(|call| !call.reply.is_closed());
+        if !calls.is_empty() {
+            meters::record_batch(calls.len());
+            store(&pool, organisation_id, calls).await;
         }
+        previous_ended = Instant::now();
     }
 }
 
-/// Up to MAX_GROUP of the organisation's waiting calls whose callers still
-/// wait. A caller that gave up (its deadline passed, it hung up) before its
-/// batch began has its encounter left unstored, as an unbatched call cut at
-/// that point would.
-fn next_batch(waiting: &mut HashMap<Uuid, Vec<Call>>, organisation_id: Uuid) -> Option<Vec<Call>> {
-    let calls = waiting.get_mut(&organisation_id)?;
-    calls.retain(|call| !call.reply.is_closed());
-    let take = calls.len().min(MAX_GROUP);
-    let batch: Vec<Call> = calls.drain(..take).collect();
-    if calls.is_empty() {
-        waiting.remove(&organisation_id);
+/// Adds the calls waiting in `queue` to `calls`, up to MAX_GROUP.
+fn take_waiting(queue: &mut mpsc::Receiver<Call>, calls: &mut Vec<Call>) {
+    while calls.len() < MAX_GROUP {
+        match queue.try_recv() {
+            Ok(call) => calls.push(call),
+            Err(_) => break,
+        }
     }
-    (!batch.is_empty()).then_some(batch)
 }
 
 /// Stores one organisation's calls as one batch and answers each.
@@ -152,7 +157,7 @@ async fn store(pool: &PgPool, organisation_id: Uuid, calls: Vec<Call>) {
             (item, call.reply)
         })
         .unzip();
-    match ingest_batch(pool, organisation_id, items, true).await {
+    match ingest_batch(pool, organisation_id, items, Origin::Calls).await {
         Err(error) => {
             let error = error.shared();
             for reply in replies {

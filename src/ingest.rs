@@ -48,20 +48,29 @@ pub struct BatchOutcome {
     /// One per item, in the order given.
     pub outcomes: Vec<Outcome>,
     pub cases_opened: u64,
-    /// The stored or duplicate encounters as read back in the batch's
-    /// transaction, by id, when asked for.
+    /// For Origin::Calls, the stored or duplicate encounters as read back
+    /// in the batch's transaction, by id.
     pub read_back: HashMap<Uuid, Encounter>,
+}
+
+/// Where a batch comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// RecordEncounter calls grouped by the group commit: the encounters
+    /// stored or found are read back for their answers.
+    Calls,
+    /// One batch of an IngestEncounters stream.
+    Stream,
 }
 
 /// Stores a batch atomically: its valid encounters are stored (or found
 /// stored), its invalid ones are rejected and stored nowhere. A database
-/// error fails the whole batch and stores nothing. With `read_back`, the
-/// encounters stored or found are read back in the same transaction.
+/// error fails the whole batch and stores nothing.
 pub async fn ingest_batch(
     pool: &PgPool,
     organisation_id: Uuid,
     items: Vec<Item>,
-    read_back: bool,
+    origin: Origin,
 ) -> Result<BatchOutcome> {
     let mut tx = store::begin_for(pool, organisation_id).await?;
     let organisation = store::organisation::get(&mut tx, organisation_id, false)
@@ -202,7 +211,7 @@ pub async fn ingest_batch(
         organisation.recovery_deadline_seconds,
     )
     .await?;
-    let read_back = if read_back {
+    let read_back = if origin == Origin::Calls {
         let ids: Vec<Uuid> = settled.values().map(|(id, _)| *id).collect();
         store::encounter::get_many(&mut tx, organisation_id, &ids)
             .await?

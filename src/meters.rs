@@ -19,12 +19,16 @@ const CASES_OPENED: &str = "verdad_recovery_cases_opened_total";
 const POOL_CONNECTIONS: &str = "verdad_db_pool_connections";
 const POOL_MAX: &str = "verdad_db_pool_max_connections";
 const POOL_WAITING: &str = "verdad_db_pool_waiting";
+const RECORD_BATCH_CALLS: &str = "verdad_record_batch_calls";
 
 /// Latency buckets from a millisecond (a cached read) to the 30 s request
 /// limit.
 const SECONDS_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// Calls per RecordEncounter batch, up to the group commit's most.
+const BATCH_CALLS_BUCKETS: [f64; 8] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0];
 
 /// How often the pool's figures are read.
 const POOL_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +39,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets_for_metric(Matcher::Full(CALL_SECONDS.to_owned()), &SECONDS_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(RECORD_BATCH_CALLS.to_owned()),
+            &BATCH_CALLS_BUCKETS,
+        )?
         .install()?;
     describe_counter!(CALLS, "gRPC calls finished, by method and status code");
     describe_histogram!(
@@ -52,10 +60,19 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "Encounters refused for bad or conflicting content"
     );
     describe_counter!(CASES_OPENED, "Recovery cases opened for failed encounters");
+    describe_histogram!(
+        RECORD_BATCH_CALLS,
+        "RecordEncounter calls stored together in one transaction (group commit)"
+    );
     describe_gauge!(POOL_CONNECTIONS, "Database connections, by state");
     describe_gauge!(POOL_MAX, "Most database connections the pool may hold");
     describe_gauge!(POOL_WAITING, "Requests waiting for a database connection");
     Ok(())
+}
+
+/// Records a RecordEncounter batch of `calls` calls.
+pub fn record_batch(calls: usize) {
+    metrics::histogram!(RECORD_BATCH_CALLS).record(calls as f64);
 }
 
 /// Records a finished call. Paths the server does not serve are counted

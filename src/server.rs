@@ -56,6 +56,8 @@ pub struct ServerSettings {
     pub health_interval: Duration,
     /// See `ServeArgs::exact_percentile_limit`.
     pub exact_percentile_limit: i64,
+    /// See `ServeArgs::stream_batches_at_once`; 0 for no limit.
+    pub stream_batches_at_once: usize,
 }
 
 /// Below this many encounters in scope, sorting them all for exact
@@ -71,6 +73,7 @@ impl Default for ServerSettings {
             max_message_bytes: 4 * 1024 * 1024,
             health_interval: Duration::from_secs(5),
             exact_percentile_limit: DEFAULT_EXACT_PERCENTILE_LIMIT,
+            stream_batches_at_once: 0,
         }
     }
 }
@@ -161,7 +164,8 @@ impl Application {
         )));
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(
             pool.clone(),
-            tokens.clone()
+            tokens.clone(),
+            settings.stream_batches_at_once
         )));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
         let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(

@@ -1,7 +1,10 @@
 //! `verdad.v1.EncounterService`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
@@ -32,7 +35,7 @@ use crate::{
     },
     error::{Error, Result},
     group_commit::GroupCommit,
-    ingest::{Item, Outcome, ingest_batch},
+    ingest::{Item, Origin, Outcome, ingest_batch},
     meters,
     proto::verdad::v1 as pb,
     store::{self, encounter::Position},
@@ -47,16 +50,21 @@ pub struct EncounterApi {
     pool: PgPool,
     tokens: TokenKey,
     group_commit: GroupCommit,
+    /// Permits to store a stream's batch, when they are limited (see
+    /// ServeArgs::stream_batches_at_once).
+    stream_lanes: Option<Arc<Semaphore>>,
 }
 
 impl EncounterApi {
-    /// Starts the group commit of RecordEncounter on the current runtime.
-    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
+    /// At most `stream_lanes` stream batches are stored at once; 0: any
+    /// number.
+    pub fn new(pool: PgPool, tokens: TokenKey, stream_lanes: usize) -> Self {
         let group_commit = GroupCommit::start(pool.clone());
         Self {
             pool,
             tokens,
             group_commit,
+            stream_lanes: (stream_lanes > 0).then(|| Arc::new(Semaphore::new(stream_lanes))),
         }
     }
 
@@ -117,6 +125,16 @@ impl EncounterApi {
                 ),
             ));
         }
+        // Held until the batch is stored; meanwhile the stream is not read.
+        let _lane = match &self.stream_lanes {
+            Some(lanes) => Some(
+                lanes
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::internal("the stream lanes are closed"))?,
+            ),
+            None => None,
+        };
         let now = Utc::now();
         let keys: Vec<(String, String)> = batch
             .encounters
@@ -136,7 +154,7 @@ impl EncounterApi {
                 }
             })
             .collect();
-        let outcome = ingest_batch(&self.pool, org, items, false).await?;
+        let outcome = ingest_batch(&self.pool, org, items, Origin::Stream).await?;
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);
         for (item_index, (outcome, (source, external_id))) in
             outcome.outcomes.into_iter().zip(keys).enumerate()

@@ -8,7 +8,9 @@ use crate::{
         all_cases, count_encounters, dissatisfied, encounter, external_ids, get_encounter, ingest,
         list_encounters, record, recorded,
     },
-    helpers::{TestApp, authed, create_touchpoint, spawn_app, touchpoint, violated_fields},
+    helpers::{
+        TestApp, authed, create_touchpoint, spawn_app, spawn_app_with, touchpoint, violated_fields,
+    },
 };
 
 /// The field paths a rejection names, sorted.
@@ -368,4 +370,32 @@ async fn an_ingested_encounter_is_evaluated_like_a_recorded_one() {
     assert_eq!(stored[0].touchpoint_code, "entrance-guard");
     assert_eq!(stored[0].channel(), pb::Channel::InPerson);
     assert_eq!(all_cases(&app, &key).await[0].encounter_id, stored[0].id);
+}
+
+#[tokio::test]
+async fn with_one_stream_lane_streams_sent_at_once_take_turns_and_all_complete() {
+    let app = spawn_app_with(|s| s.stream_batches_at_once = 1).await;
+    let org = app.create_org("St. Mary").await;
+    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    let feed = |stream: usize| -> Vec<Vec<pb::Encounter>> {
+        (0..5)
+            .map(|batch| {
+                (0..20)
+                    .map(|i| encounter("desk", "his", &format!("s{stream}-b{batch}-{i}")))
+                    .collect()
+            })
+            .collect()
+    };
+
+    let (first, second, third) = tokio::join!(
+        ingest(&app, &org.admin_key, feed(1)),
+        ingest(&app, &org.admin_key, feed(2)),
+        ingest(&app, &org.admin_key, feed(3)),
+    );
+
+    for answer in [first, second, third] {
+        let answer = answer.unwrap();
+        assert_eq!((answer.batches, answer.accepted), (5, 100));
+    }
+    assert_eq!(count_encounters(&app, &org.admin_key).await, 300);
 }

@@ -114,6 +114,15 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
         sample(&metrics, "verdad_recovery_cases_opened_total", &[]),
         Some(1.0)
     );
+    // Three calls one after another: three batches of one.
+    assert_eq!(
+        sample(&metrics, "verdad_record_batch_calls_count", &[]),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&metrics, "verdad_record_batch_calls_bucket", &["le=\"1\""]),
+        Some(3.0)
+    );
     assert_eq!(
         sample(&metrics, "verdad_db_pool_max_connections", &[]),
         Some(3.0)
