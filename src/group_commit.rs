@@ -61,10 +61,10 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Batches are stored by tasks on the current runtime, one per
-    /// organisation that records, each ending when the last handle is
-    /// dropped and its queued calls are answered.
-    pub fn start(pool: PgPool) -> Self {
+    /// No task runs yet: each organisation's is started on its first call,
+    /// on the caller's runtime, and ends when the last handle is dropped
+    /// and its queued calls are answered.
+    pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             queues: Arc::default(),
@@ -82,20 +82,24 @@ impl GroupCommit {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// The organisation's queue, with a task storing its batches.
+    /// The organisation's queue, with a task storing its batches. A task
+    /// that ended (it could only have panicked) is replaced, so that the
+    /// organisation's later calls are stored.
     fn queue(&self, organisation_id: Uuid) -> mpsc::Sender<Call> {
         let mut queues = self
             .queues
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        queues
-            .entry(organisation_id)
-            .or_insert_with(|| {
-                let (calls, queue) = mpsc::channel(QUEUE_LENGTH);
-                tokio::spawn(store_batches(self.pool.clone(), organisation_id, queue));
-                calls
-            })
-            .clone()
+        let start = || {
+            let (calls, queue) = mpsc::channel(QUEUE_LENGTH);
+            tokio::spawn(store_batches(self.pool.clone(), organisation_id, queue));
+            calls
+        };
+        let calls = queues.entry(organisation_id).or_insert_with(start);
+        if calls.is_closed() {
+            *calls = start();
+        }
+        calls.clone()
     }
 }
 
@@ -111,7 +115,7 @@ fn stopped() -> Error {
 /// batches run side by side, so that one organisation's slow batch holds up
 /// no one else's calls.
 async fn store_batches(pool: PgPool, organisation_id: Uuid, mut queue: mpsc::Receiver<Call>) {
-    let mut previous_ended = Instant::now();
+    let mut previous_ended: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
         let mut calls = vec![first];
         take_waiting(&mut queue, &mut calls);
@@ -119,7 +123,7 @@ async fn store_batches(pool: PgPool, organisation_id: Uuid, mut queue: mpsc::Rec
         // together (several systems, or one sending in bursts). Alone, it
         // would make those right behind it wait for its batch and then
         // their own; a moment's wait lets them share one.
-        if calls.len() == 1 && previous_ended.elapsed() < LINGER_WITHIN {
+        if calls.len() == 1 && previous_ended.is_some_and(|t| t.elapsed() < LINGER_WITHIN) {
             tokio::time::sleep(LINGER).await;
             take_waiting(&mut queue, &mut calls);
         }
@@ -131,7 +135,7 @@ async fn store_batches(pool: PgPool, organisation_id: Uuid, mut queue: mpsc::Rec
             meters::record_batch(calls.len());
             store(&pool, organisation_id, calls).await;
         }
-        previous_ended = Instant::now();
+        previous_ended = Some(Instant::now());
     }
 }
 

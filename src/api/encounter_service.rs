@@ -59,7 +59,7 @@ impl EncounterApi {
     /// At most `stream_lanes` stream batches are stored at once; 0: any
     /// number.
     pub fn new(pool: PgPool, tokens: TokenKey, stream_lanes: usize) -> Self {
-        let group_commit = GroupCommit::start(pool.clone());
+        let group_commit = GroupCommit::new(pool.clone());
         Self {
             pool,
             tokens,

@@ -334,6 +334,20 @@ fn parse_attributes(id: Uuid, json: Option<&str>) -> Result<BTreeMap<String, Str
     }
 }
 
+/// Rows of SELECT as encounters with their evaluations.
+async fn encounters(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    rows: &[PgRow],
+) -> Result<Vec<Encounter>> {
+    let rows = rows.iter().map(read_row).collect::<Result<Vec<_>>>()?;
+    Ok(with_results(connection, organisation_id, rows)
+        .await?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
 /// Turns rows into encounters with their evaluations, looking up every
 /// revision they point at in one query.
 async fn with_results(
@@ -425,12 +439,7 @@ pub async fn get_many(
         .bind(ids)
         .fetch_all(&mut *connection)
         .await?;
-    let rows = rows.iter().map(read_row).collect::<Result<Vec<_>>>()?;
-    Ok(with_results(connection, organisation_id, rows)
-        .await?
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect())
+    encounters(connection, organisation_id, &rows).await
 }
 
 /// Where a page of encounters starts: after the encounter that happened at
@@ -515,12 +524,7 @@ pub async fn journey(
         .bind(limit)
         .fetch_all(&mut *connection)
         .await?;
-    let rows = rows.iter().map(read_row).collect::<Result<Vec<_>>>()?;
-    Ok(with_results(connection, organisation_id, rows)
-        .await?
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect())
+    encounters(connection, organisation_id, &rows).await
 }
 
 /// What all encounters of a journey add up to.

@@ -81,12 +81,12 @@ pub(crate) async fn demo_key(app: &TestApp) -> String {
         .secret
 }
 
-/// Records `encounter`, which must succeed.
-pub(crate) async fn record(
+/// Records `encounter` and returns the answer, whatever it is.
+pub(crate) async fn try_record(
     app: &TestApp,
     key: &str,
     encounter: pb::Encounter,
-) -> pb::RecordEncounterResponse {
+) -> Result<pb::RecordEncounterResponse, Status> {
     app.encounters()
         .await
         .record_encounter(authed(
@@ -96,8 +96,18 @@ pub(crate) async fn record(
             },
         ))
         .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Records `encounter`, which must succeed.
+pub(crate) async fn record(
+    app: &TestApp,
+    key: &str,
+    encounter: pb::Encounter,
+) -> pb::RecordEncounterResponse {
+    try_record(app, key, encounter)
+        .await
         .expect("record_encounter failed")
-        .into_inner()
 }
 
 /// Records `encounter` and returns it as stored.
@@ -110,14 +120,7 @@ pub(crate) async fn recorded(app: &TestApp, key: &str, encounter: pb::Encounter)
 
 /// Records `encounter`, which must fail, and returns the status.
 pub(crate) async fn record_error(app: &TestApp, key: &str, encounter: pb::Encounter) -> Status {
-    app.encounters()
-        .await
-        .record_encounter(authed(
-            key,
-            pb::RecordEncounterRequest {
-                encounter: Some(encounter),
-            },
-        ))
+    try_record(app, key, encounter)
         .await
         .expect_err("record_encounter succeeded")
 }

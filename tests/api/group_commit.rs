@@ -11,29 +11,14 @@ use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
 use crate::{
-    encounters::{count_encounters, dissatisfied, encounter, external_ids, list_encounters},
+    encounters::{
+        count_encounters, dissatisfied, encounter, external_ids, list_encounters, try_record,
+    },
     helpers::{
         TestApp, assert_error, authed, create_touchpoint, hold_touchpoint, spawn_app,
         spawn_app_with, touchpoint,
     },
 };
-
-async fn call(
-    app: &TestApp,
-    key: &str,
-    encounter: pb::Encounter,
-) -> Result<pb::RecordEncounterResponse, tonic::Status> {
-    app.encounters()
-        .await
-        .record_encounter(authed(
-            key,
-            pb::RecordEncounterRequest {
-                encounter: Some(encounter),
-            },
-        ))
-        .await
-        .map(tonic::Response::into_inner)
-}
 
 /// Sends every call at once, each on a task of its own, and returns the
 /// answers in the order of `calls`.
@@ -206,11 +191,13 @@ async fn a_call_that_gives_up_while_queued_is_not_stored_and_one_cut_mid_batch_i
     // queues behind it. Both run past the server's deadline.
     let mut owner = hold_touchpoint(&app, &desk.id).await;
     let key = &org.admin_key;
-    let (in_batch, queued) =
-        tokio::join!(call(&app, key, encounter("desk", "his", "evt-1")), async {
+    let (in_batch, queued) = tokio::join!(
+        try_record(&app, key, encounter("desk", "his", "evt-1")),
+        async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            call(&app, key, encounter("desk", "his", "evt-2")).await
-        });
+            try_record(&app, key, encounter("desk", "his", "evt-2")).await
+        }
+    );
     assert_error(
         &in_batch.unwrap_err(),
         Code::DeadlineExceeded,
@@ -238,11 +225,11 @@ async fn a_call_that_gives_up_while_queued_is_not_stored_and_one_cut_mid_batch_i
 
     // Resending both, as a client does after DEADLINE_EXCEEDED, completes the
     // set once.
-    let again = call(&app, key, encounter("desk", "his", "evt-1"))
+    let again = try_record(&app, key, encounter("desk", "his", "evt-1"))
         .await
         .unwrap();
     assert!(again.duplicate);
-    let second = call(&app, key, encounter("desk", "his", "evt-2"))
+    let second = try_record(&app, key, encounter("desk", "his", "evt-2"))
         .await
         .unwrap();
     assert!(!second.duplicate);
