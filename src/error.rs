@@ -286,10 +286,17 @@ impl From<Error> for Status {
         let mut metadata = HashMap::new();
         let (code, message) = match &error {
             Error::InvalidArgument(violations) => {
-                for violation in violations {
+                let shown = violations_within_budget(violations);
+                for violation in &violations[..shown] {
                     details.add_bad_request_violation(
                         clip(&violation.field),
                         clip(&violation.description),
+                    );
+                }
+                if shown < violations.len() {
+                    metadata.insert(
+                        "violations_not_shown".to_owned(),
+                        (violations.len() - shown).to_string(),
                     );
                 }
                 (Code::InvalidArgument, error.to_string())
@@ -341,17 +348,40 @@ impl From<Error> for Status {
     }
 }
 
-/// The most characters of a message or detail an error carries back.
+/// The most bytes of a message or detail an error carries back.
 /// Messages quote what the caller sent; a 70,000-character value quoted
-/// in full made response headers that HTTP/2 clients refuse to decode.
-const MAX_ERROR_TEXT_CHARS: usize = 1000;
+/// in full made response headers that HTTP/2 clients refuse to decode, and
+/// a bound in characters was not enough: 1,000 four-byte characters,
+/// percent-encoded in `grpc-message` and repeated in the details, passed
+/// the 16 KiB of headers that hyper's client accepts.
+const MAX_ERROR_TEXT_BYTES: usize = 1000;
 
-/// `text` cut to at most MAX_ERROR_TEXT_CHARS characters.
+/// The most bytes of field violations one error carries back, so that a
+/// request with many long bad fields still gets headers a client decodes.
+const MAX_VIOLATION_BYTES: usize = 4000;
+
+/// How many of `violations`, clipped, fit MAX_VIOLATION_BYTES; at least
+/// one, so that the caller always learns of a field at fault.
+fn violations_within_budget(violations: &[FieldViolation]) -> usize {
+    let mut used = 0;
+    violations
+        .iter()
+        .take_while(|violation| {
+            used += clip(&violation.field).len() + clip(&violation.description).len();
+            used <= MAX_VIOLATION_BYTES
+        })
+        .count()
+        .max(1)
+        .min(violations.len())
+}
+
+/// `text` cut at a character boundary to at most MAX_ERROR_TEXT_BYTES bytes.
 fn clip(text: &str) -> &str {
-    match text.char_indices().nth(MAX_ERROR_TEXT_CHARS) {
-        Some((end, _)) => &text[..end],
-        None => text,
+    let mut end = text.len().min(MAX_ERROR_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -412,14 +442,80 @@ mod tests {
     fn quoted_input_is_cut_to_a_bounded_length() {
         let long = "é".repeat(70_000);
         let status = Status::from(Error::not_found("touchpoint", long.clone()));
-        assert_eq!(status.message().chars().count(), MAX_ERROR_TEXT_CHARS);
+        // Cut at a character boundary: up to three bytes short.
+        let bounded = MAX_ERROR_TEXT_BYTES - 3..=MAX_ERROR_TEXT_BYTES;
+        assert!(bounded.contains(&status.message().len()));
         let info = status.get_error_details().error_info().cloned().unwrap();
-        assert_eq!(info.metadata["key"].chars().count(), MAX_ERROR_TEXT_CHARS);
+        assert_eq!(info.metadata["key"].len(), MAX_ERROR_TEXT_BYTES);
         let status = Status::from(Error::invalid("touchpoint.code", long));
         let bad = status.get_details_bad_request().unwrap();
         assert_eq!(
-            bad.field_violations[0].description.chars().count(),
-            MAX_ERROR_TEXT_CHARS
+            bad.field_violations[0].description.len(),
+            MAX_ERROR_TEXT_BYTES
+        );
+    }
+
+    #[test]
+    fn quoted_input_is_cut_at_a_character_boundary() {
+        assert_eq!(clip(&format!("a{}", "😀".repeat(300))).len(), 997);
+        assert_eq!(clip("short"), "short");
+    }
+
+    #[test]
+    fn headers_quoting_four_byte_characters_fit_an_http2_client() {
+        // hyper's client refuses a header list over 16 KiB with a protocol
+        // error, which the caller sees as INTERNAL.
+        let long = "😀".repeat(3000);
+        for error in [
+            Error::not_found("standard", long.clone()),
+            Error::invalid("id", long.clone()),
+            Error::InvalidArgument(
+                (0..500)
+                    .map(|i| FieldViolation::new(format!("attributes[{i}]"), long.clone()))
+                    .collect(),
+            ),
+            Error::AlreadyExists {
+                resource: "encounter",
+                field: "source/external_id",
+                value: long.clone(),
+            },
+        ] {
+            let response = Status::from(error).into_http::<()>();
+            let size: usize = response
+                .headers()
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 32)
+                .sum();
+            assert!(size < 16 * 1024, "{size} bytes of headers");
+        }
+    }
+
+    #[test]
+    fn violations_past_the_budget_are_counted_not_shown() {
+        let many: Vec<_> = (0..500)
+            .map(|i| FieldViolation::new(format!("encounters[{i}].source"), "must not be empty"))
+            .collect();
+        let status = Status::from(Error::InvalidArgument(many));
+        let shown = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .len();
+        assert!((100..500).contains(&shown), "{shown}");
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(
+            info.metadata["violations_not_shown"],
+            (500 - shown).to_string()
+        );
+        // One violation is always shown, however long.
+        let status = Status::from(Error::invalid("x".repeat(9000), "y".repeat(9000)));
+        assert_eq!(
+            status
+                .get_details_bad_request()
+                .unwrap()
+                .field_violations
+                .len(),
+            1
         );
     }
 
