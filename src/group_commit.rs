@@ -27,6 +27,7 @@ use crate::{
     error::{Error, Result},
     ingest::{Item, Origin, Outcome, ingest_batch},
     meters,
+    rollup_applier::RollupApplier,
 };
 
 /// Calls stored in one batch at most.
@@ -57,6 +58,7 @@ struct Call {
 #[derive(Clone)]
 pub struct GroupCommit {
     pool: PgPool,
+    rollups: RollupApplier,
     queues: Arc<Mutex<HashMap<Uuid, mpsc::Sender<Call>>>>,
 }
 
@@ -64,9 +66,10 @@ impl GroupCommit {
     /// No task runs yet: each organisation's is started on its first call,
     /// on the caller's runtime, and ends when the last handle is dropped
     /// and its queued calls are answered.
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, rollups: RollupApplier) -> Self {
         Self {
             pool,
+            rollups,
             queues: Arc::default(),
         }
     }
@@ -92,7 +95,12 @@ impl GroupCommit {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let start = || {
             let (calls, queue) = mpsc::channel(QUEUE_LENGTH);
-            tokio::spawn(store_batches(self.pool.clone(), organisation_id, queue));
+            tokio::spawn(store_batches(
+                self.pool.clone(),
+                self.rollups.clone(),
+                organisation_id,
+                queue,
+            ));
             calls
         };
         let calls = queues.entry(organisation_id).or_insert_with(start);
@@ -114,7 +122,12 @@ fn stopped() -> Error {
 /// While a batch is under way, calls gather for the next. Organisations'
 /// batches run side by side, so that one organisation's slow batch holds up
 /// no one else's calls.
-async fn store_batches(pool: PgPool, organisation_id: Uuid, mut queue: mpsc::Receiver<Call>) {
+async fn store_batches(
+    pool: PgPool,
+    rollups: RollupApplier,
+    organisation_id: Uuid,
+    mut queue: mpsc::Receiver<Call>,
+) {
     let mut previous_ended: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
         let mut calls = vec![first];
@@ -133,7 +146,7 @@ async fn store_batches(pool: PgPool, organisation_id: Uuid, mut queue: mpsc::Rec
         calls.retain(|call| !call.reply.is_closed());
         if !calls.is_empty() {
             meters::record_batch(calls.len());
-            store(&pool, organisation_id, calls).await;
+            store(&pool, &rollups, organisation_id, calls).await;
         }
         previous_ended = Some(Instant::now());
     }
@@ -150,7 +163,7 @@ fn take_waiting(queue: &mut mpsc::Receiver<Call>, calls: &mut Vec<Call>) {
 }
 
 /// Stores one organisation's calls as one batch and answers each.
-async fn store(pool: &PgPool, organisation_id: Uuid, calls: Vec<Call>) {
+async fn store(pool: &PgPool, rollups: &RollupApplier, organisation_id: Uuid, calls: Vec<Call>) {
     let (items, replies): (Vec<Item>, Vec<_>) = calls
         .into_iter()
         .map(|call| {
@@ -161,7 +174,7 @@ async fn store(pool: &PgPool, organisation_id: Uuid, calls: Vec<Call>) {
             (item, call.reply)
         })
         .unzip();
-    match ingest_batch(pool, organisation_id, items, Origin::Calls).await {
+    match ingest_batch(pool, rollups, organisation_id, items, Origin::Calls).await {
         Err(error) => {
             let error = error.shared();
             for reply in replies {

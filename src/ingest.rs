@@ -17,6 +17,7 @@ use crate::{
         touchpoint::Touchpoint,
     },
     error::{Error, Result},
+    rollup_applier::RollupApplier,
     store::{self, recovery::NewCase},
 };
 
@@ -68,6 +69,7 @@ pub enum Origin {
 /// error fails the whole batch and stores nothing.
 pub async fn ingest_batch(
     pool: &PgPool,
+    rollups: &RollupApplier,
     organisation_id: Uuid,
     items: Vec<Item>,
     origin: Origin,
@@ -226,6 +228,7 @@ pub async fn ingest_batch(
         tx.rollback().await?;
     } else {
         tx.commit().await?;
+        rollups.changed(organisation_id);
     }
     count_outcomes(&outcomes, cases_opened);
     Ok(BatchOutcome {

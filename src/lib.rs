@@ -16,6 +16,7 @@ pub mod group_commit;
 pub mod ingest;
 pub mod meters;
 pub mod proto;
+pub mod rollup_applier;
 pub mod server;
 pub mod store;
 pub mod telemetry;

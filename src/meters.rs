@@ -20,6 +20,7 @@ const POOL_CONNECTIONS: &str = "verdad_db_pool_connections";
 const POOL_MAX: &str = "verdad_db_pool_max_connections";
 const POOL_WAITING: &str = "verdad_db_pool_waiting";
 const RECORD_BATCH_CALLS: &str = "verdad_record_batch_calls";
+const ROLLUPS_APPLIED: &str = "verdad_rollup_changes_applied_total";
 
 /// Latency buckets from a millisecond (a cached read) to the 30 s request
 /// limit.
@@ -64,6 +65,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         RECORD_BATCH_CALLS,
         "RecordEncounter calls stored together in one transaction (group commit)"
     );
+    describe_counter!(
+        ROLLUPS_APPLIED,
+        "Encounters stored or erased whose change was folded into the rollups"
+    );
     describe_gauge!(POOL_CONNECTIONS, "Database connections, by state");
     describe_gauge!(POOL_MAX, "Most database connections the pool may hold");
     describe_gauge!(POOL_WAITING, "Requests waiting for a database connection");
@@ -73,6 +78,11 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
 /// Records a RecordEncounter batch of `calls` calls.
 pub fn record_batch(calls: usize) {
     metrics::histogram!(RECORD_BATCH_CALLS).record(calls as f64);
+}
+
+/// Records `changes` folded into the rollups.
+pub fn rollups_applied(changes: u64) {
+    counter!(ROLLUPS_APPLIED).increment(changes);
 }
 
 /// Records a finished call. Paths the server does not serve are counted

@@ -39,6 +39,7 @@ use crate::{
             touchpoint_service_server::TouchpointServiceServer,
         },
     },
+    rollup_applier::RollupApplier,
     store,
     telemetry::CallTraceLayer,
 };
@@ -58,6 +59,10 @@ pub struct ServerSettings {
     pub exact_percentile_limit: i64,
     /// See `ServeArgs::stream_batches_at_once`; 0 for no limit.
     pub stream_batches_at_once: usize,
+    /// How long after an ingest its changes are folded into the rollups
+    /// (see `rollup_applier`). No flag sets it: tests stretch it to show
+    /// that analyses fold in what is pending themselves.
+    pub rollup_delay: Duration,
 }
 
 /// Below this many encounters in scope, sorting them all for exact
@@ -74,6 +79,7 @@ impl Default for ServerSettings {
             health_interval: Duration::from_secs(5),
             exact_percentile_limit: DEFAULT_EXACT_PERCENTILE_LIMIT,
             stream_batches_at_once: 0,
+            rollup_delay: crate::rollup_applier::DEFAULT_DELAY,
         }
     }
 }
@@ -162,14 +168,17 @@ impl Application {
             pool.clone(),
             tokens.clone()
         )));
+        let (rollups, applier) = RollupApplier::start(pool.clone(), settings.rollup_delay);
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(
             pool.clone(),
             tokens.clone(),
-            settings.stream_batches_at_once
+            settings.stream_batches_at_once,
+            rollups.clone()
         )));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
         let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(
             pool.clone(),
+            rollups,
             settings.exact_percentile_limit
         )));
         let feed = RecoveryFeed::new(pool.clone());
@@ -228,6 +237,8 @@ impl Application {
             }
         };
         watcher.abort();
+        // What it has not folded in yet stays pending, for the next start.
+        applier.abort();
         feed.stop();
         result
     }

@@ -35,6 +35,7 @@ use crate::{
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
+    rollup_applier::RollupApplier,
     store::{
         self,
         analysis::{
@@ -51,14 +52,16 @@ const JOURNEY_ROLLUP_FACTOR: i64 = 4;
 
 pub struct AnalysisApi {
     pool: PgPool,
+    rollups: RollupApplier,
     /// Scopes with more encounters read the daily rollups.
     exact_percentile_limit: i64,
 }
 
 impl AnalysisApi {
-    pub fn new(pool: PgPool, exact_percentile_limit: i64) -> Self {
+    pub fn new(pool: PgPool, rollups: RollupApplier, exact_percentile_limit: i64) -> Self {
         Self {
             pool,
+            rollups,
             exact_percentile_limit,
         }
     }
@@ -223,8 +226,10 @@ impl AnalysisApi {
     }
 
     /// The transaction an analysis reads in, planning each statement for
-    /// its parameters.
+    /// its parameters, after the rollups have caught up with every change
+    /// committed so far.
     async fn begin(&self, org: Uuid) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.rollups.bring_up_to_date(org).await?;
         let mut tx = store::begin_for(&self.pool, org).await?;
         store::analysis::plan_for_parameters(&mut tx).await?;
         Ok(tx)

@@ -38,6 +38,7 @@ use crate::{
     ingest::{Item, Origin, Outcome, ingest_batch},
     meters,
     proto::verdad::v1 as pb,
+    rollup_applier::RollupApplier,
     store::{self, encounter::Position},
 };
 
@@ -50,6 +51,7 @@ pub struct EncounterApi {
     pool: PgPool,
     tokens: TokenKey,
     group_commit: GroupCommit,
+    rollups: RollupApplier,
     /// Permits to store a stream's batch, when they are limited (see
     /// ServeArgs::stream_batches_at_once).
     stream_lanes: Option<Arc<Semaphore>>,
@@ -58,10 +60,16 @@ pub struct EncounterApi {
 impl EncounterApi {
     /// At most `stream_lanes` stream batches are stored at once; 0: any
     /// number.
-    pub fn new(pool: PgPool, tokens: TokenKey, stream_lanes: usize) -> Self {
-        let group_commit = GroupCommit::new(pool.clone());
+    pub fn new(
+        pool: PgPool,
+        tokens: TokenKey,
+        stream_lanes: usize,
+        rollups: RollupApplier,
+    ) -> Self {
+        let group_commit = GroupCommit::new(pool.clone(), rollups.clone());
         Self {
             pool,
+            rollups,
             tokens,
             group_commit,
             stream_lanes: (stream_lanes > 0).then(|| Arc::new(Semaphore::new(stream_lanes))),
@@ -154,7 +162,7 @@ impl EncounterApi {
                 }
             })
             .collect();
-        let outcome = ingest_batch(&self.pool, org, items, Origin::Stream).await?;
+        let outcome = ingest_batch(&self.pool, &self.rollups, org, items, Origin::Stream).await?;
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);
         for (item_index, (outcome, (source, external_id))) in
             outcome.outcomes.into_iter().zip(keys).enumerate()
@@ -254,6 +262,10 @@ impl EncounterApi {
             }
             None => store::encounter::Erased::default(),
         };
+        // Nothing summarised from the erased journeys outlives the erasure.
+        if erased.encounters > 0 {
+            store::rollup_queue::apply_within(&mut tx, org).await?;
+        }
         tx.commit().await?;
         tracing::info!(
             organisation = %org,

@@ -125,6 +125,11 @@ async fn load_and_time(
     // Settle the load as autovacuum and a checkpoint would, rather than
     // have them land in the timed phases (the checkpoint needs superuser or
     // pg_checkpoint; without it the figures may carry that noise).
+    let caught_up = super::rollups_caught_up(url).await?;
+    println!(
+        "rollups of the preload folded in {:.1} s after its last batch",
+        caught_up.as_secs_f64()
+    );
     let mut owner = PgConnection::connect(url).await?;
     owner.execute("vacuum analyze").await?;
     if let Err(error) = owner.execute("checkpoint").await {

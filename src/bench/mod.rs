@@ -112,3 +112,27 @@ async fn demo_keys(pool: &sqlx::PgPool, roles: &[Role]) -> crate::error::Result<
     }
     Ok(secrets)
 }
+
+/// Waits until the server has folded every pending change into the
+/// rollups, and says how long that took. The bench connects as the
+/// database's owner; were row-level security to hide the pending rows from
+/// it, this would return at once.
+async fn rollups_caught_up(url: &str) -> anyhow::Result<std::time::Duration> {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+    let started = std::time::Instant::now();
+    let mut owner = PgConnection::connect(url).await?;
+    loop {
+        let pending: i64 = sqlx::query_scalar("select count(*) from rollup_pending")
+            .fetch_one(&mut owner)
+            .await?;
+        if pending == 0 {
+            break;
+        }
+        if started.elapsed() > LIMIT {
+            anyhow::bail!("{pending} changes still wait for the rollups after {LIMIT:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    owner.close().await?;
+    Ok(started.elapsed())
+}

@@ -11,6 +11,7 @@ pub mod encounter;
 pub mod journey;
 pub mod organisation;
 pub mod recovery;
+pub mod rollup_queue;
 pub mod standard;
 pub mod touchpoint;
 

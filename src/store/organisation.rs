@@ -142,12 +142,13 @@ pub async fn update(
 }
 
 /// Recomputes the organisation's daily and journey rollups from its
-/// encounters, after a change of time zone moved its day boundaries. Ingests running meanwhile
-/// are ordered around it by the row lock `get(.., true)` took: their
-/// foreign-key checks share-lock the same row, and their rollup statements
-/// read the zone afresh once it is free.
+/// encounters, after a change of time zone moved its day boundaries, and
+/// drops the changes waiting for them, which the rebuild counts. Ingests
+/// running meanwhile are ordered around it by the row lock `get(.., true)`
+/// took: their foreign-key checks share-lock the same row. Their changes
+/// wait for the rollups, which are then applied in the new zone.
 pub async fn rebuild_rollups(connection: &mut PgConnection, id: Uuid) -> Result<()> {
-    sqlx::query("select verdad_rebuild_encounter_rollups($1), verdad_rebuild_journey_rollups($1)")
+    sqlx::query("select verdad_rebuild_rollups($1)")
         .bind(id)
         .execute(connection)
         .await?;

@@ -3,7 +3,10 @@
 //! encounters themselves give. These servers have the limit at 0, so every
 //! scope with a whole day in it reads the rollups.
 
+use std::{collections::HashMap, time::Duration};
+
 use tonic::transport::Channel;
+use uuid::Uuid;
 use verdad::{
     domain::histogram::bucket_floor,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
@@ -19,8 +22,26 @@ use crate::{
     helpers::{TestApp, authed, create_touchpoint, spawn_app, spawn_app_with},
 };
 
+/// Reads the rollups for every scope with a whole day, and leaves every
+/// change pending until an analysis folds it in: the background applier
+/// waits an hour.
 async fn rolling_app() -> TestApp {
-    spawn_app_with(|settings| settings.exact_percentile_limit = 0).await
+    spawn_app_with(|settings| {
+        settings.exact_percentile_limit = 0;
+        settings.rollup_delay = Duration::from_secs(3600);
+    })
+    .await
+}
+
+/// Changes waiting for the rollups, by organisation (read as the owner,
+/// past row-level security).
+async fn pending(app: &TestApp) -> HashMap<Uuid, i64> {
+    sqlx::query_as("select organisation_id, count(*) from rollup_pending group by 1")
+        .fetch_all(&mut app.owner_connection().await)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 async fn set_time_zone(app: &TestApp, key: &str, zone: &str) {
@@ -235,6 +256,111 @@ async fn an_encounter_erased_right_after_it_was_recorded_leaves_the_rollups_as_t
     assert_eq!(card.total.unwrap().encounters, 6);
     assert_eq!(card.touchpoints[0].encounters, 4);
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
+}
+
+#[tokio::test]
+async fn an_analysis_folds_in_its_own_organisations_pending_changes_only() {
+    let app = rolling_app().await;
+    let first = app.create_org("St. Mary").await;
+    let second = app.create_org("St. Jude").await;
+    for org in [&first, &second] {
+        set_time_zone(&app, &org.admin_key, "UTC").await;
+        scorecard_fixture(&app, &org.admin_key).await;
+    }
+    // The fixture: j0's visit the evening before, six on the day.
+    let waiting = pending(&app).await;
+    assert_eq!(waiting.get(&first.id), Some(&7));
+    assert_eq!(waiting.get(&second.id), Some(&7));
+
+    let card = scorecard(&app, &first.admin_key, fixture_day()).await;
+    assert_eq!(card.total.unwrap().encounters, 6);
+    assert_eq!(journeys_of(&app, &first.admin_key, fixture_day()).await, 4);
+    let waiting = pending(&app).await;
+    assert_eq!(waiting.get(&first.id), None);
+    assert_eq!(waiting.get(&second.id), Some(&7));
+
+    let card = scorecard(&app, &second.admin_key, fixture_day()).await;
+    assert_eq!(card.total.unwrap().encounters, 6);
+    assert!(pending(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_change_of_time_zone_counts_the_pending_changes_once() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    scorecard_fixture(&app, key).await;
+    // Rebuilt with all seven pending: they are in the rebuild and no
+    // longer pending.
+    set_time_zone(&app, key, "Asia/Seoul").await;
+    assert!(pending(&app).await.is_empty());
+    let seoul_june_1 = pb::AnalysisScope {
+        start_time: Some(at(-18 * 3600)),
+        end_time: Some(at(6 * 3600)),
+        ..Default::default()
+    };
+    let card = scorecard(&app, key, seoul_june_1.clone()).await;
+    assert_eq!(card.total.unwrap().encounters, 7);
+    assert_eq!(journeys_of(&app, key, seoul_june_1).await, 5);
+}
+
+#[tokio::test]
+async fn an_erasure_leaves_nothing_pending_and_no_summary_of_the_erased_journeys() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    let mut visit = event("desk", "j9", "9", at(30), Measured::default());
+    visit.customer_ref = "patient-9".into();
+    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
+    record(&app, key, visit).await;
+    erase(&app, key, "patient-9").await.unwrap();
+    assert!(pending(&app).await.is_empty());
+    let mut owner = app.owner_connection().await;
+    for table in ["journey_path", "journey_day_pair", "encounter_day_seconds"] {
+        let rows: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0, "{table}");
+    }
+    let left: i64 =
+        sqlx::query_scalar("select coalesce(sum(encounters), 0)::int8 from encounter_day")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn the_server_folds_in_an_ingest_shortly_after_without_a_read() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
+    for n in 0..3 {
+        let visit = event(
+            "desk",
+            &format!("j{n}"),
+            &n.to_string(),
+            at(n),
+            Measured::default(),
+        );
+        record(&app, key, visit).await;
+    }
+    let waited = std::time::Instant::now();
+    while !pending(&app).await.is_empty() {
+        assert!(waited.elapsed() < Duration::from_secs(10), "still pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (encounters, journeys): (i64, i64) = sqlx::query_as(
+        "select (select sum(encounters)::int8 from encounter_day),
+                (select count(*) from journey_path)",
+    )
+    .fetch_one(&mut app.owner_connection().await)
+    .await
+    .unwrap();
+    assert_eq!((encounters, journeys), (3, 3));
 }
 
 /// Journeys in scope, as GetJourneyOutcomes counts them.
