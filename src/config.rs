@@ -111,6 +111,13 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_STREAM_BATCHES_AT_ONCE", default_value_t = 0)]
     pub stream_batches_at_once: usize,
 
+    /// How long after an ingest its encounters are folded into the
+    /// rollups the analyses read. Analyses fold in what is still pending
+    /// themselves, so this trades their wait against folding more often,
+    /// in smaller pieces.
+    #[arg(long, env = "VERDAD_ROLLUP_DELAY", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub rollup_delay: Duration,
+
     /// Serve Prometheus metrics over HTTP on this address (any path);
     /// off when not given.
     #[arg(long, env = "VERDAD_METRICS_ADDR")]

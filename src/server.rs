@@ -59,9 +59,7 @@ pub struct ServerSettings {
     pub exact_percentile_limit: i64,
     /// See `ServeArgs::stream_batches_at_once`; 0 for no limit.
     pub stream_batches_at_once: usize,
-    /// How long after an ingest its changes are folded into the rollups
-    /// (see `rollup_applier`). No flag sets it: tests stretch it to show
-    /// that analyses fold in what is pending themselves.
+    /// See `ServeArgs::rollup_delay`.
     pub rollup_delay: Duration,
 }
 
