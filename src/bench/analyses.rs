@@ -82,6 +82,11 @@ async fn load_and_time(
         streamed.elapsed.as_secs_f64(),
         streamed.rejected
     );
+    let caught_up = super::rollups_caught_up(url).await?;
+    println!(
+        "rollups of the load folded in {:.1} s after its last batch",
+        caught_up.as_secs_f64()
+    );
     let mut owner = PgConnection::connect(url).await?;
     let feedback = add_feedback(&mut owner).await?;
     println!("journey feedback for {feedback} journeys; tables vacuumed and analysed");
