@@ -16,6 +16,9 @@
 
 create table rollup_pending (
     organisation_id uuid not null,
+    -- Taking rows in this order folds an encounter's -1 after its +1, and
+    -- lets a fold stop at what was pending when it began.
+    seq bigint generated always as identity,
     -- 1 for an encounter stored, -1 for one deleted.
     direction integer not null,
     journey_id text not null,
@@ -30,7 +33,7 @@ create table rollup_pending (
     outcomes text not null
 );
 
-create index rollup_pending_organisation_idx on rollup_pending (organisation_id);
+create index rollup_pending_organisation_idx on rollup_pending (organisation_id, seq);
 
 grant select, insert, delete on rollup_pending to verdad_app;
 
@@ -70,16 +73,22 @@ create trigger rollup_queue_delete after delete on encounter
     referencing old table as changed
     for each statement execute function verdad_queue_rollup();
 
--- Folds up to `most` of the organisation's pending rows into the daily
--- rollups and refreshes their journeys; returns how many it took, so that a
--- caller loops while it gets `most`. Bounded so that a backlog (a bulk
--- load nobody has read yet) is worked off in transactions that each stay
--- well inside the statement timeout.
+-- Folds up to `most` of the organisation's pending rows, oldest first,
+-- into the daily rollups and refreshes their journeys; returns how many it
+-- took, so that a caller loops while it gets `most`. Bounded so that a
+-- backlog (a bulk load nobody has read yet) is worked off in transactions
+-- that each stay well inside the statement timeout. `up_to` stops at a
+-- sequence number (what was pending when a caller began), `only_journeys`
+-- takes only those journeys' rows (an erasure's).
 --
 -- Each pending row is taken (deleted) exactly once, so the daily sums,
--- which add up, count every encounter once. Journeys are summarised afresh
--- from their encounters, which is right however often it happens.
-create function verdad_apply_rollups(organisation uuid, most integer) returns integer
+-- which add up, count every encounter once; any subset may be folded
+-- before the rest. Journeys are summarised afresh from their encounters,
+-- which is right however often it happens. This relies on READ COMMITTED,
+-- where each statement below sees what committed before it began.
+create function verdad_apply_rollups(
+    organisation uuid, most integer, up_to bigint default null, only_journeys text[] default null
+) returns integer
     language plpgsql
     as $$
 declare
@@ -96,6 +105,9 @@ begin
         where p.ctid = any (array(
             select q.ctid from rollup_pending q
             where q.organisation_id = organisation
+              and (up_to is null or q.seq <= up_to)
+              and (only_journeys is null or q.journey_id = any(only_journeys))
+            order by q.seq
             limit most))
         returning p.*
     ),
@@ -200,7 +212,10 @@ $$;
 -- trigger refreshing a few journeys never noticed. Now the old summaries'
 -- pairs are taken out as the rows are deleted, and the new ones put in as
 -- they are inserted: two passes over journey_day_pair instead of one, each
--- in key order, and only one applier of an organisation at a time.
+-- in key order, and only one applier of an organisation at a time. Pair
+-- rows are rewritten even where a refresh changed nothing, and seconds_sum
+-- (float8) is taken out and put back rather than left alone, so it may
+-- drift in its last bits: means read from it are unaffected.
 create or replace function verdad_refresh_journeys(organisation uuid, journeys text[]) returns void
     language plpgsql
     as $$

@@ -67,7 +67,7 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     );
     describe_counter!(
         ROLLUPS_APPLIED,
-        "Encounters stored or erased whose change was folded into the rollups"
+        "Pending rollup changes folded in: one per encounter stored, one per encounter erased"
     );
     describe_gauge!(POOL_CONNECTIONS, "Database connections, by state");
     describe_gauge!(POOL_MAX, "Most database connections the pool may hold");

@@ -4,7 +4,10 @@
 //! changes in shortly after, many batches at a time. Analyses do not rely
 //! on it: they fold in what is pending before they read.
 
-use std::collections::HashSet;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use sqlx::PgPool;
 use tokio::{sync::mpsc, task::JoinHandle, time::Duration};
@@ -17,20 +20,51 @@ use crate::{error::Result, meters, store};
 /// gave them and RecordEncounter the same latency; 1 s was worse for both.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(50);
 
+/// One fold per organisation at a time in this server: the others wait
+/// here, without holding a database connection, rather than in
+/// PostgreSQL's lock with one.
+#[derive(Clone, Default)]
+struct Turns(Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl Turns {
+    fn of(&self, organisation_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        turns.entry(organisation_id).or_default().clone()
+    }
+}
+
 /// Reports organisations with pending changes; cloning it shares the task.
 #[derive(Clone)]
 pub struct RollupApplier {
     pool: PgPool,
     reports: mpsc::UnboundedSender<Uuid>,
+    turns: Turns,
 }
 
 impl RollupApplier {
     /// Starts the task, which folds an organisation's changes in `delay`
-    /// after it was first reported.
+    /// after it was first reported. It runs until aborted (the server does
+    /// so as it stops): it holds a sender of its own, to come back to an
+    /// organisation with more pending.
     pub fn start(pool: PgPool, delay: Duration) -> (Self, JoinHandle<()>) {
         let (reports, received) = mpsc::unbounded_channel();
-        let task = tokio::spawn(apply_reported(pool.clone(), delay, received));
-        (Self { pool, reports }, task)
+        let turns = Turns::default();
+        let task = tokio::spawn(apply_reported(
+            pool.clone(),
+            delay,
+            reports.clone(),
+            received,
+            turns.clone(),
+        ));
+        let applier = Self {
+            pool,
+            reports,
+            turns,
+        };
+        (applier, task)
     }
 
     /// Notes that `organisation_id` has changes pending.
@@ -40,19 +74,26 @@ impl RollupApplier {
         let _ = self.reports.send(organisation_id);
     }
 
-    /// Folds in everything `organisation_id` has pending, before an
-    /// analysis reads its rollups.
+    /// Folds in everything `organisation_id` had pending when called,
+    /// before an analysis reads its rollups.
     pub async fn bring_up_to_date(&self, organisation_id: Uuid) -> Result<()> {
+        let turn = self.turns.of(organisation_id);
+        let _turn = turn.lock().await;
         let applied = store::rollup_queue::apply(&self.pool, organisation_id).await?;
         meters::rollups_applied(applied);
         Ok(())
     }
 }
 
+/// Folds one batch of each reported organisation in turn, so that one
+/// organisation's backlog does not hold up the others'; an organisation
+/// with more pending is reported again and comes round on the next pass.
 async fn apply_reported(
     pool: PgPool,
     delay: Duration,
+    again: mpsc::UnboundedSender<Uuid>,
     mut received: mpsc::UnboundedReceiver<Uuid>,
+    turns: Turns,
 ) {
     while let Some(first) = received.recv().await {
         tokio::time::sleep(delay).await;
@@ -61,8 +102,15 @@ async fn apply_reported(
             organisations.insert(more);
         }
         for organisation_id in organisations {
-            match store::rollup_queue::apply(&pool, organisation_id).await {
-                Ok(applied) => meters::rollups_applied(applied),
+            let turn = turns.of(organisation_id);
+            let _turn = turn.lock().await;
+            match store::rollup_queue::apply_some(&pool, organisation_id).await {
+                Ok(taken) => {
+                    meters::rollups_applied(u64::try_from(taken).unwrap_or(0));
+                    if taken == store::rollup_queue::TAKEN_AT_ONCE {
+                        let _ = again.send(organisation_id);
+                    }
+                }
                 // Left pending, for the next report or analysis.
                 Err(error) => tracing::warn!(
                     organisation = %organisation_id,

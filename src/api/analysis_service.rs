@@ -50,6 +50,15 @@ use crate::{
 /// journey analyses read the journey rollups (see `journey_rollup_days`).
 const JOURNEY_ROLLUP_FACTOR: i64 = 4;
 
+/// Whether an analysis may read the rollups, which must catch up first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Rollups,
+    /// The event log and recovery performance read the encounters and
+    /// recovery cases only, and need not wait for the rollups.
+    EncountersOnly,
+}
+
 pub struct AnalysisApi {
     pool: PgPool,
     rollups: RollupApplier,
@@ -73,7 +82,7 @@ impl AnalysisApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let checked = checked_scope(request.get_ref().scope.as_ref())?;
-        let mut tx = self.begin(org).await?;
+        let mut tx = self.begin(org, Reads::Rollups).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let zone = time_zone(&mut tx, org).await?;
         let rows = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
@@ -119,7 +128,7 @@ impl AnalysisApi {
                 return Err(Error::InvalidArgument(violations));
             }
         };
-        let mut tx = self.begin(org).await?;
+        let mut tx = self.begin(org, Reads::Rollups).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
@@ -218,18 +227,25 @@ impl AnalysisApi {
         &self,
         org: Uuid,
         scope: Option<&pb::AnalysisScope>,
+        reads: Reads,
     ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Scope)> {
         let checked = checked_scope(scope)?;
-        let mut tx = self.begin(org).await?;
+        let mut tx = self.begin(org, reads).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         Ok((tx, scope))
     }
 
     /// The transaction an analysis reads in, planning each statement for
-    /// its parameters, after the rollups have caught up with every change
-    /// committed so far.
-    async fn begin(&self, org: Uuid) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        self.rollups.bring_up_to_date(org).await?;
+    /// its parameters; when it reads the rollups, after they have caught up
+    /// with every change committed so far.
+    async fn begin(
+        &self,
+        org: Uuid,
+        reads: Reads,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        if reads == Reads::Rollups {
+            self.rollups.bring_up_to_date(org).await?;
+        }
         let mut tx = store::begin_for(&self.pool, org).await?;
         store::analysis::plan_for_parameters(&mut tx).await?;
         Ok(tx)
@@ -298,7 +314,9 @@ impl AnalysisApi {
     ) -> Result<pb::GetJourneyOutcomesResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::Rollups)
+            .await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
         let (perfect, flawed) =
@@ -338,7 +356,9 @@ impl AnalysisApi {
     ) -> Result<pb::GetFirstImpressionsResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::Rollups)
+            .await?;
         let window = organisation(&mut tx, org).await?.first_impression_seconds;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
@@ -390,7 +410,9 @@ impl AnalysisApi {
                 .map(|g| g.unwrap_or(Granularity::Day)),
         );
         let (figure, granularity) = v.finish(|| Some((figure?, granularity?)))?;
-        let (mut tx, scope) = self.open(org, request.scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.scope.as_ref(), Reads::Rollups)
+            .await?;
         granularity.check_buckets(scope.start_time, scope.end_time)?;
         let zone = time_zone(&mut tx, org).await?;
         let unit = granularity.unit();
@@ -478,7 +500,9 @@ impl AnalysisApi {
     ) -> Result<pb::GetPriorityMatrixResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::Rollups)
+            .await?;
         let zone = time_zone(&mut tx, org).await?;
         let performance = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
@@ -542,7 +566,9 @@ impl AnalysisApi {
         let org = principal.organisation_id;
         let format = enum_field("format", request.get_ref().format, log_format_from_proto)?
             .unwrap_or(LogFormat::Csv);
-        let (tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::EncountersOnly)
+            .await?;
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
             if let Err(error) = write_log(tx, org, scope, format, &sender).await {
@@ -558,7 +584,9 @@ impl AnalysisApi {
     ) -> Result<pb::GetGuidelineBreakdownResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::Rollups)
+            .await?;
         let rows = store::analysis::situations(&mut tx, org, &scope).await?;
         tx.commit().await?;
 
@@ -597,7 +625,9 @@ impl AnalysisApi {
     ) -> Result<pb::GetComplianceReportResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::Rollups)
+            .await?;
         let zone = time_zone(&mut tx, org).await?;
         let mut rows = match self.rollup_days(&mut tx, org, &scope, &zone).await? {
             Some(covered) => rollup::compliance(&mut tx, org, &scope, &covered).await?,
@@ -661,7 +691,9 @@ impl AnalysisApi {
     ) -> Result<pb::GetRecoveryPerformanceResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let (mut tx, scope) = self.open(org, request.get_ref().scope.as_ref()).await?;
+        let (mut tx, scope) = self
+            .open(org, request.get_ref().scope.as_ref(), Reads::EncountersOnly)
+            .await?;
         let f = store::analysis::recovery(&mut tx, org, &scope).await?;
         tx.commit().await?;
         Ok(pb::GetRecoveryPerformanceResponse {

@@ -262,11 +262,8 @@ impl EncounterApi {
             }
             None => store::encounter::Erased::default(),
         };
-        // Nothing summarised from the erased journeys outlives the erasure.
-        if erased.encounters > 0 {
-            store::rollup_queue::apply_within(&mut tx, org).await?;
-        }
         tx.commit().await?;
+        meters::rollups_applied(erased.rollup_changes);
         tracing::info!(
             organisation = %org,
             encounters = erased.encounters,

@@ -561,6 +561,8 @@ pub struct Erased {
     pub journeys: i64,
     pub journey_feedback: i64,
     pub recovery_cases: i64,
+    /// Pending rollup changes of the erased journeys, folded in.
+    pub rollup_changes: u64,
 }
 
 /// Deletes every journey an encounter with `customer_hash` belongs to: its
@@ -605,8 +607,12 @@ pub async fn erase_customer(
     .execute(&mut *connection)
     .await?
     .rows_affected();
+    // Nothing summarised from the erased journeys outlives the erasure.
+    let rollup_changes =
+        super::rollup_queue::apply_journeys(&mut *connection, organisation_id, &journeys).await?;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(Erased {
+        rollup_changes,
         encounters: count(encounters),
         journeys: count(journeys.len() as u64),
         journey_feedback: count(journey_feedback),
