@@ -245,6 +245,24 @@ impl TestApp {
         PgConnection::connect(&self.database_url).await.unwrap()
     }
 
+    /// Folds up to `most` of the organisation's pending rollup changes on
+    /// `connection` (the owner's), acting as the organisation so that
+    /// row-level security shows them to an owner who is not a superuser;
+    /// returns how many it took.
+    pub(crate) async fn fold(connection: &mut PgConnection, organisation: Uuid, most: i32) -> i32 {
+        sqlx::query("select set_config('verdad.organisation_id', $1::text, false)")
+            .bind(organisation)
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        sqlx::query_scalar("select verdad_apply_rollups($1, $2)")
+            .bind(organisation)
+            .bind(most)
+            .fetch_one(connection)
+            .await
+            .unwrap()
+    }
+
     /// Runs `sql` in the cluster's maintenance database.
     pub(crate) async fn maintenance(&self, sql: &str) {
         let mut connection = PgConnection::connect(cluster_url()).await.unwrap();

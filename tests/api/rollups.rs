@@ -367,31 +367,15 @@ async fn changes_folded_in_one_at_a_time_give_the_figures_of_one_fold() {
     let mut visit = event("desk", "j9", "9", at(30), Measured::default());
     visit.customer_ref = "patient-9".into();
     record(&app, key, visit).await;
-    // As the organisation, one change per transaction, for half of them.
+    // One change per transaction, for half of them.
     let mut owner = app.owner_connection().await;
-    sqlx::query("select set_config('verdad.organisation_id', $1::text, false)")
-        .bind(org.id)
-        .execute(&mut owner)
-        .await
-        .unwrap();
     for _ in 0..4 {
-        let taken: i32 = sqlx::query_scalar("select verdad_apply_rollups($1, 1)")
-            .bind(org.id)
-            .fetch_one(&mut owner)
-            .await
-            .unwrap();
-        assert_eq!(taken, 1);
+        assert_eq!(TestApp::fold(&mut owner, org.id, 1).await, 1);
     }
     assert_eq!(pending(&app).await.get(&org.id), Some(&4));
     // Erased while its +1 may still be pending: folded with its -1.
     erase(&app, key, "patient-9").await.unwrap();
-    while sqlx::query_scalar::<_, i32>("select verdad_apply_rollups($1, 1)")
-        .bind(org.id)
-        .fetch_one(&mut owner)
-        .await
-        .unwrap()
-        > 0
-    {}
+    while TestApp::fold(&mut owner, org.id, 1).await > 0 {}
     assert!(pending(&app).await.is_empty());
     // As the fixture gives in one fold (the first test of this file).
     let card = scorecard(&app, key, fixture_day()).await;
@@ -583,17 +567,7 @@ async fn journey_fixture(app: &TestApp, key: &str, organisation: Uuid) {
     crate::encounters::ingest(app, key, vec![crowd(0)])
         .await
         .unwrap();
-    let mut folder = app.owner_connection().await;
-    for statement in [
-        "select set_config('verdad.organisation_id', $1::text, false)",
-        "select verdad_apply_rollups($1, 1000)",
-    ] {
-        sqlx::query(statement)
-            .bind(organisation)
-            .execute(&mut folder)
-            .await
-            .unwrap();
-    }
+    TestApp::fold(&mut app.owner_connection().await, organisation, 1000).await;
     crate::encounters::ingest(app, key, vec![crowd(1)])
         .await
         .unwrap();

@@ -32,18 +32,7 @@ pub(crate) async fn fingerprint(app: &TestApp, organisation: Uuid) -> Vec<(Strin
     // The rollups follow the encounters a moment later, whenever the
     // server's applier runs: fold in what is pending first, so that only
     // what the calls themselves changed shows.
-    // As the organisation, so that row-level security would not hide its
-    // pending rows from an owner who is not a superuser.
-    for statement in [
-        "select set_config('verdad.organisation_id', $1::text, false)",
-        "select verdad_apply_rollups($1, 1000000)",
-    ] {
-        sqlx::query(statement)
-            .bind(organisation)
-            .execute(&mut owner)
-            .await
-            .unwrap();
-    }
+    TestApp::fold(&mut owner, organisation, i32::MAX).await;
     let tables: Vec<String> = sqlx::query_scalar(
         "select c.table_name::text from information_schema.columns c
          join information_schema.tables t
