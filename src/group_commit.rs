@@ -3,8 +3,9 @@
 //! under way, whatever that organisation has queued is stored as one batch
 //! of the ingestion pipeline, one transaction. Under light traffic a batch
 //! holds one call and nothing waits; under heavy traffic the batches grow,
-//! so the database sees fewer transactions and rollup statements (whose
-//! cost is mostly per statement, not per row) and keeps up.
+//! so the database sees fewer transactions and statements (whose cost is
+//! mostly per statement, not per row: the lookups, the trigger that queues
+//! the rollup changes, the commit's flush) and keeps up.
 //!
 //! Each call still gets its own answer: its encounter as stored, a
 //! duplicate, or its own refusal. Calls of different organisations are
