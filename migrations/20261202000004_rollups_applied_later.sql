@@ -10,9 +10,11 @@
 -- Now the triggers only append the changed encounters' rollup columns to
 -- rollup_pending, which writers never update and so never wait on.
 -- verdad_apply_rollups folds an organisation's pending rows into the
--- rollups, one applier per organisation at a time: the server runs it
--- shortly after every ingest, and before every analysis, so an analysis
--- sees every encounter committed before it began.
+-- rollups, one applier per organisation at a time. The server runs it
+-- shortly after every ingest and before every analysis that reads the
+-- rollups (up to what was pending when the analysis began, so that it sees
+-- every encounter committed before then); an erasure runs it for its own
+-- journeys inside its transaction.
 
 create table rollup_pending (
     organisation_id uuid not null,
