@@ -65,7 +65,7 @@ drop trigger rollup_1_journeys_delete on encounter;
 drop trigger rollup_2_days_insert on encounter;
 drop trigger rollup_2_days_delete on encounter;
 drop function verdad_journey_rollup();
-drop function verdad_encounter_day_rollup();
+drop function verdad_encounter_rollup();
 
 create trigger rollup_queue_insert after insert on encounter
     referencing new table as changed
