@@ -406,22 +406,7 @@ pub async fn get(
     organisation_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Encounter>> {
-    let sql = format!("{SELECT} where e.organisation_id = $1 and e.id = $2");
-    let row = sqlx::query(&sql)
-        .bind(organisation_id)
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let rows = row
-        .as_ref()
-        .map(read_row)
-        .transpose()?
-        .into_iter()
-        .collect();
-    Ok(with_results(connection, organisation_id, rows)
-        .await?
-        .pop()
-        .map(|(_, e)| e))
+    Ok(get_many(connection, organisation_id, &[id]).await?.pop())
 }
 
 /// The encounters with the given ids, in no particular order.
