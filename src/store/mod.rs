@@ -31,6 +31,10 @@ use crate::{
 /// The schema, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
+/// How long a connection may sit idle before it is tried on its way out of
+/// the pool.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// The role requests run under; created by the first migration.
 pub const APP_ROLE: &str = "verdad_app";
 
@@ -79,6 +83,20 @@ pub async fn connect(database_url: &str, options: &PoolOptions) -> Result<PgPool
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        // sqlx would ping every connection it hands out: a round trip per
+        // transaction, on the path of every call. A connection in steady use
+        // has just proved itself (sqlx pings each on its return too), so
+        // only one that sat idle a while is tried first, to find those a
+        // database restart has cut.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |connection, _meta| {
             Box::pin(async move {
                 connection.execute("set role verdad_app").await?;
@@ -99,20 +117,15 @@ pub async fn begin_for(
     pool: &PgPool,
     organisation_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>> {
-    let mut tx = crate::meters::waiting_for_connection(pool.begin()).await?;
-    act_for(&mut tx, organisation_id).await?;
+    // One round trip for both: `BEGIN` and the setting go as one simple
+    // query. A formatted UUID is hexadecimal digits and hyphens, so it
+    // cannot break out of its quotes.
+    let begin = format!(
+        "begin; select set_config('verdad.organisation_id', '{}', true)",
+        organisation_id.hyphenated()
+    );
+    let tx = crate::meters::waiting_for_connection(pool.begin_with(begin)).await?;
     Ok(tx)
-}
-
-/// Makes the rest of the current transaction act for `organisation_id`.
-pub async fn act_for(connection: &mut PgConnection, organisation_id: Uuid) -> Result<()> {
-    sqlx::query!(
-        "select set_config('verdad.organisation_id', $1, true)",
-        organisation_id.to_string()
-    )
-    .fetch_one(connection)
-    .await?;
-    Ok(())
 }
 
 /// The key page tokens are signed with (see the migration that makes it).

@@ -168,6 +168,10 @@ pub async fn lock(connection: &mut PgConnection, id: Uuid) -> Result<()> {
 /// system's randomness the first time it is needed. Of two transactions
 /// that race to make it, the second waits for the first and takes its key.
 pub async fn customer_key(connection: &mut PgConnection, id: Uuid) -> Result<Vec<u8>> {
+    // Read first: the key is made once, and read on every ingest after.
+    if let Some(key) = existing_customer_key(&mut *connection, id).await? {
+        return Ok(key);
+    }
     let mut fresh = [0u8; KEY_LEN];
     getrandom::fill(&mut fresh)?;
     let made = sqlx::query_scalar!(
