@@ -1,7 +1,7 @@
 //! Group commit for `RecordEncounter`: calls that arrive together are
-//! stored together. Each call is queued; when its organisation has no batch
-//! under way, whatever that organisation has queued is stored as one batch
-//! of the ingestion pipeline, one transaction. Under light traffic a batch
+//! stored together. Each call is queued; when fewer than two of its
+//! organisation's batches are under way, whatever that organisation has
+//! queued is stored as one batch of the ingestion pipeline, one transaction. Under light traffic a batch
 //! holds one call and nothing waits; under heavy traffic the batches grow,
 //! so the database sees fewer transactions and statements (whose cost is
 //! mostly per statement, not per row: the lookups, the trigger that queues
@@ -18,7 +18,7 @@ use std::{
 
 use sqlx::PgPool;
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{Semaphore, mpsc, oneshot},
     time::{Duration, Instant},
 };
 use uuid::Uuid;
@@ -33,9 +33,11 @@ use crate::{
 
 /// Calls stored in one batch at most.
 const MAX_GROUP: usize = 250;
+/// Batches of one organisation under way at once at most.
+const IN_FLIGHT: usize = 2;
 /// How long a lone call right after a batch waits for company.
 const LINGER: Duration = Duration::from_millis(1);
-/// How soon after the previous batch a lone call lingers.
+/// How soon after the previous batch began a lone call lingers.
 const LINGER_WITHIN: Duration = Duration::from_millis(5);
 /// Calls queued at most; a further call waits to be queued, within its
 /// deadline.
@@ -118,39 +120,54 @@ fn stopped() -> Error {
     }
 }
 
-/// Stores an organisation's queued calls, one batch at a time: its batches
-/// add to the same rollup rows and would wait on each other's locks anyway.
-/// While a batch is under way, calls gather for the next. Organisations'
-/// batches run side by side, so that one organisation's slow batch holds up
-/// no one else's calls.
+/// Stores an organisation's queued calls, up to IN_FLIGHT batches at a
+/// time. Batches only append to the rollup queue, so those of one
+/// organisation take no locks from each other; a second batch under way
+/// means a call that arrives during one batch need not wait for it to end
+/// before its own begins. While every slot is busy, calls gather for the
+/// next batch. Organisations' batches run side by side, so that one
+/// organisation's slow batch holds up no one else's calls.
 async fn store_batches(
     pool: PgPool,
     rollups: RollupApplier,
     organisation_id: Uuid,
     mut queue: mpsc::Receiver<Call>,
 ) {
-    let mut previous_ended: Option<Instant> = None;
-    while let Some(first) = queue.recv().await {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut previous_began: Option<Instant> = None;
+    loop {
+        // The semaphore is never closed, so this only fails if it were.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(first) = queue.recv().await else {
+            break;
+        };
         let mut calls = vec![first];
         take_waiting(&mut queue, &mut calls);
-        // A lone call right after a batch: calls are arriving steadily or
-        // together (several systems, or one sending in bursts). Alone, it
-        // would make those right behind it wait for its batch and then
-        // their own; a moment's wait lets them share one.
-        if calls.len() == 1 && previous_ended.is_some_and(|t| t.elapsed() < LINGER_WITHIN) {
+        // A lone call right after a batch began: calls are arriving steadily
+        // or together (several systems, or one sending in bursts). A
+        // moment's wait lets those right behind it share its batch.
+        if calls.len() == 1 && previous_began.is_some_and(|t| t.elapsed() < LINGER_WITHIN) {
             tokio::time::sleep(LINGER).await;
             take_waiting(&mut queue, &mut calls);
         }
+        previous_began = Some(Instant::now());
         // A caller that gave up (its deadline passed, it hung up) before its
         // batch began has its encounter left unstored, as an unbatched call
         // cut at that point would.
         calls.retain(|call| !call.reply.is_closed());
-        if !calls.is_empty() {
-            meters::record_batch(calls.len());
-            store(&pool, &rollups, organisation_id, calls).await;
+        if calls.is_empty() {
+            continue;
         }
-        previous_ended = Some(Instant::now());
+        meters::record_batch(calls.len());
+        let (pool, rollups) = (pool.clone(), rollups.clone());
+        tokio::spawn(async move {
+            store(&pool, &rollups, organisation_id, calls).await;
+            drop(slot);
+        });
     }
+    // Batches still under way answer their calls by themselves.
 }
 
 /// Adds the calls waiting in `queue` to `calls`, up to MAX_GROUP.

@@ -182,56 +182,53 @@ async fn calls_sent_together_are_stored_together_and_each_gets_its_own_answer() 
 }
 
 #[tokio::test]
-async fn a_call_that_gives_up_while_queued_is_not_stored_and_one_cut_mid_batch_is_stored_once() {
+async fn a_call_that_gives_up_while_queued_is_not_stored_and_those_cut_mid_batch_are_stored_once() {
     let app = spawn_app_with(|s| s.request_timeout = Duration::from_millis(300)).await;
     let org = app.create_org("St. Mary").await;
     let desk = create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
 
-    // The first call's batch waits on the touchpoint's row; the second
-    // queues behind it. Both run past the server's deadline.
+    // Two batches of an organisation are under way at most. The first two
+    // calls' batches wait on the touchpoint's row; the third call queues
+    // behind them. All three run past the server's deadline.
     let mut owner = hold_touchpoint(&app, &desk.id).await;
     let key = &org.admin_key;
-    let (in_batch, queued) = tokio::join!(
-        try_record(&app, key, encounter("desk", "his", "evt-1")),
-        async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            try_record(&app, key, encounter("desk", "his", "evt-2")).await
-        }
-    );
-    assert_error(
-        &in_batch.unwrap_err(),
-        Code::DeadlineExceeded,
-        "DEADLINE_EXCEEDED",
-    );
-    assert_error(
-        &queued.unwrap_err(),
-        Code::DeadlineExceeded,
-        "DEADLINE_EXCEEDED",
-    );
+    let app = &app;
+    let later = |ms, id| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        try_record(app, key, encounter("desk", "his", id)).await
+    };
+    let (first, second, queued) =
+        tokio::join!(later(0, "evt-1"), later(60, "evt-2"), later(120, "evt-3"));
+    for cut in [first, second, queued] {
+        assert_error(
+            &cut.unwrap_err(),
+            Code::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+        );
+    }
     owner.execute("rollback").await.unwrap();
 
-    // The batch under way was committed when the lock went; the queued call,
-    // whose caller had gone, was dropped.
+    // The batches under way were committed when the lock went; the queued
+    // call, whose caller had gone, was dropped.
     let mut stored = Vec::new();
     for _ in 0..50 {
         stored =
-            external_ids(&list_encounters(&app, key, pb::ListEncountersRequest::default()).await);
-        if !stored.is_empty() {
+            external_ids(&list_encounters(app, key, pb::ListEncountersRequest::default()).await);
+        if stored.len() >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(stored, vec!["evt-1"]);
+    stored.sort();
+    assert_eq!(stored, vec!["evt-1", "evt-2"]);
 
-    // Resending both, as a client does after DEADLINE_EXCEEDED, completes the
-    // set once.
-    let again = try_record(&app, key, encounter("desk", "his", "evt-1"))
-        .await
-        .unwrap();
-    assert!(again.duplicate);
-    let second = try_record(&app, key, encounter("desk", "his", "evt-2"))
-        .await
-        .unwrap();
-    assert!(!second.duplicate);
-    assert_eq!(count_encounters(&app, key).await, 2);
+    // Resending all three, as a client does after DEADLINE_EXCEEDED,
+    // completes the set once.
+    for (id, duplicate) in [("evt-1", true), ("evt-2", true), ("evt-3", false)] {
+        let again = try_record(app, key, encounter("desk", "his", id))
+            .await
+            .unwrap();
+        assert_eq!(again.duplicate, duplicate, "{id}");
+    }
+    assert_eq!(count_encounters(app, key).await, 3);
 }
