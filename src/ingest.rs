@@ -148,7 +148,7 @@ pub async fn ingest_batch(
     // Encounters whose key was stored before: replays or conflicts.
     let known: Vec<(&str, &str)> = firsts
         .iter()
-        .filter(|(_, e)| !inserted.contains(&e.id))
+        .filter(|(_, e)| !inserted.contains_key(&e.id))
         .map(|(_, e)| (e.source.as_str(), e.external_id.as_str()))
         .collect();
     let stored: HashMap<(String, String), (Uuid, Vec<u8>)> =
@@ -161,7 +161,7 @@ pub async fn ingest_batch(
     let mut settled: HashMap<usize, (Uuid, [u8; 32])> = HashMap::new();
     let mut cases = Vec::new();
     for (index, encounter) in &firsts {
-        let outcome = if inserted.contains(&encounter.id) {
+        let outcome = if inserted.contains_key(&encounter.id) {
             let failed = encounter.evaluation.failed();
             if failed {
                 cases.push(NewCase {
@@ -214,12 +214,25 @@ pub async fn ingest_batch(
     )
     .await?;
     let read_back = if origin == Origin::Calls {
-        let ids: Vec<Uuid> = settled.values().map(|(id, _)| *id).collect();
-        store::encounter::get_many(&mut tx, organisation_id, &ids)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect()
+        // What was inserted now is known without reading it; only replays
+        // of earlier encounters are read.
+        let mut read_back: HashMap<Uuid, Encounter> = firsts
+            .iter()
+            .filter_map(|(_, e)| {
+                let received = *inserted.get(&e.id)?;
+                let touchpoint = touchpoints.find(&Lookup::Id(e.touchpoint_id)).ok()?;
+                Some((e.id, e.stored(&touchpoint.code, received)))
+            })
+            .collect();
+        let replayed: Vec<Uuid> = settled
+            .values()
+            .map(|(id, _)| *id)
+            .filter(|id| !read_back.contains_key(id))
+            .collect();
+        for encounter in store::encounter::get_many(&mut tx, organisation_id, &replayed).await? {
+            read_back.insert(encounter.id, encounter);
+        }
+        read_back
     } else {
         HashMap::new()
     };

@@ -295,6 +295,37 @@ pub struct PreparedEncounter {
     pub evaluation: Evaluation,
 }
 
+impl PreparedEncounter {
+    /// The encounter as reading it back after its insert would give it:
+    /// `touchpoint_code` is its touchpoint's, `receive_time` the time the
+    /// database gave it.
+    pub fn stored(&self, touchpoint_code: &str, receive_time: DateTime<Utc>) -> Encounter {
+        Encounter {
+            id: self.id,
+            touchpoint: TouchpointRef {
+                id: self.touchpoint_id,
+                code: touchpoint_code.to_owned(),
+            },
+            journey_id: self.journey_id.clone(),
+            has_customer_ref: self.customer_hash.is_some(),
+            occur_time: self.occur_time,
+            channel: self.channel,
+            measurements: self.measurements,
+            situation: self.situation,
+            staff_ref: self.staff_ref.clone(),
+            comment: self.comment.clone(),
+            observations: self.observations.clone(),
+            attributes: self.attributes.clone(),
+            source: self.source.clone(),
+            external_id: self.external_id.clone(),
+            failed: self.evaluation.failed(),
+            low_satisfaction: self.evaluation.low_satisfaction(),
+            results: self.evaluation.results.clone(),
+            receive_time,
+        }
+    }
+}
+
 /// What the organisation holds that an encounter is checked and evaluated
 /// against.
 pub struct Context<'a> {

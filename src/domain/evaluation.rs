@@ -119,6 +119,14 @@ impl Evaluation {
         !self.causes.is_empty()
     }
 
+    /// Whether a satisfaction below the organisation's threshold is among
+    /// the causes of failure.
+    pub fn low_satisfaction(&self) -> bool {
+        self.causes
+            .iter()
+            .any(|c| matches!(c, FailureCause::LowSatisfaction { .. }))
+    }
+
     pub fn count(&self, outcome: Outcome) -> usize {
         self.results.iter().filter(|r| r.outcome == outcome).count()
     }

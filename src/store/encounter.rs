@@ -20,15 +20,16 @@ use crate::{
 
 /// Inserts the encounters whose (source, external_id) the organisation has
 /// not stored yet, in the order given (which is the order Verdad received
-/// them), and returns the ids of those inserted. The others are left as
-/// they are, for the caller to tell replays from conflicts.
+/// them), and returns the ids of those inserted with the time each was
+/// received. The others are left as they are, for the caller to tell
+/// replays from conflicts.
 pub async fn insert_new(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     encounters: &[&PreparedEncounter],
-) -> Result<HashSet<Uuid>> {
+) -> Result<HashMap<Uuid, DateTime<Utc>>> {
     if encounters.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
     }
     let n = encounters.len();
     let mut ids = Vec::with_capacity(n);
@@ -76,12 +77,7 @@ pub async fn insert_new(
         external_ids.push(e.external_id.as_str());
         content_hashes.push(&e.content_hash[..]);
         failed.push(e.evaluation.failed());
-        low_satisfaction.push(e.evaluation.causes.iter().any(|c| {
-            matches!(
-                c,
-                crate::domain::evaluation::FailureCause::LowSatisfaction { .. }
-            )
-        }));
+        low_satisfaction.push(e.evaluation.low_satisfaction());
         revision_ids.push(uuid_array_literal(
             e.evaluation.results.iter().map(|r| r.revision_id),
         ));
@@ -96,7 +92,7 @@ pub async fn insert_new(
     // One statement for the whole batch: unnest turns the column arrays
     // back into rows. Ordering by the item index makes receive_seq follow
     // the order of arrival.
-    let inserted: Vec<Uuid> = sqlx::query_scalar(
+    let inserted: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         r#"insert into encounter
                (id, organisation_id, touchpoint_id, journey_id, customer_hash, occur_time,
                 channel, wait_seconds, first_response_seconds, duration_seconds, satisfaction,
@@ -121,7 +117,7 @@ pub async fn insert_new(
                      outcomes, item)
            order by u.item
            on conflict (organisation_id, source, external_id) do nothing
-           returning id"#,
+           returning id, receive_time"#,
     )
     .bind(organisation_id)
     .bind(&ids)

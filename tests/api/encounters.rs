@@ -111,11 +111,18 @@ pub(crate) async fn record(
 }
 
 /// Records `encounter` and returns it as stored.
+/// The answer must be the encounter as stored: when `key` may read
+/// encounters, the stored one is read back and compared.
 pub(crate) async fn recorded(app: &TestApp, key: &str, encounter: pb::Encounter) -> pb::Encounter {
-    record(app, key, encounter)
+    let answer = record(app, key, encounter)
         .await
         .encounter
-        .expect("no encounter in the response")
+        .expect("no encounter in the response");
+    match get_encounter(app, key, &answer.id).await {
+        Ok(stored) => assert_eq!(answer, stored, "the answer is not the encounter as stored"),
+        Err(status) => assert_eq!(status.code(), Code::PermissionDenied, "{status:?}"),
+    }
+    answer
 }
 
 /// Records `encounter`, which must fail, and returns the status.
