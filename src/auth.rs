@@ -17,6 +17,7 @@ use tower::{Layer, Service};
 use crate::{
     domain::api_key::{Principal, bearer_token, hash_secret},
     error::Error,
+    key_cache::KeyCache,
     store,
 };
 
@@ -31,11 +32,12 @@ pub struct CalledMethod(pub String);
 #[derive(Clone)]
 pub struct AuthLayer {
     pool: PgPool,
+    keys: KeyCache,
 }
 
 impl AuthLayer {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, keys: KeyCache) -> Self {
+        Self { pool, keys }
     }
 }
 
@@ -46,6 +48,7 @@ impl<S> Layer<S> for AuthLayer {
         Authenticate {
             inner,
             pool: self.pool.clone(),
+            keys: self.keys.clone(),
         }
     }
 }
@@ -54,6 +57,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Authenticate<S> {
     inner: S,
     pool: PgPool,
+    keys: KeyCache,
 }
 
 impl<S, B> Service<http::Request<B>> for Authenticate<S>
@@ -76,6 +80,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let pool = self.pool.clone();
+        let keys = self.keys.clone();
         Box::pin(async move {
             let path = request.uri().path();
             if PUBLIC_PREFIXES
@@ -85,7 +90,7 @@ where
                 return inner.call(request).await;
             }
             let method = CalledMethod(path.rsplit('/').next().unwrap_or_default().to_owned());
-            match authenticate(&pool, request.headers()).await {
+            match authenticate(&pool, &keys, request.headers()).await {
                 Ok(principal) => {
                     tracing::Span::current().record(
                         "organisation",
@@ -102,7 +107,11 @@ where
 }
 
 /// The caller behind the request's `authorization` header.
-async fn authenticate(pool: &PgPool, headers: &http::HeaderMap) -> Result<Principal, Error> {
+async fn authenticate(
+    pool: &PgPool,
+    keys: &KeyCache,
+    headers: &http::HeaderMap,
+) -> Result<Principal, Error> {
     let Some(header) = headers.get(http::header::AUTHORIZATION) else {
         return Err(Error::Unauthenticated {
             reason: "API_KEY_MISSING",
@@ -117,10 +126,17 @@ async fn authenticate(pool: &PgPool, headers: &http::HeaderMap) -> Result<Princi
             reason: "AUTHORIZATION_MALFORMED",
             message: "the authorization metadata must have the form \"Bearer <key>\"",
         })?;
-    store::api_key::authenticate(pool, &hash_secret(token))
-        .await?
-        .ok_or(Error::Unauthenticated {
-            reason: "API_KEY_INVALID",
-            message: "the api key is unknown or revoked",
-        })
+    let secret_hash = hash_secret(token);
+    let miss = match keys.get(&secret_hash) {
+        Ok(principal) => return Ok(principal),
+        Err(miss) => miss,
+    };
+    let principal = store::api_key::authenticate(pool, &secret_hash).await?;
+    if let Some(principal) = principal {
+        keys.remember(miss, secret_hash, principal);
+    }
+    principal.ok_or(Error::Unauthenticated {
+        reason: "API_KEY_INVALID",
+        message: "the api key is unknown or revoked",
+    })
 }

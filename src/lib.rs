@@ -14,6 +14,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod group_commit;
 pub mod ingest;
+pub mod key_cache;
 pub mod meters;
 pub mod proto;
 pub mod rollup_applier;

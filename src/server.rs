@@ -26,6 +26,7 @@ use crate::{
     auth::AuthLayer,
     deadline::DeadlineLayer,
     domain::paging::TokenKey,
+    key_cache::KeyCache,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
@@ -155,9 +156,12 @@ impl Application {
             pool.clone(),
             tokens.clone()
         )));
+        let keys = KeyCache::default();
+        let key_listener = tokio::spawn(keys.clone().listen(pool.clone()));
         let api_keys = limited!(ApiKeyServiceServer::new(ApiKeyApi::new(
             pool.clone(),
-            tokens.clone()
+            tokens.clone(),
+            keys.clone()
         )));
         let organisations = limited!(OrganisationServiceServer::new(OrganisationApi::new(
             pool.clone()
@@ -191,7 +195,7 @@ impl Application {
         let layers = tower::ServiceBuilder::new()
             .layer(CallTraceLayer)
             .layer(DeadlineLayer::new(settings.request_timeout))
-            .layer(AuthLayer::new(pool.clone()))
+            .layer(AuthLayer::new(pool.clone(), keys))
             .into_inner();
         let router = Server::builder()
             .layer(layers)
@@ -235,6 +239,7 @@ impl Application {
             }
         };
         watcher.abort();
+        key_listener.abort();
         // What it has not folded in yet stays pending, for the next start.
         applier.abort();
         feed.stop();

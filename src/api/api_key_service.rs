@@ -18,6 +18,7 @@ use crate::{
         violation::Violations,
     },
     error::{Error, Result},
+    key_cache::KeyCache,
     proto::verdad::v1 as pb,
     store,
 };
@@ -28,11 +29,12 @@ pub const DISPLAY_NAME_MAX_CHARS: usize = 200;
 pub struct ApiKeyApi {
     pool: PgPool,
     tokens: TokenKey,
+    keys: KeyCache,
 }
 
 impl ApiKeyApi {
-    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
-        Self { pool, tokens }
+    pub fn new(pool: PgPool, tokens: TokenKey, keys: KeyCache) -> Self {
+        Self { pool, tokens, keys }
     }
 
     async fn create(
@@ -93,6 +95,9 @@ impl ApiKeyApi {
         let principal = authorize(&request, Access::Manage)?;
         let id = parse_id("id", &request.get_ref().id)?;
         let key = revoke_key(&self.pool, principal.organisation_id, id).await?;
+        // The notification reaches this server too, but the caller may use
+        // the key again before it does.
+        self.keys.forget_all();
         Ok(pb::RevokeApiKeyResponse {
             api_key: Some(to_proto(key)),
         })

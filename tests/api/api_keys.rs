@@ -1,7 +1,14 @@
-use tonic::Code;
-use verdad::{domain::role::Role, proto::verdad::v1 as pb};
+use std::time::Duration;
 
-use crate::helpers::{assert_error, authed, spawn_app, violated_fields};
+use tokio::time::Instant;
+use tonic::{Code, transport::Channel};
+use verdad::{
+    domain::role::Role,
+    proto::verdad::v1::{self as pb, api_key_service_client::ApiKeyServiceClient},
+    server::{Application, ServerSettings},
+};
+
+use crate::helpers::{TestApp, assert_error, authed, spawn_app, violated_fields};
 
 #[tokio::test]
 async fn a_created_key_works_once_and_its_secret_is_never_listed() {
@@ -107,6 +114,13 @@ async fn a_revoked_key_is_refused_at_once_and_listed_only_on_request() {
         .unwrap()
         .into_inner();
     let id = created.api_key.unwrap().id;
+    // Known, so remembered by the server: an ingest key may not list keys.
+    listening_servers(&app, 1).await;
+    let status = keys
+        .list_api_keys(authed(&created.secret, pb::ListApiKeysRequest::default()))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
 
     let revoked = keys
         .revoke_api_key(authed(
@@ -259,4 +273,90 @@ async fn keys_are_listed_a_page_at_a_time() {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["page_size"]);
+}
+
+#[tokio::test]
+async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let second = app.key(&org, Role::Admin).await;
+    let mut replica = replica(&app).await;
+    listening_servers(&app, 2).await;
+    let list = || authed(&second, pb::ListApiKeysRequest::default());
+    replica.list_api_keys(list()).await.unwrap();
+
+    let id = app
+        .api_keys()
+        .await
+        .list_api_keys(authed(&org.admin_key, pb::ListApiKeysRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .api_keys
+        .into_iter()
+        .find(|k| second.starts_with(&k.secret_prefix))
+        .unwrap()
+        .id;
+    app.api_keys()
+        .await
+        .revoke_api_key(authed(&org.admin_key, pb::RevokeApiKeyRequest { id }))
+        .await
+        .unwrap();
+
+    // The other server hears of it when the revocation commits.
+    let revoked = Instant::now();
+    loop {
+        match replica.list_api_keys(list()).await {
+            Err(status) => {
+                assert_error(&status, Code::Unauthenticated, "API_KEY_INVALID");
+                break;
+            }
+            Ok(_) => assert!(
+                revoked.elapsed() < Duration::from_secs(2),
+                "the other server still takes the revoked key"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A second server on `app`'s database, as a replica behind the same load
+/// balancer would be.
+async fn replica(app: &TestApp) -> ApiKeyServiceClient<Channel> {
+    let settings = ServerSettings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        ..ServerSettings::default()
+    };
+    let server = Application::bind(settings, app.pool.clone())
+        .await
+        .expect("cannot bind");
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run_until(std::future::pending()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("cannot connect to the replica");
+    ApiKeyServiceClient::new(channel)
+}
+
+/// Waits until `servers` servers listen for revocations on `app`'s
+/// database: until then a server remembers no key, and the test would
+/// prove nothing.
+async fn listening_servers(app: &TestApp, servers: i64) {
+    let mut owner = app.owner_connection().await;
+    for _ in 0..200 {
+        let listening: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query ilike 'listen%verdad_api_keys%'",
+        )
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+        if listening >= servers {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {servers} servers listen for revocations");
 }
