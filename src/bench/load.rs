@@ -19,6 +19,7 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
+use super::machine::{CpuTimes, CpuUse};
 use super::{
     analyses::{Analysis, call},
     in_fresh_database,
@@ -168,8 +169,10 @@ async fn load_and_time(
     let alone = encounters(rate * u64::from(args.baseline_seconds));
     let baseline = Arc::new(Mutex::new(Record::default()));
     let started = Instant::now();
+    let cpu_before = CpuTimes::now();
     push_unary(&unary, &ingest_key, alone, rate, &baseline).await;
     let baseline_elapsed = started.elapsed();
+    let alone_cpu = cpu_use(cpu_before);
 
     let mixed_unary = encounters(rate * u64::from(args.seconds));
     let per_stream =
@@ -179,6 +182,7 @@ async fn load_and_time(
     let mixed = Arc::new(Mutex::new(Record::default()));
     let run_for = Duration::from_secs(u64::from(args.seconds));
     let started = Instant::now();
+    let cpu_before = CpuTimes::now();
     let mut tasks = Vec::new();
     for encounters in streams {
         let client = connect(addr).await?;
@@ -206,6 +210,7 @@ async fn load_and_time(
         task.await.context("a load task failed")?;
     }
     let mixed_elapsed = started.elapsed();
+    let mixed_cpu = cpu_use(cpu_before);
 
     let baseline = take(&baseline);
     let mixed = take(&mixed);
@@ -215,6 +220,16 @@ async fn load_and_time(
     );
     print_phase("alone", &baseline, baseline_elapsed);
     print_phase("mixed", &mixed, mixed_elapsed);
+    for (phase, used) in [("alone", alone_cpu), ("mixed", mixed_cpu)] {
+        if let Some(used) = used {
+            println!(
+                "cpu        {phase}: {:.2} of {} processors busy, {:.1}% of their time stolen by the hypervisor",
+                used.busy_processors,
+                processors(),
+                used.stolen_share * 100.0
+            );
+        }
+    }
     println!(
         "streams    {} encounters accepted in {:.1} s = {:.0} encounters/s alongside",
         mixed.streamed,
@@ -268,6 +283,15 @@ fn interleaved(journeys: Vec<Vec<pb::Encounter>>, count: usize) -> Vec<pb::Encou
     }
     taken.truncate(count);
     taken
+}
+
+/// What the machine's processors did since `before` was read.
+fn cpu_use(before: Option<CpuTimes>) -> Option<CpuUse> {
+    Some(CpuTimes::now()?.since(&before?, processors()))
+}
+
+fn processors() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn take(record: &Shared) -> Record {

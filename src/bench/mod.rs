@@ -4,6 +4,7 @@
 mod analyses;
 mod ingest;
 mod load;
+mod machine;
 mod server;
 mod workload;
 
