@@ -1,11 +1,10 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use verdad::{
     domain::role::Role,
     proto::verdad::v1::{self as pb, api_key_service_client::ApiKeyServiceClient},
-    server::{Application, ServerSettings},
 };
 
 use crate::helpers::{TestApp, assert_error, authed, spawn_app, violated_fields};
@@ -280,7 +279,7 @@ async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     let second = app.key(&org, Role::Admin).await;
-    let mut replica = replica(&app).await;
+    let mut replica = ApiKeyServiceClient::new(app.second_server(|_| {}).await);
     listening_servers(&app, 2).await;
     let list = || authed(&second, pb::ListApiKeysRequest::default());
     replica.list_api_keys(list()).await.unwrap();
@@ -318,26 +317,6 @@ async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// A second server on `app`'s database, as a replica behind the same load
-/// balancer would be.
-async fn replica(app: &TestApp) -> ApiKeyServiceClient<Channel> {
-    let settings = ServerSettings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        ..ServerSettings::default()
-    };
-    let server = Application::bind(settings, app.pool.clone())
-        .await
-        .expect("cannot bind");
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run_until(std::future::pending()));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("cannot connect to the replica");
-    ApiKeyServiceClient::new(channel)
 }
 
 /// Waits until `servers` servers listen for revocations on `app`'s

@@ -263,6 +263,29 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A channel to a second server on this test's database, as a replica
+    /// behind the same load balancer would be; it runs until the test ends.
+    pub(crate) async fn second_server(
+        &self,
+        configure: impl FnOnce(&mut ServerSettings),
+    ) -> Channel {
+        let mut settings = ServerSettings {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..ServerSettings::default()
+        };
+        configure(&mut settings);
+        let server = Application::bind(settings, self.pool.clone())
+            .await
+            .expect("cannot bind");
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run_until(std::future::pending()));
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("cannot connect to the second server")
+    }
+
     /// Runs `sql` in the cluster's maintenance database.
     pub(crate) async fn maintenance(&self, sql: &str) {
         let mut connection = PgConnection::connect(cluster_url()).await.unwrap();

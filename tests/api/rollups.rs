@@ -10,7 +10,6 @@ use uuid::Uuid;
 use verdad::{
     domain::histogram::bucket_floor,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
-    server::{Application, ServerSettings},
 };
 
 use crate::{
@@ -477,21 +476,9 @@ fn to_the_ninth(value: &impl std::fmt::Debug) -> String {
 }
 
 async fn exact_server(app: &TestApp) -> AnalysisServiceClient<Channel> {
-    let settings = ServerSettings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        exact_percentile_limit: i64::MAX,
-        ..ServerSettings::default()
-    };
-    let server = Application::bind(settings, app.pool.clone())
-        .await
-        .expect("cannot bind");
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run_until(std::future::pending()));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("cannot connect to the exact server");
+    let channel = app
+        .second_server(|s| s.exact_percentile_limit = i64::MAX)
+        .await;
     AnalysisServiceClient::new(channel)
 }
 
