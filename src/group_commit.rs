@@ -1,11 +1,12 @@
 //! Group commit for `RecordEncounter`: calls that arrive together are
 //! stored together. Each call is queued; when fewer than two of its
 //! organisation's batches are under way, whatever that organisation has
-//! queued is stored as one batch of the ingestion pipeline, one transaction. Under light traffic a batch
-//! holds one call and nothing waits; under heavy traffic the batches grow,
-//! so the database sees fewer transactions and statements (whose cost is
-//! mostly per statement, not per row: the lookups, the trigger that queues
-//! the rollup changes, the commit's flush) and keeps up.
+//! queued is stored as one batch of the ingestion pipeline, one
+//! transaction. Under light traffic a batch holds one call and nothing
+//! waits; under heavy traffic the batches grow, so the database sees fewer
+//! transactions and statements (whose cost is mostly per statement, not per
+//! row: the lookups, the trigger that queues the rollup changes, the
+//! commit's flush) and keeps up.
 //!
 //! Each call still gets its own answer: its encounter as stored, a
 //! duplicate, or its own refusal. Calls of different organisations are
