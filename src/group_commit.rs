@@ -17,7 +17,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use sqlx::PgPool;
 use tokio::{
     sync::{Semaphore, mpsc, oneshot},
     time::{Duration, Instant},
@@ -27,9 +26,8 @@ use uuid::Uuid;
 use crate::{
     domain::encounter::{Encounter, NewEncounter},
     error::{Error, Result},
-    ingest::{Item, Origin, Outcome, ingest_batch},
+    ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
     meters,
-    rollup_applier::RollupApplier,
 };
 
 /// Calls stored in one batch at most.
@@ -61,8 +59,7 @@ struct Call {
 /// it shares them.
 #[derive(Clone)]
 pub struct GroupCommit {
-    pool: PgPool,
-    rollups: RollupApplier,
+    pipeline: Pipeline,
     queues: Arc<Mutex<HashMap<Uuid, mpsc::Sender<Call>>>>,
 }
 
@@ -70,10 +67,9 @@ impl GroupCommit {
     /// No task runs yet: each organisation's is started on its first call,
     /// on the caller's runtime, and ends when the last handle is dropped
     /// and its queued calls are answered.
-    pub fn new(pool: PgPool, rollups: RollupApplier) -> Self {
+    pub fn new(pipeline: Pipeline) -> Self {
         Self {
-            pool,
-            rollups,
+            pipeline,
             queues: Arc::default(),
         }
     }
@@ -99,12 +95,7 @@ impl GroupCommit {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let start = || {
             let (calls, queue) = mpsc::channel(QUEUE_LENGTH);
-            tokio::spawn(store_batches(
-                self.pool.clone(),
-                self.rollups.clone(),
-                organisation_id,
-                queue,
-            ));
+            tokio::spawn(store_batches(self.pipeline.clone(), organisation_id, queue));
             calls
         };
         let calls = queues.entry(organisation_id).or_insert_with(start);
@@ -128,12 +119,7 @@ fn stopped() -> Error {
 /// before its own begins. While every slot is busy, calls gather for the
 /// next batch. Organisations' batches run side by side, so that one
 /// organisation's slow batch holds up no one else's calls.
-async fn store_batches(
-    pool: PgPool,
-    rollups: RollupApplier,
-    organisation_id: Uuid,
-    mut queue: mpsc::Receiver<Call>,
-) {
+async fn store_batches(pipeline: Pipeline, organisation_id: Uuid, mut queue: mpsc::Receiver<Call>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut previous_began: Option<Instant> = None;
     loop {
@@ -162,9 +148,9 @@ async fn store_batches(
             continue;
         }
         meters::record_batch(calls.len());
-        let (pool, rollups) = (pool.clone(), rollups.clone());
+        let pipeline = pipeline.clone();
         tokio::spawn(async move {
-            store(&pool, &rollups, organisation_id, calls).await;
+            store(&pipeline, organisation_id, calls).await;
             drop(slot);
         });
     }
@@ -182,7 +168,7 @@ fn take_waiting(queue: &mut mpsc::Receiver<Call>, calls: &mut Vec<Call>) {
 }
 
 /// Stores one organisation's calls as one batch and answers each.
-async fn store(pool: &PgPool, rollups: &RollupApplier, organisation_id: Uuid, calls: Vec<Call>) {
+async fn store(pipeline: &Pipeline, organisation_id: Uuid, calls: Vec<Call>) {
     let (items, replies): (Vec<Item>, Vec<_>) = calls
         .into_iter()
         .map(|call| {
@@ -193,7 +179,7 @@ async fn store(pool: &PgPool, rollups: &RollupApplier, organisation_id: Uuid, ca
             (item, call.reply)
         })
         .unzip();
-    match ingest_batch(pool, rollups, organisation_id, items, Origin::Calls).await {
+    match ingest_batch(pipeline, organisation_id, items, Origin::Calls).await {
         Err(error) => {
             let error = error.shared();
             for reply in replies {

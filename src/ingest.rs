@@ -3,9 +3,12 @@
 //! the organisation's touchpoints and standards, evaluated, stored once per
 //! (source, external_id) and given recovery cases, in one transaction.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -14,6 +17,7 @@ use crate::{
         encounter::{Context, Encounter, NewEncounter, PreparedEncounter, Unacceptable, prepare},
         pseudonym::pseudonym,
         recovery::describe,
+        standard::Standard,
         touchpoint::Touchpoint,
     },
     error::{Error, Result},
@@ -64,34 +68,113 @@ pub enum Origin {
     Stream,
 }
 
+/// What storing a batch needs; cloning it shares the references kept.
+#[derive(Clone)]
+pub struct Pipeline {
+    pool: PgPool,
+    rollups: RollupApplier,
+    references: References,
+}
+
+impl Pipeline {
+    pub fn new(pool: PgPool, rollups: RollupApplier) -> Self {
+        Self {
+            pool,
+            rollups,
+            references: References::default(),
+        }
+    }
+}
+
+/// Each organisation's touchpoints and standards as an ingest last read
+/// them, under the organisation's `reference_version`. Every change to
+/// either bumps the version in its own transaction, so a batch that reads
+/// the version with its organisation knows whether what is kept is still
+/// what it would read; two queries on every batch are saved while nothing
+/// changes. One entry per organisation that ingested, replaced when its
+/// version moves.
+#[derive(Clone, Default)]
+struct References {
+    kept: Arc<Mutex<HashMap<Uuid, Arc<Reference>>>>,
+}
+
+struct Reference {
+    version: i64,
+    touchpoints: Touchpoints,
+    standards: Vec<Standard>,
+}
+
+impl References {
+    /// The organisation's touchpoints and standards as of `version`, read
+    /// on `connection` unless kept.
+    async fn get(
+        &self,
+        connection: &mut PgConnection,
+        organisation_id: Uuid,
+        version: i64,
+    ) -> Result<Arc<Reference>> {
+        if let Some(kept) = self.kept().get(&organisation_id)
+            && kept.version == version
+        {
+            return Ok(kept.clone());
+        }
+        // Read after the version, in later statements: what is read is at
+        // least as new as the version says, as it would be without keeping.
+        let reference = Arc::new(Reference {
+            version,
+            touchpoints: Touchpoints::new(
+                store::touchpoint::list_all(&mut *connection, organisation_id).await?,
+            ),
+            standards: store::standard::list_active(connection, organisation_id).await?,
+        });
+        let mut kept = self.kept();
+        // A batch that read an older version does not replace a newer one.
+        if kept
+            .get(&organisation_id)
+            .is_none_or(|k| k.version <= version)
+        {
+            kept.insert(organisation_id, reference.clone());
+        }
+        Ok(reference)
+    }
+
+    fn kept(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Reference>>> {
+        // The map holds whole entries only; a panic elsewhere while it was
+        // locked leaves it usable.
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Stores a batch atomically: its valid encounters are stored (or found
 /// stored), its invalid ones are rejected and stored nowhere. A database
 /// error fails the whole batch and stores nothing.
 pub async fn ingest_batch(
-    pool: &PgPool,
-    rollups: &RollupApplier,
+    pipeline: &Pipeline,
     organisation_id: Uuid,
     items: Vec<Item>,
     origin: Origin,
 ) -> Result<BatchOutcome> {
-    let mut tx = store::begin_for(pool, organisation_id).await?;
-    let organisation = store::organisation::get(&mut tx, organisation_id, false)
+    let mut tx = store::begin_for(&pipeline.pool, organisation_id).await?;
+    let found = store::organisation::get_for_ingest(&mut tx, organisation_id)
         .await?
         .ok_or_else(|| Error::not_found("organisation", organisation_id.to_string()))?;
-    let touchpoints =
-        Touchpoints::new(store::touchpoint::list_all(&mut tx, organisation_id).await?);
-    let standards = store::standard::list_active(&mut tx, organisation_id).await?;
+    let organisation = found.organisation;
+    let reference = pipeline
+        .references
+        .get(&mut tx, organisation_id, found.reference_version)
+        .await?;
+    let touchpoints = &reference.touchpoints;
     let context = Context {
-        standards: &standards,
+        standards: &reference.standards,
         failure_threshold: organisation.failure_threshold,
     };
     let needs_key = items
         .iter()
         .any(|i| matches!(&i.encounter, Ok(e) if e.customer_ref.is_some()));
-    let customer_key = if needs_key {
-        Some(store::organisation::customer_key(&mut tx, organisation_id).await?)
-    } else {
-        None
+    let customer_key = match (needs_key, found.customer_key) {
+        (false, _) => None,
+        (true, Some(key)) => Some(key),
+        (true, None) => Some(store::organisation::customer_key(&mut tx, organisation_id).await?),
     };
 
     // Prepare every item; the first of several items with one key is the
@@ -241,7 +324,7 @@ pub async fn ingest_batch(
         tx.rollback().await?;
     } else {
         tx.commit().await?;
-        rollups.changed(organisation_id);
+        pipeline.rollups.changed(organisation_id);
     }
     count_outcomes(&outcomes, cases_opened);
     Ok(BatchOutcome {

@@ -35,7 +35,7 @@ use crate::{
     },
     error::{Error, Result},
     group_commit::GroupCommit,
-    ingest::{Item, Origin, Outcome, ingest_batch},
+    ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
     meters,
     proto::verdad::v1 as pb,
     rollup_applier::RollupApplier,
@@ -51,7 +51,7 @@ pub struct EncounterApi {
     pool: PgPool,
     tokens: TokenKey,
     group_commit: GroupCommit,
-    rollups: RollupApplier,
+    pipeline: Pipeline,
     /// Permits to store a stream's batch, when they are limited (see
     /// ServeArgs::stream_batches_at_once).
     stream_lanes: Option<Arc<Semaphore>>,
@@ -66,10 +66,11 @@ impl EncounterApi {
         stream_lanes: usize,
         rollups: RollupApplier,
     ) -> Self {
-        let group_commit = GroupCommit::new(pool.clone(), rollups.clone());
+        let pipeline = Pipeline::new(pool.clone(), rollups);
+        let group_commit = GroupCommit::new(pipeline.clone());
         Self {
             pool,
-            rollups,
+            pipeline,
             tokens,
             group_commit,
             stream_lanes: (stream_lanes > 0).then(|| Arc::new(Semaphore::new(stream_lanes))),
@@ -162,7 +163,7 @@ impl EncounterApi {
                 }
             })
             .collect();
-        let outcome = ingest_batch(&self.pool, &self.rollups, org, items, Origin::Stream).await?;
+        let outcome = ingest_batch(&self.pipeline, org, items, Origin::Stream).await?;
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);
         for (item_index, (outcome, (source, external_id))) in
             outcome.outcomes.into_iter().zip(keys).enumerate()

@@ -112,6 +112,50 @@ pub async fn get(
     row.map(TryInto::try_into).transpose()
 }
 
+/// What storing a batch of encounters needs of its organisation, read in
+/// one statement.
+pub struct ForIngest {
+    pub organisation: Organisation,
+    /// Bumped in every transaction that changes one of the organisation's
+    /// touchpoints or standards.
+    pub reference_version: i64,
+    /// The key for customer pseudonyms, if one was made.
+    pub customer_key: Option<Vec<u8>>,
+}
+
+/// The organisation the transaction acts for, if it is `id`, with what an
+/// ingest needs besides.
+pub async fn get_for_ingest(connection: &mut PgConnection, id: Uuid) -> Result<Option<ForIngest>> {
+    let row = sqlx::query!(
+        r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
+                  first_impression_seconds, create_time, update_time, reference_version,
+                  customer_key
+           from organisation where id = $1"#,
+        id
+    )
+    .fetch_optional(connection)
+    .await?;
+    row.map(|row| {
+        let organisation = OrganisationRow {
+            id: row.id,
+            display_name: row.display_name,
+            kind: row.kind,
+            time_zone: row.time_zone,
+            failure_threshold: row.failure_threshold,
+            recovery_deadline_seconds: row.recovery_deadline_seconds,
+            first_impression_seconds: row.first_impression_seconds,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        };
+        Ok(ForIngest {
+            organisation: organisation.try_into()?,
+            reference_version: row.reference_version,
+            customer_key: row.customer_key,
+        })
+    })
+    .transpose()
+}
+
 /// Writes every mutable field of `organisation`.
 pub async fn update(
     connection: &mut PgConnection,

@@ -1163,6 +1163,68 @@ async fn an_encounter_is_evaluated_against_every_standard_in_force_at_its_touchp
 }
 
 #[tokio::test]
+async fn touchpoint_and_standard_changes_through_one_server_apply_at_once_on_another() {
+    let app = spawn_app().await;
+    let (org, desk) = org_with_desk(&app).await;
+    let key = &org.admin_key;
+    let greeting = create_standard(&app, key, standard("greeting", "desk")).await;
+    // The other server keeps what its first ingest read.
+    let mut other =
+        pb::encounter_service_client::EncounterServiceClient::new(app.second_server(|_| {}).await);
+    let mut record_there = async |touchpoint_code: &str, external_id: &str| {
+        let mut sent = encounter(touchpoint_code, "his", external_id);
+        sent.first_response_seconds = Some(20);
+        other
+            .record_encounter(authed(
+                key,
+                pb::RecordEncounterRequest {
+                    encounter: Some(sent),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().encounter.unwrap())
+    };
+    let slow = record_there("desk", "evt-1").await.unwrap();
+    assert_eq!(result(&slow, "greeting").outcome(), pb::Outcome::Violated);
+
+    app.standards()
+        .await
+        .update_standard(authed(
+            key,
+            pb::UpdateStandardRequest {
+                standard: Some(pb::Standard {
+                    id: greeting.id.clone(),
+                    rule: crate::helpers::metric_rule(
+                        pb::MetricField::FirstResponseSeconds,
+                        pb::Comparison::LessOrEqual,
+                        30.0,
+                    ),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["metric_rule".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let relaxed = record_there("desk", "evt-2").await.unwrap();
+    assert_eq!(result(&relaxed, "greeting").outcome(), pb::Outcome::Met);
+
+    create_touchpoint(&app, key, touchpoint("kiosk")).await;
+    let at_kiosk = record_there("kiosk", "evt-3").await.unwrap();
+    assert_eq!(at_kiosk.touchpoint_code, "kiosk");
+
+    app.touchpoints()
+        .await
+        .archive_touchpoint(authed(key, pb::ArchiveTouchpointRequest { id: desk.id }))
+        .await
+        .unwrap();
+    let status = record_there("desk", "evt-4").await.unwrap_err();
+    assert_error(&status, Code::FailedPrecondition, "TOUCHPOINT_ARCHIVED");
+}
+
+#[tokio::test]
 async fn violating_a_critical_standard_fails_the_encounter() {
     let app = spawn_app().await;
     let key = demo_key(&app).await;
