@@ -7,7 +7,7 @@ use verdad::{
     proto::verdad::v1::{self as pb, api_key_service_client::ApiKeyServiceClient},
 };
 
-use crate::helpers::{TestApp, assert_error, authed, spawn_app, violated_fields};
+use crate::helpers::{assert_error, authed, spawn_app, violated_fields};
 
 #[tokio::test]
 async fn a_created_key_works_once_and_its_secret_is_never_listed() {
@@ -114,7 +114,7 @@ async fn a_revoked_key_is_refused_at_once_and_listed_only_on_request() {
         .into_inner();
     let id = created.api_key.unwrap().id;
     // Known, so remembered by the server: an ingest key may not list keys.
-    listening_servers(&app, 1).await;
+    app.servers_listening_for_revocations(1).await;
     let status = keys
         .list_api_keys(authed(&created.secret, pb::ListApiKeysRequest::default()))
         .await
@@ -280,7 +280,7 @@ async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
     let org = app.create_org("St. Mary").await;
     let second = app.key(&org, Role::Admin).await;
     let mut replica = ApiKeyServiceClient::new(app.second_server(|_| {}).await);
-    listening_servers(&app, 2).await;
+    app.servers_listening_for_revocations(2).await;
     let list = || authed(&second, pb::ListApiKeysRequest::default());
     replica.list_api_keys(list()).await.unwrap();
 
@@ -317,25 +317,4 @@ async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// Waits until `servers` servers listen for revocations on `app`'s
-/// database: until then a server remembers no key, and the test would
-/// prove nothing.
-async fn listening_servers(app: &TestApp, servers: i64) {
-    let mut owner = app.owner_connection().await;
-    for _ in 0..200 {
-        let listening: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity
-             where datname = current_database() and query ilike 'listen%verdad_api_keys%'",
-        )
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-        if listening >= servers {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("fewer than {servers} servers listen for revocations");
 }

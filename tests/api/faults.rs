@@ -11,8 +11,12 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use uuid::Uuid;
 use verdad::{
+    domain::role::Role,
     embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
-    proto::verdad::v1::{self as pb, encounter_service_client::EncounterServiceClient},
+    proto::verdad::v1::{
+        self as pb, api_key_service_client::ApiKeyServiceClient,
+        encounter_service_client::EncounterServiceClient,
+    },
 };
 
 use crate::{
@@ -264,4 +268,64 @@ async fn the_database_stopped_mid_stream_answers_unavailable_and_a_resend_after_
     assert_eq!(resent.accepted, (BATCHES * BATCH_SIZE) as i64 - before);
     assert_eq!(resent.duplicates, before);
     assert_eq!(count_feed(&app).await, (BATCHES * BATCH_SIZE) as i64);
+}
+
+#[tokio::test]
+async fn after_a_database_restart_a_key_revoked_through_one_server_is_refused_by_another() {
+    let mut cluster = OwnCluster::start().await;
+    let app = spawn_app_on(&cluster.url(), default_pool_options(), |_| {}).await;
+    let org = app.create_org("St. Mary").await;
+    let second = app.key(&org, Role::Admin).await;
+    let mut replica = ApiKeyServiceClient::new(app.second_server(|_| {}).await);
+    app.servers_listening_for_revocations(2).await;
+    let list = || authed(&second, pb::ListApiKeysRequest::default());
+    replica.list_api_keys(list()).await.unwrap();
+
+    cluster.stop().await;
+    cluster.restart().await;
+    // Both listen again on new connections; what they remembered before is
+    // forgotten, and revocations are heard again.
+    app.servers_listening_for_revocations(2).await;
+    let mut keys = app.api_keys().await;
+    let mut attempts = 0;
+    let id = loop {
+        // The pool finds its cut connections as it hands them out.
+        match keys
+            .list_api_keys(authed(&org.admin_key, pb::ListApiKeysRequest::default()))
+            .await
+        {
+            Ok(listed) => {
+                break listed
+                    .into_inner()
+                    .api_keys
+                    .into_iter()
+                    .find(|k| second.starts_with(&k.secret_prefix))
+                    .unwrap()
+                    .id;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                attempts += 1;
+                assert!(attempts < 20, "the database did not come back: {status:?}");
+            }
+        }
+    };
+    replica.list_api_keys(list()).await.unwrap();
+    keys.revoke_api_key(authed(&org.admin_key, pb::RevokeApiKeyRequest { id }))
+        .await
+        .unwrap();
+
+    let revoked = tokio::time::Instant::now();
+    loop {
+        match replica.list_api_keys(list()).await {
+            Err(status) if status.code() == Code::Unauthenticated => break,
+            Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+            Ok(_) => {}
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(2),
+            "the other server still takes the revoked key"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -286,6 +286,27 @@ impl TestApp {
             .expect("cannot connect to the second server")
     }
 
+    /// Waits until `servers` servers listen for key revocations on this
+    /// test's database: until then a server remembers no key, and a test of
+    /// revocation would prove nothing.
+    pub(crate) async fn servers_listening_for_revocations(&self, servers: i64) {
+        let mut owner = self.owner_connection().await;
+        for _ in 0..500 {
+            let listening: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity
+                 where datname = current_database() and query ilike 'listen%verdad_api_keys%'",
+            )
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+            if listening >= servers {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("fewer than {servers} servers listen for revocations");
+    }
+
     /// Runs `sql` in the cluster's maintenance database.
     pub(crate) async fn maintenance(&self, sql: &str) {
         let mut connection = PgConnection::connect(cluster_url()).await.unwrap();
