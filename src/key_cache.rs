@@ -99,7 +99,12 @@ impl KeyCache {
 
     /// Forgets every key: one was revoked or deleted.
     pub fn forget_all(&self) {
-        let mut entries = self.entries();
+        self.forget(&mut self.entries());
+    }
+
+    /// Forgets every key, under the lock `remember` checks the generation
+    /// under.
+    fn forget(&self, entries: &mut HashMap<[u8; 32], (Principal, Instant)>) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
         entries.clear();
     }
@@ -115,8 +120,7 @@ impl KeyCache {
 
     fn set_listening(&self, listening: bool) {
         let mut entries = self.entries();
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        entries.clear();
+        self.forget(&mut entries);
         self.inner.listening.store(listening, Ordering::SeqCst);
     }
 
