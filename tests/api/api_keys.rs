@@ -1,13 +1,14 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 use verdad::{
+    api::api_key_service::CreatedKey,
     domain::role::Role,
     proto::verdad::v1::{self as pb, api_key_service_client::ApiKeyServiceClient},
 };
 
-use crate::helpers::{assert_error, authed, spawn_app, violated_fields};
+use crate::helpers::{Org, TestApp, assert_error, authed, spawn_app, violated_fields};
 
 #[tokio::test]
 async fn a_created_key_works_once_and_its_secret_is_never_listed() {
@@ -278,37 +279,56 @@ async fn keys_are_listed_a_page_at_a_time() {
 async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let second = app.key(&org, Role::Admin).await;
     let mut replica = ApiKeyServiceClient::new(app.second_server(|_| {}).await);
-    app.servers_listening_for_revocations(2).await;
-    let list = || authed(&second, pb::ListApiKeysRequest::default());
-    replica.list_api_keys(list()).await.unwrap();
+    let second = key_known_to(&app, &org, &mut replica).await;
 
-    let id = app
-        .api_keys()
-        .await
-        .list_api_keys(authed(&org.admin_key, pb::ListApiKeysRequest::default()))
-        .await
-        .unwrap()
-        .into_inner()
-        .api_keys
-        .into_iter()
-        .find(|k| second.starts_with(&k.secret_prefix))
-        .unwrap()
-        .id;
-    app.api_keys()
-        .await
-        .revoke_api_key(authed(&org.admin_key, pb::RevokeApiKeyRequest { id }))
+    revoke_and_see_it_refused(&app, &org, &second, &mut replica).await;
+}
+
+/// A new admin key of `org`, used once through `replica` after both it and
+/// `app`'s server listen for revocations, so that the replica remembers it.
+pub(crate) async fn key_known_to(
+    app: &TestApp,
+    org: &Org,
+    replica: &mut ApiKeyServiceClient<Channel>,
+) -> CreatedKey {
+    let created = app.created_key(org, Role::Admin).await;
+    app.servers_listening_for_revocations(2).await;
+    replica
+        .list_api_keys(authed(&created.secret, pb::ListApiKeysRequest::default()))
         .await
         .unwrap();
+    created
+}
 
-    // The other server hears of it when the revocation commits.
+/// Revokes `key` through `app`'s server and waits until `replica` refuses
+/// it. The replica hears of the revocation when it commits, so it may take
+/// the key a moment longer: 2 s at most.
+pub(crate) async fn revoke_and_see_it_refused(
+    app: &TestApp,
+    org: &Org,
+    key: &CreatedKey,
+    replica: &mut ApiKeyServiceClient<Channel>,
+) {
+    app.api_keys()
+        .await
+        .revoke_api_key(authed(
+            &org.admin_key,
+            pb::RevokeApiKeyRequest {
+                id: key.key.id.to_string(),
+            },
+        ))
+        .await
+        .unwrap();
     let revoked = Instant::now();
     loop {
-        match replica.list_api_keys(list()).await {
+        match replica
+            .list_api_keys(authed(&key.secret, pb::ListApiKeysRequest::default()))
+            .await
+        {
             Err(status) => {
                 assert_error(&status, Code::Unauthenticated, "API_KEY_INVALID");
-                break;
+                return;
             }
             Ok(_) => assert!(
                 revoked.elapsed() < Duration::from_secs(2),

@@ -11,7 +11,7 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 use verdad::{
     admin,
-    api::api_key_service::create_key,
+    api::api_key_service::{CreatedKey, create_key},
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},
@@ -178,6 +178,11 @@ impl TestApp {
 
     /// A new key of `role` for `org`.
     pub(crate) async fn key(&self, org: &Org, role: Role) -> String {
+        self.created_key(org, role).await.secret
+    }
+
+    /// A new key of `role` for `org`, with its id.
+    pub(crate) async fn created_key(&self, org: &Org, role: Role) -> CreatedKey {
         let new = NewApiKey {
             display_name: format!("{role} key"),
             role,
@@ -185,7 +190,6 @@ impl TestApp {
         create_key(&self.pool, org.id, &new)
             .await
             .expect("cannot create key")
-            .secret
     }
 
     pub(crate) async fn channel(&self) -> Channel {
