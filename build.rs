@@ -29,6 +29,9 @@ const PROTOS: &[&str] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // compile_fds does not emit this itself.
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds the migrations, but cargo does not know it
+    // reads them: without this a new migration is left out of the build.
+    println!("cargo:rerun-if-changed=migrations");
 
     let fds = protox::compile(PROTOS, ["proto"])?;
 

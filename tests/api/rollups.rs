@@ -384,6 +384,102 @@ async fn changes_folded_in_one_at_a_time_give_the_figures_of_one_fold() {
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
 }
 
+/// The journey rollups as they stand: every journey's row, and the pair
+/// rows that count something (a refresh leaves rows it took everything
+/// out of), seconds to the microsecond.
+async fn journey_rollups(owner: &mut sqlx::PgConnection) -> (Vec<String>, Vec<String>) {
+    let paths = sqlx::query_scalar("select j::text from journey_path j order by journey_id")
+        .fetch_all(&mut *owner)
+        .await
+        .unwrap();
+    let pairs = sqlx::query_scalar(
+        "select format('%s %s>%s %s: %s in %s s', first_day, from_touchpoint, to_touchpoint,
+                       bucket, pairs, round(seconds_sum::numeric, 6))
+         from journey_day_pair
+         where pairs <> 0 or abs(seconds_sum) > 1e-6
+         order by first_day, from_touchpoint, to_touchpoint, bucket",
+    )
+    .fetch_all(&mut *owner)
+    .await
+    .unwrap();
+    (paths, pairs)
+}
+
+#[tokio::test]
+async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    for (code, position) in [("desk", 10), ("lab", 20), ("pharmacy", 30)] {
+        create_touchpoint(&app, key, keyed(code, position, true)).await;
+    }
+    let codes = ["desk", "lab", "pharmacy"];
+    // Near midnight, so that earlier arrivals move a journey's first day.
+    let midnight = 15 * 3600;
+    let visit = |journey: usize, round: usize, code: &str, seconds: i64| {
+        let measured = Measured {
+            satisfaction: Some(1 + ((journey + round) % 5) as i32),
+            ..Default::default()
+        };
+        let mut encounter = event(
+            code,
+            &format!("j{journey}"),
+            &format!("{journey}-{round}"),
+            at(midnight + seconds),
+            measured,
+        );
+        encounter.customer_ref = format!("patient-{}", journey % 4);
+        encounter
+    };
+    // Each round adds an encounter to every journey: after, before, between
+    // and tied with the ones before.
+    let offsets = [300, 100, 500, 100, -400, 20];
+    let mut owner = app.owner_connection().await;
+    for (round, offset) in offsets.into_iter().enumerate() {
+        let mut batch: Vec<pb::Encounter> = (0..12)
+            .map(|j| {
+                let seconds = offset + (j as i64) * 7;
+                visit(j, round, codes[(j + round) % 3], seconds)
+            })
+            .collect();
+        // One pair keeps its count and bucket and changes its seconds: desk
+        // to lab in 1,003 s, then a desk 3 s in makes it 1,000 s.
+        match round {
+            0 => batch.extend([visit(20, 0, "desk", 0), visit(20, 1, "lab", 1003)]),
+            1 => batch.push(visit(20, 2, "desk", 3)),
+            _ => {}
+        }
+        crate::encounters::ingest(&app, key, vec![batch])
+            .await
+            .unwrap();
+        match round {
+            // Two rounds folded together.
+            2 => {}
+            // Three journeys erased (the erasure folds them in first); the
+            // later rounds start them again.
+            3 => {
+                erase(&app, key, "patient-1").await.unwrap();
+            }
+            _ => while TestApp::fold(&mut owner, org.id, 1000).await > 0 {},
+        }
+    }
+    assert!(pending(&app).await.is_empty());
+    let refreshed = journey_rollups(&mut owner).await;
+    // Thirteen journeys: the erased three came back with the two later
+    // rounds.
+    assert_eq!(refreshed.0.len(), 13, "journeys: {:#?}", refreshed.0);
+
+    sqlx::query("select verdad_rebuild_journey_rollups($1)")
+        .bind(org.id)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let rebuilt = journey_rollups(&mut owner).await;
+    assert_eq!(refreshed.0, rebuilt.0, "journeys");
+    assert_eq!(refreshed.1, rebuilt.1, "pairs");
+}
+
 #[tokio::test]
 async fn the_server_folds_in_an_ingest_shortly_after_without_a_read() {
     let app = spawn_app().await;
@@ -531,8 +627,8 @@ async fn journey_fixture(app: &TestApp, key: &str, organisation: Uuid) {
         record_feedback(app, key, journey, feedback).await.unwrap();
     }
     // Forty more journeys, each split over two stream batches: one fold
-    // then refreshes more than 32 journeys at once (planned for its
-    // arguments), and a later one refreshes them again.
+    // then summarises forty journeys at once, and a later one refreshes
+    // them by their difference.
     let crowd = |step: i64| -> Vec<pb::Encounter> {
         (0..40)
             .map(|n| {
