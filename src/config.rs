@@ -236,6 +236,10 @@ pub struct LoadBenchArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub record_rate: u32,
 
+    /// How the RecordEncounter calls are spaced in time.
+    #[arg(long, value_enum, default_value_t = Arrivals::Poisson)]
+    pub arrivals: Arrivals,
+
     /// Concurrent ingest streams during the mixed traffic.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub streams: u32,
@@ -257,6 +261,17 @@ pub struct LoadBenchArgs {
     /// Keeps the bench database afterwards.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// How `bench load` spaces its RecordEncounter calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Arrivals {
+    /// As from many independent feeding systems: random gaps, the rate on
+    /// average (a Poisson process, drawn from a fixed seed).
+    Poisson,
+    /// Groups every 10 ms, as many calls at once as the rate owes: ten at
+    /// once at 1,000 calls/s.
+    Ticks,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use sqlx::{Connection, Executor, PgConnection};
-use tokio::{sync::mpsc, time::MissedTickBehavior};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     Request,
@@ -26,10 +26,10 @@ use super::{
     ingest::{connect, stream_all, today},
     prepare,
     server::ServerProcess,
-    workload::{journey, plan},
+    workload::{journey, plan, poisson_schedule, tick_schedule},
 };
 use crate::{
-    config::LoadBenchArgs,
+    config::{Arrivals, LoadBenchArgs},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
 };
@@ -39,8 +39,7 @@ const TARGET_P99: Duration = Duration::from_millis(10);
 /// Connections the unary calls are spread over, as several feeding
 /// systems would.
 const UNARY_CONNECTIONS: usize = 4;
-/// The unary calls are sent in groups this often: tokio's timer does not
-/// tick reliably every millisecond.
+/// With `--arrivals ticks`, the unary calls are sent in groups this often.
 const UNARY_TICK: Duration = Duration::from_millis(10);
 /// RecordEncounter calls at the rate before the timed phases, untimed.
 const WARM_UP_SECONDS: u64 = 3;
@@ -164,13 +163,13 @@ async fn load_and_time(
     // first batches, which a running server has long done.
     let warm_up = encounters(rate * WARM_UP_SECONDS);
     let untimed = Arc::new(Mutex::new(Record::default()));
-    push_unary(&unary, &ingest_key, warm_up, rate, &untimed).await;
+    push_unary(&unary, &ingest_key, warm_up, rate, args.arrivals, &untimed).await;
     let warm_up_errors: u64 = take(&untimed).errors.values().sum();
     let alone = encounters(rate * u64::from(args.baseline_seconds));
     let baseline = Arc::new(Mutex::new(Record::default()));
     let started = Instant::now();
     let cpu_before = CpuTimes::now();
-    push_unary(&unary, &ingest_key, alone, rate, &baseline).await;
+    push_unary(&unary, &ingest_key, alone, rate, args.arrivals, &baseline).await;
     let baseline_elapsed = started.elapsed();
     let alone_cpu = cpu_use(cpu_before);
 
@@ -205,7 +204,15 @@ async fn load_and_time(
         Duration::from_millis(args.analysis_pause_ms),
         mixed.clone(),
     )));
-    push_unary(&unary, &ingest_key, mixed_unary, rate, &mixed).await;
+    push_unary(
+        &unary,
+        &ingest_key,
+        mixed_unary,
+        rate,
+        args.arrivals,
+        &mixed,
+    )
+    .await;
     for task in tasks {
         task.await.context("a load task failed")?;
     }
@@ -248,8 +255,9 @@ async fn load_and_time(
             .get("RecordEncounter")
             .map_or(0.0, |l| l.len() as f64 / mixed_elapsed.as_secs_f64());
         println!(
-            "RecordEncounter p99 {} at {achieved:.0} calls/s alongside the rest, {} alone: ratio {:.2} (target < {} ms: {})",
+            "RecordEncounter p99 {} at {achieved:.0} calls/s ({:?} arrivals) alongside the rest, {} alone: ratio {:.2} (target < {} ms: {})",
             millis(together),
+            args.arrivals,
             millis(alone),
             together.as_secs_f64() / alone.as_secs_f64().max(1e-9),
             TARGET_P99.as_millis(),
@@ -303,41 +311,37 @@ fn take(record: &Shared) -> Record {
 }
 
 /// Sends each encounter as its own RecordEncounter at `rate` calls a
-/// second, without waiting for answers (an open loop, as independent
-/// feeding systems send), and waits for the last answer.
+/// second, spaced as `arrivals` says, without waiting for answers (an open
+/// loop, as independent feeding systems send), and waits for the last
+/// answer. A call is timed from when it was sent; one the bench sends late
+/// (tokio's timer has millisecond steps) goes as soon as it can.
 async fn push_unary(
     clients: &[pb::encounter_service_client::EncounterServiceClient<Channel>],
     key: &MetadataValue<Ascii>,
     encounters: Vec<pb::Encounter>,
     rate: u64,
+    arrivals: Arrivals,
     record: &Shared,
 ) {
-    let per_tick = (rate as f64 * UNARY_TICK.as_secs_f64()).max(1.0);
-    let mut ticker = tokio::time::interval(UNARY_TICK);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let schedule = match arrivals {
+        Arrivals::Poisson => poisson_schedule(encounters.len(), rate),
+        Arrivals::Ticks => tick_schedule(encounters.len(), rate, UNARY_TICK),
+    };
+    let start = tokio::time::Instant::now();
     let mut calls = Vec::with_capacity(encounters.len());
-    let mut owed = 0.0;
-    let mut encounters = encounters.into_iter().enumerate().peekable();
-    while encounters.peek().is_some() {
-        ticker.tick().await;
-        owed += per_tick;
-        while owed >= 1.0 {
-            let Some((index, encounter)) = encounters.next() else {
-                break;
-            };
-            owed -= 1.0;
-            let mut client = clients[index % clients.len()].clone();
-            let mut request = Request::new(pb::RecordEncounterRequest {
-                encounter: Some(encounter),
-            });
-            request.metadata_mut().insert("authorization", key.clone());
-            let record = record.clone();
-            calls.push(tokio::spawn(async move {
-                let started = Instant::now();
-                let ok = client.record_encounter(request).await.is_ok();
-                note(&record, "RecordEncounter", started.elapsed(), ok);
-            }));
-        }
+    for ((index, encounter), due) in encounters.into_iter().enumerate().zip(schedule) {
+        tokio::time::sleep_until(start + due).await;
+        let mut client = clients[index % clients.len()].clone();
+        let mut request = Request::new(pb::RecordEncounterRequest {
+            encounter: Some(encounter),
+        });
+        request.metadata_mut().insert("authorization", key.clone());
+        let record = record.clone();
+        calls.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let ok = client.record_encounter(request).await.is_ok();
+            note(&record, "RecordEncounter", started.elapsed(), ok);
+        }));
     }
     for call in calls {
         let _ = call.await;

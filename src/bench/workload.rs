@@ -4,7 +4,7 @@
 //! the streams generate their encounters lazily, a batch at a time, and a run
 //! sends the same encounters as the run before it on the same day.
 
-use std::{collections::HashMap, ops::RangeInclusive};
+use std::{collections::HashMap, ops::RangeInclusive, time::Duration};
 
 use prost_types::Timestamp;
 
@@ -32,6 +32,8 @@ const DAYS_AGO: RangeInclusive<i64> = 5..=300;
 const ROUTE: u64 = 1;
 const DETAILS: u64 = 2;
 const DAY_OF_VISIT: u64 = 3;
+/// The random stream of the unary calls' arrival times.
+const ARRIVALS: u64 = 4;
 
 const DEPARTMENTS: [&str; 8] = [
     "internal-medicine",
@@ -494,6 +496,33 @@ fn encounter(
     }
 }
 
+/// When each of `count` calls at `rate` a second is due, from the start:
+/// the gaps between calls drawn at random (exponentially, so that calls
+/// from independent systems sometimes come close together), the same on
+/// every run.
+pub(super) fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
+    let mut rng = Rng::new(0, ARRIVALS);
+    let mean_gap = 1.0 / rate.max(1) as f64;
+    let mut due = 0.0;
+    (0..count)
+        .map(|_| {
+            // 1 - u is in (0, 1], so its logarithm is finite.
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            due += -(1.0 - u).ln() * mean_gap;
+            Duration::from_secs_f64(due)
+        })
+        .collect()
+}
+
+/// When each of `count` calls at `rate` a second is due, from the start,
+/// sent in groups every `tick`.
+pub(super) fn tick_schedule(count: usize, rate: u64, tick: Duration) -> Vec<Duration> {
+    let per_tick = (rate as f64 * tick.as_secs_f64()).max(1.0);
+    (0..count)
+        .map(|i| tick.mul_f64((i as f64 / per_tick).floor()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -518,6 +547,43 @@ mod tests {
             let generated: usize = shares.iter().map(|s| s.encounters(TODAY).count()).sum();
             assert_eq!(generated as u64, total);
         }
+    }
+
+    #[test]
+    fn poisson_arrivals_keep_the_rate_on_average_and_vary_their_gaps() {
+        let due = poisson_schedule(20_000, 1_000);
+        assert_eq!(due, poisson_schedule(20_000, 1_000));
+        assert!(due.windows(2).all(|pair| pair[0] <= pair[1]));
+        let seconds = due[due.len() - 1].as_secs_f64();
+        assert!(
+            (19.4..20.6).contains(&seconds),
+            "{seconds} s for 20,000 calls"
+        );
+        // Exponential gaps: about e^-2 of them over twice the mean, and
+        // about 1 - e^-0.1 under a tenth of it.
+        let gaps: Vec<f64> = due
+            .windows(2)
+            .map(|p| (p[1] - p[0]).as_secs_f64())
+            .collect();
+        let share = |f: &dyn Fn(f64) -> bool| {
+            gaps.iter().filter(|g| f(**g)).count() as f64 / gaps.len() as f64
+        };
+        let long = share(&|g| g > 0.002);
+        let short = share(&|g| g < 0.0001);
+        assert!((0.12..0.15).contains(&long), "{long} over 2 ms");
+        assert!((0.08..0.11).contains(&short), "{short} under 0.1 ms");
+    }
+
+    #[test]
+    fn ticks_send_what_the_rate_owes_every_tick() {
+        let tick = Duration::from_millis(10);
+        let due = tick_schedule(25, 1_000, tick);
+        assert_eq!(due[0], Duration::ZERO);
+        assert_eq!(due[9], Duration::ZERO);
+        assert_eq!(due[10], tick);
+        assert_eq!(due[24], tick * 2);
+        // Below one call a tick, one call every tick.
+        assert_eq!(tick_schedule(3, 10, tick), [Duration::ZERO, tick, tick * 2]);
     }
 
     #[test]
