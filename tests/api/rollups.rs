@@ -411,10 +411,10 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
     set_time_zone(&app, key, "UTC").await;
-    for (code, position) in [("desk", 10), ("lab", 20), ("pharmacy", 30)] {
+    let codes = ["desk", "lab", "pharmacy"];
+    for (position, code) in (10..).step_by(10).zip(codes) {
         create_touchpoint(&app, key, keyed(code, position, true)).await;
     }
-    let codes = ["desk", "lab", "pharmacy"];
     // Near midnight, so that earlier arrivals move a journey's first day.
     let midnight = 15 * 3600;
     let visit = |journey: usize, round: usize, code: &str, seconds: i64| {
@@ -470,6 +470,8 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
     // rounds.
     assert_eq!(refreshed.0.len(), 13, "journeys: {:#?}", refreshed.0);
 
+    // The folds above set the organisation on this connection, for
+    // row-level security.
     sqlx::query("select verdad_rebuild_journey_rollups($1)")
         .bind(org.id)
         .execute(&mut owner)
