@@ -10,8 +10,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use sqlx::{Connection, Executor, PgConnection};
-use tokio::sync::mpsc;
+use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgPoolOptions};
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     Request,
@@ -43,6 +43,16 @@ const UNARY_CONNECTIONS: usize = 4;
 const UNARY_TICK: Duration = Duration::from_millis(10);
 /// RecordEncounter calls at the rate before the timed phases, untimed.
 const WARM_UP_SECONDS: u64 = 3;
+/// One-row durable commits a second the probe makes in each timed phase.
+const PROBE_RATE: u32 = 100;
+/// Connections the probe spreads its commits over.
+const PROBE_CONNECTIONS: u32 = 4;
+/// The probe's table, in the bench's own database, and its one write.
+const PROBE_TABLE: &str = "create table verdad_bench_commit_probe \
+    (id bigint generated always as identity primary key)";
+const PROBE_INSERT: &str = "insert into verdad_bench_commit_probe default values";
+/// What the probe's figures are printed as.
+const PROBE: &str = "one-row commit (probe)";
 /// Visits under way at once in the unary feed.
 const OPEN_JOURNEYS: usize = 500;
 const DASHBOARD: &[Analysis] = &[
@@ -131,6 +141,7 @@ async fn load_and_time(
         caught_up.as_secs_f64()
     );
     let mut owner = PgConnection::connect(url).await?;
+    owner.execute(PROBE_TABLE).await?;
     owner.execute("vacuum analyze").await?;
     if let Err(error) = owner.execute("checkpoint").await {
         tracing::warn!(%error, "no checkpoint before timing");
@@ -167,11 +178,13 @@ async fn load_and_time(
     let warm_up_errors: u64 = take(&untimed).errors.values().sum();
     let alone = encounters(rate * u64::from(args.baseline_seconds));
     let baseline = Arc::new(Mutex::new(Record::default()));
+    let alone_probe = Probe::start(url).await?;
     let started = Instant::now();
     let cpu_before = CpuTimes::now();
     push_unary(&unary, &ingest_key, alone, rate, args.arrivals, &baseline).await;
     let baseline_elapsed = started.elapsed();
     let alone_cpu = cpu_use(cpu_before);
+    let alone_probe = alone_probe.stop().await?;
 
     let mixed_unary = encounters(rate * u64::from(args.seconds));
     let per_stream =
@@ -180,6 +193,7 @@ async fn load_and_time(
         (0..args.streams).map(|_| encounters(per_stream)).collect();
     let mixed = Arc::new(Mutex::new(Record::default()));
     let run_for = Duration::from_secs(u64::from(args.seconds));
+    let mixed_probe = Probe::start(url).await?;
     let started = Instant::now();
     let cpu_before = CpuTimes::now();
     let mut tasks = Vec::new();
@@ -218,6 +232,7 @@ async fn load_and_time(
     }
     let mixed_elapsed = started.elapsed();
     let mixed_cpu = cpu_use(cpu_before);
+    let mixed_probe = mixed_probe.stop().await?;
 
     let baseline = take(&baseline);
     let mixed = take(&mixed);
@@ -226,7 +241,9 @@ async fn load_and_time(
         "phase / method", "calls", "errors", "calls/s", "p50", "p99", "max"
     );
     print_phase("alone", &baseline, baseline_elapsed);
+    print_phase("alone", &alone_probe, baseline_elapsed);
     print_phase("mixed", &mixed, mixed_elapsed);
+    print_phase("mixed", &mixed_probe, mixed_elapsed);
     for (phase, used) in [("alone", alone_cpu), ("mixed", mixed_cpu)] {
         if let Some(used) = used {
             println!(
@@ -243,12 +260,9 @@ async fn load_and_time(
         mixed_elapsed.as_secs_f64(),
         mixed.streamed as f64 / mixed_elapsed.as_secs_f64()
     );
-    let p99 = |record: &Record| {
-        record
-            .latencies
-            .get("RecordEncounter")
-            .map(|l| percentile(l, 0.99))
-    };
+    let p99_of =
+        |record: &Record, method: &str| record.latencies.get(method).map(|l| percentile(l, 0.99));
+    let p99 = |record: &Record| p99_of(record, "RecordEncounter");
     if let (Some(alone), Some(together)) = (p99(&baseline), p99(&mixed)) {
         let achieved = mixed
             .latencies
@@ -267,6 +281,28 @@ async fn load_and_time(
                 "NOT met"
             }
         );
+    }
+    if let (Some(alone), Some(together), Some(floor_alone), Some(floor_together)) = (
+        p99(&baseline),
+        p99(&mixed),
+        p99_of(&alone_probe, PROBE),
+        p99_of(&mixed_probe, PROBE),
+    ) {
+        println!(
+            "floor      a one-row durable commit to the same PostgreSQL, p99: {} alone, {} mixed; RecordEncounter's p99 over it: {:.2} alone, {:.2} mixed",
+            millis(floor_alone),
+            millis(floor_together),
+            alone.as_secs_f64() / floor_alone.as_secs_f64().max(1e-9),
+            together.as_secs_f64() / floor_together.as_secs_f64().max(1e-9),
+        );
+    }
+    let probe_errors: u64 = alone_probe
+        .errors
+        .values()
+        .chain(mixed_probe.errors.values())
+        .sum();
+    if probe_errors > 0 {
+        println!("probe      {probe_errors} of the probe's commits failed");
     }
     let errors: u64 = warm_up_errors
         + baseline
@@ -345,6 +381,67 @@ async fn push_unary(
     }
     for call in calls {
         let _ = call.await;
+    }
+}
+
+/// PostgreSQL's own floor for a durable write, measured beside the load:
+/// a one-row insert committed in one round trip, `PROBE_RATE` times a
+/// second. A RecordEncounter call is answered only once its batch's commit
+/// is on disk, so no call can beat what this takes at the same moment: the
+/// WAL flush it waits for carries whatever the other traffic wrote before
+/// it, and the disk's flush is the machine's. Like the calls, the probes
+/// are an open loop: one sent while an earlier one is stuck goes on a
+/// further connection, so a stall is counted for every probe it holds up.
+struct Probe {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Record>,
+    pool: PgPool,
+}
+
+impl Probe {
+    async fn start(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(PROBE_CONNECTIONS)
+            .min_connections(PROBE_CONNECTIONS)
+            // No ping before each probe: one round trip, as a batch's
+            // commit is.
+            .test_before_acquire(false)
+            .connect(url)
+            .await?;
+        let (stop, mut stopped) = oneshot::channel();
+        let probes = pool.clone();
+        let task = tokio::spawn(async move {
+            let record: Shared = Arc::default();
+            let mut ticker =
+                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(PROBE_RATE)));
+            let mut sent = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticker.tick() => {}
+                }
+                let (pool, record) = (probes.clone(), record.clone());
+                sent.push(tokio::spawn(async move {
+                    let started = Instant::now();
+                    let ok = sqlx::query(PROBE_INSERT).execute(&pool).await.is_ok();
+                    note(&record, PROBE, started.elapsed(), ok);
+                }));
+            }
+            for probe in sent {
+                let _ = probe.await;
+            }
+            take(&record)
+        });
+        Ok(Self { stop, task, pool })
+    }
+
+    async fn stop(self) -> anyhow::Result<Record> {
+        // The task runs until told; a send fails only if it panicked, which
+        // its join error then says.
+        let _ = self.stop.send(());
+        let record = self.task.await.context("the commit probe failed")?;
+        self.pool.close().await;
+        Ok(record)
     }
 }
 
