@@ -16,7 +16,7 @@ use tonic::{
 };
 
 use super::{
-    in_fresh_database, ingest::stream_all, prepare, server::ServerProcess, workload::plan,
+    in_fresh_database, ingest::stream_all, prepare, ratio, server::ServerProcess, workload::plan,
 };
 use crate::{
     config::AnalysesBenchArgs,
@@ -152,7 +152,7 @@ async fn load_and_time(
                 ms(timing.median),
                 ms(timing.min),
                 ms(timing.max),
-                timing.median.as_secs_f64() / baseline.median.as_secs_f64().max(1e-9),
+                ratio(timing.median, baseline.median),
                 target.as_millis(),
                 if timing.median < target {
                     "met"

@@ -24,7 +24,7 @@ use super::{
     analyses::{Analysis, call},
     in_fresh_database,
     ingest::{connect, stream_all, today},
-    prepare,
+    prepare, ratio,
     server::ServerProcess,
     workload::{journey, plan, poisson_schedule, tick_schedule},
 };
@@ -260,10 +260,13 @@ async fn load_and_time(
         mixed_elapsed.as_secs_f64(),
         mixed.streamed as f64 / mixed_elapsed.as_secs_f64()
     );
-    let p99_of =
+    let p99 =
         |record: &Record, method: &str| record.latencies.get(method).map(|l| percentile(l, 0.99));
-    let p99 = |record: &Record| p99_of(record, "RecordEncounter");
-    if let (Some(alone), Some(together)) = (p99(&baseline), p99(&mixed)) {
+    let recorded = (
+        p99(&baseline, "RecordEncounter"),
+        p99(&mixed, "RecordEncounter"),
+    );
+    if let (Some(alone), Some(together)) = recorded {
         let achieved = mixed
             .latencies
             .get("RecordEncounter")
@@ -273,7 +276,7 @@ async fn load_and_time(
             millis(together),
             args.arrivals,
             millis(alone),
-            together.as_secs_f64() / alone.as_secs_f64().max(1e-9),
+            ratio(together, alone),
             TARGET_P99.as_millis(),
             if together < TARGET_P99 {
                 "met"
@@ -282,18 +285,15 @@ async fn load_and_time(
             }
         );
     }
-    if let (Some(alone), Some(together), Some(floor_alone), Some(floor_together)) = (
-        p99(&baseline),
-        p99(&mixed),
-        p99_of(&alone_probe, PROBE),
-        p99_of(&mixed_probe, PROBE),
-    ) {
+    if let ((Some(alone), Some(together)), Some(floor_alone), Some(floor_together)) =
+        (recorded, p99(&alone_probe, PROBE), p99(&mixed_probe, PROBE))
+    {
         println!(
             "floor      a one-row durable commit to the same PostgreSQL, p99: {} alone, {} mixed; RecordEncounter's p99 over it: {:.2} alone, {:.2} mixed",
             millis(floor_alone),
             millis(floor_together),
-            alone.as_secs_f64() / floor_alone.as_secs_f64().max(1e-9),
-            together.as_secs_f64() / floor_together.as_secs_f64().max(1e-9),
+            ratio(alone, floor_alone),
+            ratio(together, floor_together),
         );
     }
     let probe_errors: u64 = alone_probe

@@ -23,6 +23,11 @@ use crate::{
     store::{self, PoolOptions, with_database},
 };
 
+/// How many times `base` `value` is.
+fn ratio(value: std::time::Duration, base: std::time::Duration) -> f64 {
+    value.as_secs_f64() / base.as_secs_f64().max(1e-9)
+}
+
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Ingest(args) => ingest::run(args).await,
