@@ -123,10 +123,8 @@ async fn store_batches(pipeline: Pipeline, organisation_id: Uuid, mut queue: mps
             break;
         };
         let mut calls = vec![first];
-        // No call waits for company: a batch takes what is queued when a
-        // slot frees, and calls that come meanwhile gather for the next.
-        // (A 1 ms linger after a lone call was tried: it raised the median
-        // by 1-2 ms and lowered no p99.)
+        // No call waits for company: a 1 ms linger after a lone call was
+        // tried, and it raised the median by 1-2 ms and lowered no p99.
         take_waiting(&mut queue, &mut calls);
         // A caller that gave up (its deadline passed, it hung up) before its
         // batch began has its encounter left unstored, as an unbatched call
