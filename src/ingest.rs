@@ -15,6 +15,7 @@ use crate::{
     domain::{
         code::Lookup,
         encounter::{Context, Encounter, NewEncounter, PreparedEncounter, Unacceptable, prepare},
+        organisation::Organisation,
         pseudonym::pseudonym,
         recovery::describe,
         standard::Standard,
@@ -22,7 +23,7 @@ use crate::{
     },
     error::{Error, Result},
     rollup_applier::RollupApplier,
-    store::{self, recovery::NewCase},
+    store::{self, encounter::StoredBatch, organisation::ForIngest, recovery::NewCase},
 };
 
 /// One encounter of a batch: checked, or the error its checks found. `field`
@@ -86,13 +87,13 @@ impl Pipeline {
     }
 }
 
-/// Each organisation's touchpoints and standards as an ingest last read
-/// them, under the organisation's `reference_version`. Every change to
-/// either bumps the version in its own transaction, so a batch that reads
-/// the version with its organisation knows whether what is kept is still
-/// what it would read; two queries on every batch are saved while nothing
-/// changes. One entry per organisation that ingested, replaced when its
-/// version moves.
+/// Each organisation as an ingest last read it, with its touchpoints and
+/// standards, under its `reference_version`. Every change to any of them
+/// bumps the version in its own transaction, so a batch that checks the
+/// version where it writes knows whether what is kept is still what it
+/// would read: while nothing changes, a batch is stored in one round trip
+/// instead of four. One entry per organisation that ingested, replaced when
+/// its version moves.
 #[derive(Clone, Default)]
 struct References {
     kept: Arc<Mutex<HashMap<Uuid, Arc<Reference>>>>,
@@ -100,19 +101,28 @@ struct References {
 
 struct Reference {
     version: i64,
+    organisation: Organisation,
+    customer_key: Option<Vec<u8>>,
     touchpoints: Touchpoints,
     standards: Vec<Standard>,
 }
 
 impl References {
-    /// The organisation's touchpoints and standards as of `version`, read
-    /// on `connection` unless kept.
+    /// What is kept of the organisation, however old.
+    fn latest(&self, organisation_id: Uuid) -> Option<Arc<Reference>> {
+        self.kept().get(&organisation_id).cloned()
+    }
+
+    /// The organisation as `found` in the caller's transaction, with its
+    /// touchpoints and standards as of the same version, read on
+    /// `connection` unless kept.
     async fn get(
         &self,
         connection: &mut PgConnection,
         organisation_id: Uuid,
-        version: i64,
+        found: ForIngest,
     ) -> Result<Arc<Reference>> {
+        let version = found.reference_version;
         if let Some(kept) = self.kept().get(&organisation_id)
             && kept.version == version
         {
@@ -122,6 +132,8 @@ impl References {
         // least as new as the version says, as it would be without keeping.
         let reference = Arc::new(Reference {
             version,
+            organisation: found.organisation,
+            customer_key: found.customer_key,
             touchpoints: Touchpoints::new(
                 store::touchpoint::list_all(&mut *connection, organisation_id).await?,
             ),
@@ -148,54 +160,189 @@ impl References {
 /// Stores a batch atomically: its valid encounters are stored (or found
 /// stored), its invalid ones are rejected and stored nowhere. A database
 /// error fails the whole batch and stores nothing.
+///
+/// With the organisation kept from an earlier batch, the batch is stored in
+/// one round trip that checks the organisation's version first; when that
+/// moved, or nothing is kept yet, the organisation is read afresh in the
+/// batch's transaction.
 pub async fn ingest_batch(
     pipeline: &Pipeline,
     organisation_id: Uuid,
     items: Vec<Item>,
     origin: Origin,
 ) -> Result<BatchOutcome> {
+    if let Some(kept) = pipeline.references.latest(organisation_id)
+        && let Some(outcome) = ingest_kept(pipeline, organisation_id, &kept, &items, origin).await?
+    {
+        return Ok(outcome);
+    }
+    ingest_reading(pipeline, organisation_id, &items, origin).await
+}
+
+/// Stores the batch against the organisation as kept, in one statement
+/// that is a transaction of its own; `None` if what is kept is out of date
+/// (nothing was written) or lacks the customer key the batch needs.
+async fn ingest_kept(
+    pipeline: &Pipeline,
+    organisation_id: Uuid,
+    kept: &Reference,
+    items: &[Item],
+    origin: Origin,
+) -> Result<Option<BatchOutcome>> {
+    if needs_customer_key(items) && kept.customer_key.is_none() {
+        return Ok(None);
+    }
+    let planned = plan(items, kept, kept.customer_key.as_deref());
+    let cases = cases(&planned.firsts);
+    let to_insert: Vec<&PreparedEncounter> = planned.firsts.iter().map(|(_, e)| e).collect();
+    let Some(stored) = store::encounter::store_batch(
+        &pipeline.pool,
+        organisation_id,
+        Some(kept.version),
+        &to_insert,
+        &cases,
+        kept.organisation.recovery_deadline_seconds,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if !stored.inserted.is_empty() {
+        pipeline.rollups.changed(organisation_id);
+    }
+    let replayed = replayed(&planned, &stored);
+    let replays = if origin == Origin::Calls && !replayed.is_empty() {
+        read_replays(pipeline, organisation_id, &replayed).await
+    } else {
+        Ok(Vec::new())
+    };
+    Ok(Some(match replays {
+        Ok(replays) => settle(planned, &stored, kept, origin, replays),
+        // The batch is stored; only the calls that replayed an earlier
+        // encounter (and wrote nothing) go without it.
+        Err(error) => {
+            let mut outcome = settle(planned, &stored, kept, origin, Vec::new());
+            for item in &mut outcome.outcomes {
+                if let Outcome::Duplicate { id } = item
+                    && replayed.contains(id)
+                {
+                    *item = Outcome::Rejected(error.shared());
+                }
+            }
+            outcome
+        }
+    }))
+}
+
+/// The earlier encounters a batch stored outside a transaction replayed,
+/// read in a transaction of their own.
+async fn read_replays(
+    pipeline: &Pipeline,
+    organisation_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Encounter>> {
+    let mut tx = store::begin_for(&pipeline.pool, organisation_id).await?;
+    let replays = store::encounter::get_many(&mut tx, organisation_id, ids).await?;
+    tx.commit().await?;
+    Ok(replays)
+}
+
+/// Stores the batch in a transaction that reads the organisation first
+/// (and keeps it for the batches after), making its customer key if the
+/// batch needs one.
+async fn ingest_reading(
+    pipeline: &Pipeline,
+    organisation_id: Uuid,
+    items: &[Item],
+    origin: Origin,
+) -> Result<BatchOutcome> {
     let mut tx = store::begin_for(&pipeline.pool, organisation_id).await?;
     let found = store::organisation::get_for_ingest(&mut tx, organisation_id)
         .await?
         .ok_or_else(|| Error::not_found("organisation", organisation_id.to_string()))?;
-    let organisation = found.organisation;
     let reference = pipeline
         .references
-        .get(&mut tx, organisation_id, found.reference_version)
+        .get(&mut tx, organisation_id, found)
         .await?;
-    let touchpoints = &reference.touchpoints;
-    let context = Context {
-        standards: &reference.standards,
-        failure_threshold: organisation.failure_threshold,
-    };
-    let needs_key = items
-        .iter()
-        .any(|i| matches!(&i.encounter, Ok(e) if e.customer_ref.is_some()));
-    let customer_key = match (needs_key, found.customer_key) {
+    let customer_key = match (needs_customer_key(items), &reference.customer_key) {
         (false, _) => None,
-        (true, Some(key)) => Some(key),
+        (true, Some(key)) => Some(key.clone()),
         (true, None) => Some(store::organisation::customer_key(&mut tx, organisation_id).await?),
     };
+    let planned = plan(items, &reference, customer_key.as_deref());
+    let cases = cases(&planned.firsts);
+    let to_insert: Vec<&PreparedEncounter> = planned.firsts.iter().map(|(_, e)| e).collect();
+    let stored = store::encounter::store_batch(
+        &mut *tx,
+        organisation_id,
+        None,
+        &to_insert,
+        &cases,
+        reference.organisation.recovery_deadline_seconds,
+    )
+    .await?
+    .ok_or_else(|| Error::internal("a batch without a version to check was refused"))?;
+    let replayed = replayed(&planned, &stored);
+    let replays = if origin == Origin::Calls {
+        store::encounter::get_many(&mut tx, organisation_id, &replayed).await?
+    } else {
+        Vec::new()
+    };
+    if stored.inserted.is_empty() {
+        // Nothing new: not even the customer key a rejected item made.
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+        pipeline.rollups.changed(organisation_id);
+    }
+    Ok(settle(planned, &stored, &reference, origin, replays))
+}
 
-    // Prepare every item; the first of several items with one key is the
-    // one inserted, the others are compared with it.
+fn needs_customer_key(items: &[Item]) -> bool {
+    items
+        .iter()
+        .any(|i| matches!(&i.encounter, Ok(e) if e.customer_ref.is_some()))
+}
+
+/// A batch's items checked against one view of the organisation.
+struct Planned {
+    /// One per item; `None` for those whose fate the database decides.
+    outcomes: Vec<Option<Outcome>>,
+    /// The first item of each key, to insert.
+    firsts: Vec<(usize, PreparedEncounter)>,
+    /// Later items with a key of `firsts`, compared with the first.
+    repeats: Vec<(usize, PreparedEncounter)>,
+    /// Each repeat's first, by item index.
+    same_as_first: HashMap<usize, usize>,
+}
+
+/// Prepares every item; the first of several items with one key is the one
+/// inserted, the others are compared with it. Items are cloned rather
+/// than taken, so that a batch whose kept organisation turns out out of
+/// date can be prepared again.
+fn plan(items: &[Item], reference: &Reference, customer_key: Option<&[u8]>) -> Planned {
+    let context = Context {
+        standards: &reference.standards,
+        failure_threshold: reference.organisation.failure_threshold,
+    };
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
     let mut prepared: Vec<(usize, PreparedEncounter)> = Vec::new();
     let mut first_with_key: HashMap<(String, String), usize> = HashMap::new();
     let mut same_as: Vec<(usize, usize)> = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let encounter = match item.encounter {
-            Ok(encounter) => encounter,
+    for (index, item) in items.iter().enumerate() {
+        let encounter = match &item.encounter {
+            Ok(encounter) => encounter.clone(),
             Err(error) => {
-                outcomes.push(Some(Outcome::Rejected(error)));
+                outcomes.push(Some(Outcome::Rejected(error.shared())));
                 continue;
             }
         };
-        let customer_hash = match (&encounter.customer_ref, &customer_key) {
+        let customer_hash = match (&encounter.customer_ref, customer_key) {
             (Some(reference), Some(key)) => Some(pseudonym(key, reference)),
             _ => None,
         };
-        let result = touchpoints
+        let result = reference
+            .touchpoints
             .find(&encounter.touchpoint)
             .and_then(|touchpoint| {
                 prepare(&item.field, encounter, touchpoint, customer_hash, &context).map_err(
@@ -224,45 +371,86 @@ pub async fn ingest_batch(
     let (firsts, repeats): (Vec<_>, Vec<_>) = prepared
         .into_iter()
         .partition(|(index, _)| !same_as_first.contains_key(index));
+    Planned {
+        outcomes,
+        firsts,
+        repeats,
+        same_as_first,
+    }
+}
 
-    let to_insert: Vec<&PreparedEncounter> = firsts.iter().map(|(_, e)| e).collect();
-    let inserted = store::encounter::insert_new(&mut tx, organisation_id, &to_insert).await?;
-
-    // Encounters whose key was stored before: replays or conflicts.
-    let known: Vec<(&str, &str)> = firsts
+/// The recovery cases of the encounters to insert that failed; only those
+/// of the encounters actually stored now are opened.
+fn cases(firsts: &[(usize, PreparedEncounter)]) -> Vec<NewCase<'_>> {
+    firsts
         .iter()
-        .filter(|(_, e)| !inserted.contains_key(&e.id))
-        .map(|(_, e)| (e.source.as_str(), e.external_id.as_str()))
-        .collect();
-    let stored: HashMap<(String, String), (Uuid, Vec<u8>)> =
-        store::encounter::find_keys(&mut tx, organisation_id, &known)
-            .await?
-            .into_iter()
-            .map(|k| ((k.source, k.external_id), (k.id, k.content_hash)))
-            .collect();
+        .map(|(_, e)| e)
+        .filter(|e| e.evaluation.failed())
+        .map(|e| NewCase {
+            encounter_id: e.id,
+            touchpoint_id: e.touchpoint_id,
+            journey_id: &e.journey_id,
+            failure_reasons: e.evaluation.causes.iter().map(describe).collect(),
+            original_satisfaction: e.measurements.satisfaction,
+        })
+        .collect()
+}
 
+/// The ids of earlier encounters the batch replays, to read back.
+fn replayed(planned: &Planned, stored: &StoredBatch) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = planned
+        .firsts
+        .iter()
+        .filter(|(_, e)| !stored.inserted.contains_key(&e.id))
+        .filter_map(|(_, e)| {
+            stored
+                .known
+                .iter()
+                .find(|k| k.source == e.source && k.external_id == e.external_id)
+                .filter(|k| k.content_hash[..] == e.content_hash[..])
+                .map(|k| k.id)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Each item's outcome from what the database did with the batch.
+fn settle(
+    planned: Planned,
+    stored: &StoredBatch,
+    reference: &Reference,
+    origin: Origin,
+    replays: Vec<Encounter>,
+) -> BatchOutcome {
+    let Planned {
+        mut outcomes,
+        firsts,
+        repeats,
+        same_as_first,
+    } = planned;
+    let known: HashMap<(&str, &str), (Uuid, &[u8])> = stored
+        .known
+        .iter()
+        .map(|k| {
+            (
+                (k.source.as_str(), k.external_id.as_str()),
+                (k.id, &k.content_hash[..]),
+            )
+        })
+        .collect();
     let mut settled: HashMap<usize, (Uuid, [u8; 32])> = HashMap::new();
-    let mut cases = Vec::new();
     for (index, encounter) in &firsts {
-        let outcome = if inserted.contains_key(&encounter.id) {
-            let failed = encounter.evaluation.failed();
-            if failed {
-                cases.push(NewCase {
-                    encounter_id: encounter.id,
-                    touchpoint_id: encounter.touchpoint_id,
-                    journey_id: &encounter.journey_id,
-                    failure_reasons: encounter.evaluation.causes.iter().map(describe).collect(),
-                    original_satisfaction: encounter.measurements.satisfaction,
-                });
-            }
+        let outcome = if stored.inserted.contains_key(&encounter.id) {
             settled.insert(*index, (encounter.id, encounter.content_hash));
             Outcome::Stored {
                 id: encounter.id,
-                failed,
+                failed: encounter.evaluation.failed(),
             }
         } else {
-            let key = (encounter.source.clone(), encounter.external_id.clone());
-            match stored.get(&key) {
+            let key = (encounter.source.as_str(), encounter.external_id.as_str());
+            match known.get(&key) {
                 Some((id, hash)) if hash[..] == encounter.content_hash[..] => {
                     settled.insert(*index, (*id, encounter.content_hash));
                     Outcome::Duplicate { id: *id }
@@ -288,53 +476,41 @@ pub async fn ingest_batch(
         };
         outcomes[*index] = Some(outcome);
     }
-
-    let cases_opened = store::recovery::open(
-        &mut tx,
-        organisation_id,
-        &cases,
-        organisation.recovery_deadline_seconds,
-    )
-    .await?;
+    // A case is opened with each failed encounter stored now.
+    let cases_opened = firsts
+        .iter()
+        .filter(|(_, e)| e.evaluation.failed() && stored.inserted.contains_key(&e.id))
+        .count() as u64;
     let read_back = if origin == Origin::Calls {
         // What was inserted now is known without reading it; only replays
-        // of earlier encounters are read.
+        // of earlier encounters were read.
         let mut read_back: HashMap<Uuid, Encounter> = firsts
             .iter()
             .filter_map(|(_, e)| {
-                let received = *inserted.get(&e.id)?;
-                let touchpoint = touchpoints.find(&Lookup::Id(e.touchpoint_id)).ok()?;
+                let received = *stored.inserted.get(&e.id)?;
+                let touchpoint = reference
+                    .touchpoints
+                    .find(&Lookup::Id(e.touchpoint_id))
+                    .ok()?;
                 Some((e.id, e.stored(&touchpoint.code, received)))
             })
             .collect();
-        let replayed: Vec<Uuid> = settled
-            .values()
-            .map(|(id, _)| *id)
-            .filter(|id| !read_back.contains_key(id))
-            .collect();
-        for encounter in store::encounter::get_many(&mut tx, organisation_id, &replayed).await? {
+        for encounter in replays {
             read_back.insert(encounter.id, encounter);
         }
         read_back
     } else {
         HashMap::new()
     };
-    if inserted.is_empty() {
-        // Nothing new: not even the customer key a rejected item made.
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-        pipeline.rollups.changed(organisation_id);
-    }
     count_outcomes(&outcomes, cases_opened);
-    Ok(BatchOutcome {
+    BatchOutcome {
         outcomes: outcomes
             .into_iter()
             .map(|o| o.unwrap_or_else(|| Outcome::Rejected(Error::internal("item not settled"))))
             .collect(),
         cases_opened,
         read_back,
-    })
+    }
 }
 
 /// Counts a settled batch's outcomes in the metrics.

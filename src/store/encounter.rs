@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row, postgres::PgRow};
 use uuid::Uuid;
 
-use super::{decode, standard::revisions};
+use super::{decode, recovery::NewCase, standard::revisions};
 use crate::{
     domain::{
         encounter::{Encounter, EncounterFilter, PreparedEncounter},
@@ -18,18 +18,50 @@ use crate::{
     error::{Error, Result},
 };
 
-/// Inserts the encounters whose (source, external_id) the organisation has
+/// What storing a batch did.
+pub struct StoredBatch {
+    /// The encounters stored now, with the time each was received.
+    pub inserted: HashMap<Uuid, DateTime<Utc>>,
+    /// Of the others, those whose key was stored before: replays or
+    /// conflicts, for the caller to tell apart.
+    pub known: Vec<StoredKey>,
+}
+
+/// A stored encounter's key and content digest.
+pub struct StoredKey {
+    pub id: Uuid,
+    pub source: String,
+    pub external_id: String,
+    pub content_hash: Vec<u8>,
+}
+
+/// Stores the encounters whose (source, external_id) the organisation has
 /// not stored yet, in the order given (which is the order Verdad received
-/// them), and returns the ids of those inserted with the time each was
-/// received. The others are left as they are, for the caller to tell
-/// replays from conflicts.
-pub async fn insert_new(
-    connection: &mut PgConnection,
+/// them), and opens the `cases` of those stored now, due `deadline_seconds`
+/// later, in one statement (see the migration `ingest_in_one_round_trip`).
+///
+/// Given an `expected_version`, it runs as a transaction of its own on
+/// `executor` and first checks that the organisation's reference_version
+/// is still that: `Ok(None)` if it moved, with nothing written. Without
+/// one, the caller's transaction has read the organisation.
+pub async fn store_batch<'c, E>(
+    executor: E,
     organisation_id: Uuid,
+    expected_version: Option<i64>,
     encounters: &[&PreparedEncounter],
-) -> Result<HashMap<Uuid, DateTime<Utc>>> {
-    if encounters.is_empty() {
-        return Ok(HashMap::new());
+    cases: &[NewCase<'_>],
+    deadline_seconds: i64,
+) -> Result<Option<StoredBatch>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    // A batch with nothing to insert still has its version checked: the
+    // refusals it holds were decided with what the caller kept.
+    if encounters.is_empty() && expected_version.is_none() {
+        return Ok(Some(StoredBatch {
+            inserted: HashMap::new(),
+            known: Vec::new(),
+        }));
     }
     let n = encounters.len();
     let mut ids = Vec::with_capacity(n);
@@ -89,37 +121,25 @@ pub async fn insert_new(
                 .collect::<String>(),
         );
     }
-    // One statement for the whole batch: unnest turns the column arrays
-    // back into rows. Ordering by the item index makes receive_seq follow
-    // the order of arrival.
-    let inserted: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        r#"insert into encounter
-               (id, organisation_id, touchpoint_id, journey_id, customer_hash, occur_time,
-                channel, wait_seconds, first_response_seconds, duration_seconds, satisfaction,
-                effort, situation, staff_ref, comment, observations, attributes, source,
-                external_id, content_hash, failed, low_satisfaction, revision_ids, outcomes)
-           select u.id, $1, u.touchpoint_id, u.journey_id, u.customer_hash, u.occur_time,
-                  u.channel, u.wait_seconds, u.first_response_seconds, u.duration_seconds,
-                  u.satisfaction, u.effort, u.situation, u.staff_ref, u.comment,
-                  u.observations::jsonb, u.attributes::jsonb, u.source, u.external_id,
-                  u.content_hash, u.failed, u.low_satisfaction, u.revision_ids::uuid[],
-                  u.outcomes
-           from unnest($2::uuid[], $3::uuid[], $4::text[], $5::bytea[], $6::timestamptz[],
-                       $7::text[], $8::int4[], $9::int4[], $10::int4[], $11::int2[],
-                       $12::int2[], $13::text[], $14::text[], $15::text[], $16::text[],
-                       $17::text[], $18::text[], $19::text[], $20::bytea[], $21::bool[],
-                       $22::bool[], $23::text[], $24::text[])
-                with ordinality
-                as u(id, touchpoint_id, journey_id, customer_hash, occur_time, channel,
-                     wait_seconds, first_response_seconds, duration_seconds, satisfaction,
-                     effort, situation, staff_ref, comment, observations, attributes, source,
-                     external_id, content_hash, failed, low_satisfaction, revision_ids,
-                     outcomes, item)
-           order by u.item
-           on conflict (organisation_id, source, external_id) do nothing
-           returning id, receive_time"#,
+    let case_ids: Vec<Uuid> = cases.iter().map(|_| Uuid::now_v7()).collect();
+    let case_encounters: Vec<Uuid> = cases.iter().map(|c| c.encounter_id).collect();
+    // Reasons never hold a line break (they are built from codes and
+    // numbers), so each case's list travels as one line-separated text.
+    let case_reasons: Vec<String> = cases.iter().map(|c| c.failure_reasons.join("\n")).collect();
+    let case_satisfactions: Vec<Option<i16>> = cases
+        .iter()
+        .map(|c| c.original_satisfaction.and_then(|s| i16::try_from(s).ok()))
+        .collect();
+    let rows: Vec<StoredRow> = match sqlx::query_as(
+        r#"select stored_id, stored_receive_time, stored_source, stored_external_id,
+                  stored_content_hash
+           from verdad_store_encounters($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                                        $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                                        $23, $24, $25, $26, $27, $28, $29, $30)"#,
     )
     .bind(organisation_id)
+    .bind(expected_version)
+    .bind(deadline_seconds as f64)
     .bind(&ids)
     .bind(&touchpoint_ids)
     .bind(&journey_ids)
@@ -143,10 +163,60 @@ pub async fn insert_new(
     .bind(&low_satisfaction)
     .bind(&revision_ids)
     .bind(&outcomes)
-    .fetch_all(connection)
-    .await?;
-    Ok(inserted.into_iter().collect())
+    .bind(&case_ids)
+    .bind(&case_encounters)
+    .bind(&case_reasons)
+    .bind(&case_satisfactions)
+    .fetch_all(executor)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(error)
+            if error
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == VERSION_MOVED) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut stored = StoredBatch {
+        inserted: HashMap::new(),
+        known: Vec::new(),
+    };
+    for (id, receive_time, source, external_id, content_hash) in rows {
+        match (receive_time, source, external_id, content_hash) {
+            (Some(received), ..) => {
+                stored.inserted.insert(id, received);
+            }
+            (None, Some(source), Some(external_id), Some(content_hash)) => {
+                stored.known.push(StoredKey {
+                    id,
+                    source,
+                    external_id,
+                    content_hash,
+                })
+            }
+            _ => return Err(Error::internal("verdad_store_encounters gave an empty row")),
+        }
+    }
+    Ok(Some(stored))
 }
+
+/// The SQLSTATE verdad_store_encounters raises when the organisation's
+/// reference_version is not the one expected.
+const VERSION_MOVED: &str = "VRD01";
+
+/// A row of verdad_store_encounters: an encounter stored now (id and
+/// receive time) or stored before (id, source, external_id, content hash).
+type StoredRow = (
+    Uuid,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
 /// Checks keep the database's columns in range; these casts cannot fail on
 /// checked values and saturate otherwise, which the table's checks refuse.
@@ -194,40 +264,6 @@ fn attributes_json(attributes: &BTreeMap<String, String>) -> Option<String> {
         return None;
     }
     serde_json::to_string(attributes).ok()
-}
-
-/// A stored encounter's key and content digest.
-pub struct StoredKey {
-    pub id: Uuid,
-    pub source: String,
-    pub external_id: String,
-    pub content_hash: Vec<u8>,
-}
-
-/// The stored encounters with the given (source, external_id) keys.
-pub async fn find_keys(
-    connection: &mut PgConnection,
-    organisation_id: Uuid,
-    keys: &[(&str, &str)],
-) -> Result<Vec<StoredKey>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (sources, external_ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
-    let rows = sqlx::query_as!(
-        StoredKey,
-        r#"select e.id, e.source, e.external_id, e.content_hash
-           from encounter e
-           join unnest($2::text[], $3::text[]) as k(source, external_id)
-             on e.source = k.source and e.external_id = k.external_id
-           where e.organisation_id = $1"#,
-        organisation_id,
-        &sources as &[&str],
-        &external_ids as &[&str],
-    )
-    .fetch_all(connection)
-    .await?;
-    Ok(rows)
 }
 
 /// The columns every read selects, with the touchpoint's code.

@@ -22,53 +22,6 @@ pub struct NewCase<'a> {
     pub original_satisfaction: Option<i32>,
 }
 
-/// Opens one case per encounter, due `deadline_seconds` from now, unless the
-/// encounter has one already; returns how many were opened.
-pub async fn open(
-    connection: &mut PgConnection,
-    organisation_id: Uuid,
-    cases: &[NewCase<'_>],
-    deadline_seconds: i64,
-) -> Result<u64> {
-    if cases.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<Uuid> = cases.iter().map(|_| Uuid::now_v7()).collect();
-    let encounters: Vec<Uuid> = cases.iter().map(|c| c.encounter_id).collect();
-    let touchpoints: Vec<Uuid> = cases.iter().map(|c| c.touchpoint_id).collect();
-    let journeys: Vec<&str> = cases.iter().map(|c| c.journey_id).collect();
-    // Reasons never hold a line break (they are built from codes and
-    // numbers), so each case's list travels as one line-separated text.
-    let reasons: Vec<String> = cases.iter().map(|c| c.failure_reasons.join("\n")).collect();
-    let satisfactions: Vec<Option<i16>> = cases
-        .iter()
-        .map(|c| c.original_satisfaction.and_then(|s| i16::try_from(s).ok()))
-        .collect();
-    let opened = sqlx::query(
-        r#"insert into recovery_case
-               (id, organisation_id, encounter_id, touchpoint_id, journey_id, due_time,
-                failure_reasons, original_satisfaction)
-           select u.id, $1, u.encounter_id, u.touchpoint_id, u.journey_id,
-                  now() + make_interval(secs => $2), string_to_array(u.reasons, E'\n'),
-                  u.satisfaction
-           from unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::int2[])
-                as u(id, encounter_id, touchpoint_id, journey_id, reasons, satisfaction)
-           on conflict (encounter_id) do nothing"#,
-    )
-    .bind(organisation_id)
-    .bind(deadline_seconds as f64)
-    .bind(&ids)
-    .bind(&encounters)
-    .bind(&touchpoints)
-    .bind(&journeys)
-    .bind(&reasons)
-    .bind(&satisfactions)
-    .execute(connection)
-    .await?
-    .rows_affected();
-    Ok(opened)
-}
-
 struct CaseRow {
     id: Uuid,
     encounter_id: Uuid,

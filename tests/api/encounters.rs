@@ -1225,6 +1225,29 @@ async fn touchpoint_and_standard_changes_through_one_server_apply_at_once_on_ano
 }
 
 #[tokio::test]
+async fn the_first_customer_reference_after_ingests_without_one_pseudonymises_like_the_rest() {
+    let app = spawn_app().await;
+    let (org, _desk) = org_with_desk(&app).await;
+    let key = &org.admin_key;
+    // The server keeps the organisation as it was: without a customer key.
+    let mut plain = encounter("desk", "his", "evt-1");
+    plain.journey_id = "another-visit".into();
+    let without = recorded(&app, key, plain).await;
+    // The first makes the key; the next reads it afresh; the last is
+    // stored with the organisation kept as the one before read it.
+    for external_id in ["evt-2", "evt-3", "evt-4"] {
+        let mut sent = encounter("desk", "his", external_id);
+        sent.customer_ref = "patient-7".into();
+        assert!(recorded(&app, key, sent).await.has_customer_ref);
+    }
+
+    let erased = erase(&app, key, "patient-7").await.unwrap();
+    assert_eq!(erased.encounters, 3, "{erased:?}");
+    let left = get_encounter(&app, key, &without.id).await;
+    assert!(left.is_ok(), "{left:?}");
+}
+
+#[tokio::test]
 async fn violating_a_critical_standard_fails_the_encounter() {
     let app = spawn_app().await;
     let key = demo_key(&app).await;
