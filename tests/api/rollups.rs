@@ -433,8 +433,8 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
         encounter
     };
     // Each round adds an encounter to every journey: after, before, between
-    // and tied with the ones before.
-    let offsets = [300, 100, 500, 100, -400, 20];
+    // and tied with the ones before, then two after in one fold.
+    let offsets = [300, 100, 500, 100, -400, 20, 900, 950];
     let mut owner = app.owner_connection().await;
     for (round, offset) in offsets.into_iter().enumerate() {
         let mut batch: Vec<pb::Encounter> = (0..12)
@@ -455,7 +455,7 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
             .unwrap();
         match round {
             // Two rounds folded together.
-            2 => {}
+            2 | 6 => {}
             // Three journeys erased (the erasure folds them in first); the
             // later rounds start them again.
             3 => {
