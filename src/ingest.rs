@@ -381,15 +381,13 @@ fn plan(items: &[Item], reference: &Reference, customer_key: Option<&[u8]>) -> P
 
 /// The recovery cases of the encounters to insert that failed; only those
 /// of the encounters actually stored now are opened.
-fn cases(firsts: &[(usize, PreparedEncounter)]) -> Vec<NewCase<'_>> {
+fn cases(firsts: &[(usize, PreparedEncounter)]) -> Vec<NewCase> {
     firsts
         .iter()
         .map(|(_, e)| e)
         .filter(|e| e.evaluation.failed())
         .map(|e| NewCase {
             encounter_id: e.id,
-            touchpoint_id: e.touchpoint_id,
-            journey_id: &e.journey_id,
             failure_reasons: e.evaluation.causes.iter().map(describe).collect(),
             original_satisfaction: e.measurements.satisfaction,
         })
@@ -398,22 +396,35 @@ fn cases(firsts: &[(usize, PreparedEncounter)]) -> Vec<NewCase<'_>> {
 
 /// The ids of earlier encounters the batch replays, to read back.
 fn replayed(planned: &Planned, stored: &StoredBatch) -> Vec<Uuid> {
+    let known = known_by_key(stored);
     let mut ids: Vec<Uuid> = planned
         .firsts
         .iter()
         .filter(|(_, e)| !stored.inserted.contains_key(&e.id))
         .filter_map(|(_, e)| {
-            stored
-                .known
-                .iter()
-                .find(|k| k.source == e.source && k.external_id == e.external_id)
-                .filter(|k| k.content_hash[..] == e.content_hash[..])
-                .map(|k| k.id)
+            known
+                .get(&(e.source.as_str(), e.external_id.as_str()))
+                .filter(|(_, hash)| hash[..] == e.content_hash[..])
+                .map(|(id, _)| *id)
         })
         .collect();
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// The keys stored before, with each one's id and content digest.
+fn known_by_key(stored: &StoredBatch) -> HashMap<(&str, &str), (Uuid, &[u8])> {
+    stored
+        .known
+        .iter()
+        .map(|k| {
+            (
+                (k.source.as_str(), k.external_id.as_str()),
+                (k.id, &k.content_hash[..]),
+            )
+        })
+        .collect()
 }
 
 /// Each item's outcome from what the database did with the batch.
@@ -430,16 +441,7 @@ fn settle(
         repeats,
         same_as_first,
     } = planned;
-    let known: HashMap<(&str, &str), (Uuid, &[u8])> = stored
-        .known
-        .iter()
-        .map(|k| {
-            (
-                (k.source.as_str(), k.external_id.as_str()),
-                (k.id, &k.content_hash[..]),
-            )
-        })
-        .collect();
+    let known = known_by_key(stored);
     let mut settled: HashMap<usize, (Uuid, [u8; 32])> = HashMap::new();
     for (index, encounter) in &firsts {
         let outcome = if stored.inserted.contains_key(&encounter.id) {

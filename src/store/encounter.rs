@@ -49,7 +49,7 @@ pub async fn store_batch<'c, E>(
     organisation_id: Uuid,
     expected_version: Option<i64>,
     encounters: &[&PreparedEncounter],
-    cases: &[NewCase<'_>],
+    cases: &[NewCase],
     deadline_seconds: i64,
 ) -> Result<Option<StoredBatch>>
 where

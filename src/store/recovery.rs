@@ -13,11 +13,10 @@ use crate::{
     error::{Error, Result},
 };
 
-/// A case to open for a failed encounter.
-pub struct NewCase<'a> {
+/// A case to open for a failed encounter; it takes the encounter's
+/// touchpoint and journey.
+pub struct NewCase {
     pub encounter_id: Uuid,
-    pub touchpoint_id: Uuid,
-    pub journey_id: &'a str,
     pub failure_reasons: Vec<String>,
     pub original_satisfaction: Option<i32>,
 }
