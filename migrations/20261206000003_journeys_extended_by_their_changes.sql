@@ -43,8 +43,10 @@ create function verdad_journey_pairs_from(touchpoints uuid[], offsets float8[], 
         from generate_series(first_step, cardinality(touchpoints) - 1) as i
     $$;
 
+-- verdad_refresh_many_journeys stays as it was: its call of
+-- verdad_refresh_journeys(organisation, journeys) finds the new one, whose
+-- changes default to none.
 drop function verdad_refresh_few_journeys(uuid, text[]);
-drop function verdad_refresh_many_journeys(uuid, text[]);
 drop function verdad_refresh_journeys(uuid, text[]);
 
 create function verdad_refresh_journeys(
@@ -179,14 +181,6 @@ create function verdad_refresh_few_journeys(
     language plpgsql
     set plan_cache_mode = force_generic_plan
     set jit = off
-    as $$ begin perform verdad_refresh_journeys(organisation, journeys, changes); end $$;
-
-create function verdad_refresh_many_journeys(
-    organisation uuid, journeys text[], changes rollup_pending[] default '{}'
-) returns void
-    language plpgsql
-    set plan_cache_mode = force_custom_plan
-    set enable_seqscan = off
     as $$ begin perform verdad_refresh_journeys(organisation, journeys, changes); end $$;
 
 create or replace function verdad_apply_rollups(

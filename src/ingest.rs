@@ -193,15 +193,12 @@ async fn ingest_kept(
         return Ok(None);
     }
     let planned = plan(items, kept, kept.customer_key.as_deref());
-    let cases = cases(&planned.firsts);
-    let to_insert: Vec<&PreparedEncounter> = planned.firsts.iter().map(|(_, e)| e).collect();
-    let Some(stored) = store::encounter::store_batch(
+    let Some(stored) = store(
         &pipeline.pool,
         organisation_id,
+        kept,
         Some(kept.version),
-        &to_insert,
-        &cases,
-        kept.organisation.recovery_deadline_seconds,
+        &planned,
     )
     .await?
     else {
@@ -270,18 +267,9 @@ async fn ingest_reading(
         (true, None) => Some(store::organisation::customer_key(&mut tx, organisation_id).await?),
     };
     let planned = plan(items, &reference, customer_key.as_deref());
-    let cases = cases(&planned.firsts);
-    let to_insert: Vec<&PreparedEncounter> = planned.firsts.iter().map(|(_, e)| e).collect();
-    let stored = store::encounter::store_batch(
-        &mut *tx,
-        organisation_id,
-        None,
-        &to_insert,
-        &cases,
-        reference.organisation.recovery_deadline_seconds,
-    )
-    .await?
-    .ok_or_else(|| Error::internal("a batch without a version to check was refused"))?;
+    let stored = store(&mut *tx, organisation_id, &reference, None, &planned)
+        .await?
+        .ok_or_else(|| Error::internal("a batch without a version to check was refused"))?;
     let replayed = replayed(&planned, &stored);
     let replays = if origin == Origin::Calls {
         store::encounter::get_many(&mut tx, organisation_id, &replayed).await?
@@ -379,19 +367,38 @@ fn plan(items: &[Item], reference: &Reference, customer_key: Option<&[u8]>) -> P
     }
 }
 
-/// The recovery cases of the encounters to insert that failed; only those
-/// of the encounters actually stored now are opened.
-fn cases(firsts: &[(usize, PreparedEncounter)]) -> Vec<NewCase> {
-    firsts
+/// Stores the planned batch's first items with the recovery cases of those
+/// that failed (opened only for the ones stored now). Given an
+/// `expected_version`, that is checked first: `None` if it moved.
+async fn store<'c, E>(
+    executor: E,
+    organisation_id: Uuid,
+    reference: &Reference,
+    expected_version: Option<i64>,
+    planned: &Planned,
+) -> Result<Option<StoredBatch>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    let to_insert: Vec<&PreparedEncounter> = planned.firsts.iter().map(|(_, e)| e).collect();
+    let cases: Vec<NewCase> = to_insert
         .iter()
-        .map(|(_, e)| e)
         .filter(|e| e.evaluation.failed())
         .map(|e| NewCase {
             encounter_id: e.id,
             failure_reasons: e.evaluation.causes.iter().map(describe).collect(),
             original_satisfaction: e.measurements.satisfaction,
         })
-        .collect()
+        .collect();
+    store::encounter::store_batch(
+        executor,
+        organisation_id,
+        expected_version,
+        &to_insert,
+        &cases,
+        reference.organisation.recovery_deadline_seconds,
+    )
+    .await
 }
 
 /// The ids of earlier encounters the batch replays, to read back.
