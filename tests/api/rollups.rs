@@ -482,6 +482,68 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
     assert_eq!(refreshed.1, rebuilt.1, "pairs");
 }
 
+/// A fold of more than 200 journeys (a stream's batch, a backlog) takes the
+/// other wrapper, planned for its arguments (and without JIT): it must
+/// summarise as a rebuild does, for new journeys and for steps arriving
+/// after, before and between the ones summarised.
+#[tokio::test]
+async fn a_fold_of_more_than_two_hundred_journeys_equals_a_rebuild() {
+    let app = rolling_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    let codes = ["desk", "lab", "pharmacy"];
+    for (position, code) in (10..).step_by(10).zip(codes) {
+        create_touchpoint(&app, key, keyed(code, position, true)).await;
+    }
+    let journeys = 240;
+    let visit = |journey: usize, round: usize, seconds: i64| {
+        let measured = Measured {
+            satisfaction: Some(1 + ((journey + round) % 5) as i32),
+            ..Default::default()
+        };
+        event(
+            codes[(journey + round) % 3],
+            &format!("j{journey}"),
+            &format!("{journey}-{round}"),
+            at(8 * 3600 + seconds + journey as i64),
+            measured,
+        )
+    };
+    let mut owner = app.owner_connection().await;
+    // Two steps of every journey, then a step after, before and between.
+    let rounds: [&[i64]; 4] = [&[0, 600], &[1200], &[-600], &[300]];
+    for (round, offsets) in rounds.into_iter().enumerate() {
+        let batch: Vec<pb::Encounter> = (0..journeys)
+            .flat_map(|j| {
+                offsets
+                    .iter()
+                    .enumerate()
+                    .map(move |(step, &seconds)| visit(j, round * 2 + step, seconds))
+            })
+            .collect();
+        crate::encounters::ingest(&app, key, vec![batch])
+            .await
+            .unwrap();
+        assert_eq!(
+            TestApp::fold(&mut owner, org.id, 1000).await as usize,
+            journeys * offsets.len()
+        );
+    }
+    assert!(pending(&app).await.is_empty());
+    let folded = journey_rollups(&mut owner).await;
+    assert_eq!(folded.0.len(), journeys);
+
+    sqlx::query("select verdad_rebuild_journey_rollups($1)")
+        .bind(org.id)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let rebuilt = journey_rollups(&mut owner).await;
+    assert_eq!(folded.0, rebuilt.0, "journeys");
+    assert_eq!(folded.1, rebuilt.1, "pairs");
+}
+
 #[tokio::test]
 async fn the_server_folds_in_an_ingest_shortly_after_without_a_read() {
     let app = spawn_app().await;

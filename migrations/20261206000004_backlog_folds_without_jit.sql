@@ -1,0 +1,19 @@
+-- A backlog's fold (more than 200 journeys) without JIT.
+--
+-- verdad_refresh_many_journeys plans its statements for their arguments, so
+-- a fold of thousands of journeys in a large database is estimated costly
+-- enough for PostgreSQL to compile it (jit is on by default where PostgreSQL
+-- was built with LLVM, as Debian's is). Compiling cost more than it saved.
+-- pgbench on a copy of a load-bench database (230,000 encounters, 28,500
+-- journeys), folding 5,000 journeys of 4 new encounters each, inserted and
+-- rolled back, per fold:
+--
+--   new encounters                         jit on     jit off
+--   after each journey's last              1,522 ms   491 ms
+--   of journeys not summarised yet         1,349 ms   403 ms
+--   before each journey's last (reread)    1,531 ms   549 ms
+--
+-- A fold of 250 journeys by 2 encounters took 37 ms and 34 ms. The
+-- few-journeys wrapper already runs without JIT (migration
+-- 20261206000003).
+alter function verdad_refresh_many_journeys(uuid, text[]) set jit = off;
