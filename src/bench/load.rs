@@ -3,7 +3,6 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     process::ExitCode,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -19,7 +18,7 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use super::machine::{CpuTimes, CpuUse};
+use super::machine::{CpuTimes, CpuUse, ProcessTimes, ProcessUse};
 use super::{
     analyses::{Analysis, call},
     in_fresh_database,
@@ -100,7 +99,7 @@ async fn bench_in(url: &str, args: &LoadBenchArgs) -> anyhow::Result<ExitCode> {
         bail!("the bench's keys were not made");
     };
     let server = ServerProcess::start(url, args.database.db_max_connections).await?;
-    let result = load_and_time(url, server.addr, &ingest, &analyst, args).await;
+    let result = load_and_time(url, &server, &ingest, &analyst, args).await;
     let peak = server.peak_memory_bytes();
     server.stop().await?;
     let errors = result?;
@@ -120,11 +119,13 @@ async fn bench_in(url: &str, args: &LoadBenchArgs) -> anyhow::Result<ExitCode> {
 /// Runs the phases and prints them; returns the number of failed calls.
 async fn load_and_time(
     url: &str,
-    addr: SocketAddr,
+    server: &ServerProcess,
     ingest: &str,
     analyst: &str,
     args: &LoadBenchArgs,
 ) -> anyhow::Result<u64> {
+    let addr = server.addr;
+    let processes = || async { ProcessTimes::now(server.pid(), &backends(url).await) };
     let shares = plan(args.preload, 2);
     let preloaded = stream_all(addr, ingest, &shares, 1000).await?;
     println!(
@@ -179,11 +180,13 @@ async fn load_and_time(
     let alone = encounters(rate * u64::from(args.baseline_seconds));
     let baseline = Arc::new(Mutex::new(Record::default()));
     let alone_probe = Probe::start(url).await?;
+    let processes_before = processes().await;
     let started = Instant::now();
     let cpu_before = CpuTimes::now();
     push_unary(&unary, &ingest_key, alone, rate, args.arrivals, &baseline).await;
     let baseline_elapsed = started.elapsed();
     let alone_cpu = cpu_use(cpu_before);
+    let alone_processes = processes().await.since(&processes_before);
     let alone_probe = alone_probe.stop().await?;
 
     let mixed_unary = encounters(rate * u64::from(args.seconds));
@@ -194,6 +197,7 @@ async fn load_and_time(
     let mixed = Arc::new(Mutex::new(Record::default()));
     let run_for = Duration::from_secs(u64::from(args.seconds));
     let mixed_probe = Probe::start(url).await?;
+    let processes_before = processes().await;
     let started = Instant::now();
     let cpu_before = CpuTimes::now();
     let mut tasks = Vec::new();
@@ -232,6 +236,7 @@ async fn load_and_time(
     }
     let mixed_elapsed = started.elapsed();
     let mixed_cpu = cpu_use(cpu_before);
+    let mixed_processes = processes().await.since(&processes_before);
     let mixed_probe = mixed_probe.stop().await?;
 
     let baseline = take(&baseline);
@@ -244,13 +249,17 @@ async fn load_and_time(
     print_phase("alone", &alone_probe, baseline_elapsed);
     print_phase("mixed", &mixed, mixed_elapsed);
     print_phase("mixed", &mixed_probe, mixed_elapsed);
-    for (phase, used) in [("alone", alone_cpu), ("mixed", mixed_cpu)] {
+    for (phase, used, by) in [
+        ("alone", alone_cpu, alone_processes),
+        ("mixed", mixed_cpu, mixed_processes),
+    ] {
         if let Some(used) = used {
             println!(
-                "cpu        {phase}: {:.2} of {} processors busy, {:.1}% of their time stolen by the hypervisor",
+                "cpu        {phase}: {:.2} of {} processors busy, {:.1}% of their time stolen by the hypervisor; {}",
                 used.busy_processors,
                 processors(),
-                used.stolen_share * 100.0
+                used.stolen_share * 100.0,
+                who_kept_them_busy(&used, &by)
             );
         }
     }
@@ -330,6 +339,40 @@ fn interleaved(journeys: Vec<Vec<pb::Encounter>>, count: usize) -> Vec<pb::Encou
 }
 
 /// What the machine's processors did since `before` was read.
+/// The processes of the bench's database, but the one asking; none where
+/// PostgreSQL cannot be asked.
+async fn backends(url: &str) -> Vec<u32> {
+    let Ok(mut connection) = PgConnection::connect(url).await else {
+        return Vec::new();
+    };
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "select pid from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap_or_default();
+    let _ = connection.close().await;
+    pids.into_iter()
+        .filter_map(|pid| u32::try_from(pid).ok())
+        .collect()
+}
+
+/// `server 0.22, PostgreSQL 0.67, bench 0.16` (processors' worth); a part
+/// whose processes could not be read (PostgreSQL on another machine) is
+/// left out.
+fn who_kept_them_busy(used: &CpuUse, by: &ProcessUse) -> String {
+    [
+        ("server", by.server),
+        ("PostgreSQL (this database's backends)", by.database),
+        ("bench client", by.bench),
+    ]
+    .into_iter()
+    .filter_map(|(part, ticks)| Some(format!("{part} {:.2}", used.processors(ticks?))))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 fn cpu_use(before: Option<CpuTimes>) -> Option<CpuUse> {
     Some(CpuTimes::now()?.since(&before?, processors()))
 }

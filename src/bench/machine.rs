@@ -1,7 +1,12 @@
 //! What the machine's processors did during a phase, from Linux's
 //! `/proc/stat`: how busy they were, and how much of their time the
 //! hypervisor gave to other guests (steal). Latencies measured while much
-//! was stolen say more about the neighbours than about Verdad.
+//! was stolen say more about the neighbours than about Verdad. And from
+//! `/proc/<pid>/stat`, who kept them busy: the server, PostgreSQL's
+//! backends of the bench's database, and the bench itself, which on one
+//! machine all take their turns on the same processors.
+
+use std::collections::BTreeMap;
 
 /// Processor time counters since boot, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,7 @@ impl CpuTimes {
         CpuUse {
             busy_processors: busy as f64 / total * processors as f64,
             stolen_share: steal as f64 / total,
+            ticks_per_processor: total / processors.max(1) as f64,
         }
     }
 }
@@ -37,6 +43,81 @@ pub(super) struct CpuUse {
     pub(super) busy_processors: f64,
     /// The share of the time the hypervisor ran other guests instead.
     pub(super) stolen_share: f64,
+    /// Clock ticks that passed on each processor, to turn a process's
+    /// ticks into processors' worth of time.
+    ticks_per_processor: f64,
+}
+
+impl CpuUse {
+    /// How many processors' worth of time `ticks` of processor time are.
+    pub(super) fn processors(&self, ticks: u64) -> f64 {
+        ticks as f64 / self.ticks_per_processor.max(1.0)
+    }
+}
+
+/// Processor time (user and system, all threads) of the processes a phase
+/// involves, in clock ticks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ProcessTimes {
+    pub(super) server: Option<u64>,
+    pub(super) bench: Option<u64>,
+    /// By process id: backends come and go.
+    pub(super) database: BTreeMap<u32, u64>,
+}
+
+/// Processor time spent in a phase by each part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProcessUse {
+    pub(super) server: Option<u64>,
+    pub(super) bench: Option<u64>,
+    /// None when no backend could be read: PostgreSQL on another machine.
+    pub(super) database: Option<u64>,
+}
+
+impl ProcessTimes {
+    pub(super) fn now(server: Option<u32>, backends: &[u32]) -> Self {
+        Self {
+            server: server.and_then(ticks_of),
+            bench: ticks_of(std::process::id()),
+            database: backends
+                .iter()
+                .filter_map(|&pid| Some((pid, ticks_of(pid)?)))
+                .collect(),
+        }
+    }
+
+    /// What each part spent between `earlier` and `self`. A backend that
+    /// began meanwhile counts whole; one that ended meanwhile is missed.
+    pub(super) fn since(&self, earlier: &Self) -> ProcessUse {
+        let spent = |now: Option<u64>, before: Option<u64>| Some(now?.saturating_sub(before?));
+        let database = (!self.database.is_empty()).then(|| {
+            self.database
+                .iter()
+                .map(|(pid, ticks)| {
+                    ticks.saturating_sub(earlier.database.get(pid).copied().unwrap_or(0))
+                })
+                .sum()
+        });
+        ProcessUse {
+            server: spent(self.server, earlier.server),
+            bench: spent(self.bench, earlier.bench),
+            database,
+        }
+    }
+}
+
+fn ticks_of(pid: u32) -> Option<u64> {
+    parse_process(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `pid (comm) state ppid ... utime stime ...`: the name may hold spaces
+/// and parentheses, so the fields are counted from its last `)`.
+fn parse_process(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
 }
 
 /// `cpu  user nice system idle iowait irq softirq steal ...`.
@@ -68,5 +149,35 @@ mod tests {
         assert!((used.stolen_share - 20.0 / 220.0).abs() < 1e-9);
         assert_eq!(parse("cpu0 1 2 3"), None);
         assert_eq!(parse("cpu  1 x 3"), None);
+        // 110 ticks passed on each of the two processors.
+        assert!((used.processors(55) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_process_time_is_read_past_a_name_with_spaces_and_parentheses() {
+        let stat = "4242 (postgres: a (b) c) S 1 4242 4242 0 -1 4194560 \
+                    900 0 0 0 1234 567 0 0 20 0 1 0 100 1000 10";
+        assert_eq!(parse_process(stat), Some(1234 + 567));
+        assert_eq!(parse_process("4242 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn backends_that_began_in_the_phase_count_whole_and_parts_unread_are_unknown() {
+        let before = ProcessTimes {
+            server: Some(100),
+            bench: None,
+            database: BTreeMap::from([(1, 50), (2, 70)]),
+        };
+        let after = ProcessTimes {
+            server: Some(160),
+            bench: Some(10),
+            // 2 ended, 3 began.
+            database: BTreeMap::from([(1, 80), (3, 5)]),
+        };
+        let used = after.since(&before);
+        assert_eq!(used.server, Some(60));
+        assert_eq!(used.bench, None);
+        assert_eq!(used.database, Some(35));
+        assert_eq!(ProcessTimes::default().since(&before).database, None);
     }
 }

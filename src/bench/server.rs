@@ -82,6 +82,11 @@ impl ServerProcess {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The server's peak resident memory so far (`VmHWM`), in bytes; `None`
     /// where `/proc` does not tell.
     pub(super) fn peak_memory_bytes(&self) -> Option<u64> {
