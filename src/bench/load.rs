@@ -338,9 +338,9 @@ fn interleaved(journeys: Vec<Vec<pb::Encounter>>, count: usize) -> Vec<pb::Encou
     taken
 }
 
-/// What the machine's processors did since `before` was read.
-/// The processes of the bench's database, but the one asking; none where
-/// PostgreSQL cannot be asked.
+/// The processes of the bench's database (the server's connections, the
+/// floor's probe, autovacuum), but the one asking; none where PostgreSQL
+/// cannot be asked.
 async fn backends(url: &str) -> Vec<u32> {
     let Ok(mut connection) = PgConnection::connect(url).await else {
         return Vec::new();
@@ -358,9 +358,9 @@ async fn backends(url: &str) -> Vec<u32> {
         .collect()
 }
 
-/// `server 0.22, PostgreSQL 0.67, bench 0.16` (processors' worth); a part
-/// whose processes could not be read (PostgreSQL on another machine) is
-/// left out.
+/// `server 0.21, PostgreSQL (this database's backends) 0.56, bench client
+/// 0.15`, in processors' worth of time; a part whose processes could not be
+/// read (PostgreSQL on another machine) is left out.
 fn who_kept_them_busy(used: &CpuUse, by: &ProcessUse) -> String {
     [
         ("server", by.server),
@@ -373,6 +373,7 @@ fn who_kept_them_busy(used: &CpuUse, by: &ProcessUse) -> String {
     .join(", ")
 }
 
+/// What the machine's processors did since `before` was read.
 fn cpu_use(before: Option<CpuTimes>) -> Option<CpuUse> {
     Some(CpuTimes::now()?.since(&before?, processors()))
 }
