@@ -18,7 +18,7 @@ use crate::{
         scorecard_fixture, trend,
     },
     encounters::{erase, record, record_feedback},
-    helpers::{TestApp, authed, create_touchpoint, spawn_app, spawn_app_with},
+    helpers::{Org, TestApp, authed, create_touchpoint, spawn_app, spawn_app_with},
 };
 
 /// Reads the rollups for every scope with a whole day, and leaves every
@@ -405,16 +405,43 @@ async fn journey_rollups(owner: &mut sqlx::PgConnection) -> (Vec<String>, Vec<St
     (paths, pairs)
 }
 
-#[tokio::test]
-async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters() {
+/// The touchpoints of the journey tests, in their order.
+const JOURNEY_CODES: [&str; 3] = ["desk", "lab", "pharmacy"];
+
+/// A rolling app and an organisation in UTC with the JOURNEY_CODES
+/// touchpoints.
+async fn journey_organisation() -> (TestApp, Org) {
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
-    let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
-    let codes = ["desk", "lab", "pharmacy"];
-    for (position, code) in (10..).step_by(10).zip(codes) {
-        create_touchpoint(&app, key, keyed(code, position, true)).await;
+    set_time_zone(&app, &org.admin_key, "UTC").await;
+    for (position, code) in (10..).step_by(10).zip(JOURNEY_CODES) {
+        create_touchpoint(&app, &org.admin_key, keyed(code, position, true)).await;
     }
+    (app, org)
+}
+
+/// Rebuilds the organisation's journey rollups from its encounters and
+/// checks that they equal `folded` (from `journey_rollups`). A fold on
+/// `owner` must have set the organisation on it, for row-level security.
+async fn assert_a_rebuild_gives(
+    owner: &mut sqlx::PgConnection,
+    organisation: Uuid,
+    folded: &(Vec<String>, Vec<String>),
+) {
+    sqlx::query("select verdad_rebuild_journey_rollups($1)")
+        .bind(organisation)
+        .execute(&mut *owner)
+        .await
+        .unwrap();
+    let rebuilt = journey_rollups(owner).await;
+    assert_eq!(folded.0, rebuilt.0, "journeys");
+    assert_eq!(folded.1, rebuilt.1, "pairs");
+}
+
+#[tokio::test]
+async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters() {
+    let (app, org) = journey_organisation().await;
+    let key = &org.admin_key;
     // Near midnight, so that earlier arrivals move a journey's first day.
     let midnight = 15 * 3600;
     let visit = |journey: usize, round: usize, code: &str, seconds: i64| {
@@ -440,7 +467,7 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
         let mut batch: Vec<pb::Encounter> = (0..12)
             .map(|j| {
                 let seconds = offset + (j as i64) * 7;
-                visit(j, round, codes[(j + round) % 3], seconds)
+                visit(j, round, JOURNEY_CODES[(j + round) % 3], seconds)
             })
             .collect();
         // One pair keeps its count and bucket and changes its seconds: desk
@@ -470,16 +497,7 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
     // rounds.
     assert_eq!(refreshed.0.len(), 13, "journeys: {:#?}", refreshed.0);
 
-    // The folds above set the organisation on this connection, for
-    // row-level security.
-    sqlx::query("select verdad_rebuild_journey_rollups($1)")
-        .bind(org.id)
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    let rebuilt = journey_rollups(&mut owner).await;
-    assert_eq!(refreshed.0, rebuilt.0, "journeys");
-    assert_eq!(refreshed.1, rebuilt.1, "pairs");
+    assert_a_rebuild_gives(&mut owner, org.id, &refreshed).await;
 }
 
 /// A fold of more than 200 journeys (a stream's batch, a backlog) takes the
@@ -488,14 +506,8 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
 /// after, before and between the ones summarised.
 #[tokio::test]
 async fn a_fold_of_more_than_two_hundred_journeys_equals_a_rebuild() {
-    let app = rolling_app().await;
-    let org = app.create_org("St. Mary").await;
+    let (app, org) = journey_organisation().await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
-    let codes = ["desk", "lab", "pharmacy"];
-    for (position, code) in (10..).step_by(10).zip(codes) {
-        create_touchpoint(&app, key, keyed(code, position, true)).await;
-    }
     let journeys = 240;
     let visit = |journey: usize, round: usize, seconds: i64| {
         let measured = Measured {
@@ -503,7 +515,7 @@ async fn a_fold_of_more_than_two_hundred_journeys_equals_a_rebuild() {
             ..Default::default()
         };
         event(
-            codes[(journey + round) % 3],
+            JOURNEY_CODES[(journey + round) % 3],
             &format!("j{journey}"),
             &format!("{journey}-{round}"),
             at(8 * 3600 + seconds + journey as i64),
@@ -533,15 +545,7 @@ async fn a_fold_of_more_than_two_hundred_journeys_equals_a_rebuild() {
     assert!(pending(&app).await.is_empty());
     let folded = journey_rollups(&mut owner).await;
     assert_eq!(folded.0.len(), journeys);
-
-    sqlx::query("select verdad_rebuild_journey_rollups($1)")
-        .bind(org.id)
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    let rebuilt = journey_rollups(&mut owner).await;
-    assert_eq!(folded.0, rebuilt.0, "journeys");
-    assert_eq!(folded.1, rebuilt.1, "pairs");
+    assert_a_rebuild_gives(&mut owner, org.id, &folded).await;
 }
 
 #[tokio::test]
