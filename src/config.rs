@@ -111,6 +111,17 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_STREAM_BATCHES_AT_ONCE", default_value_t = 0)]
     pub stream_batches_at_once: usize,
 
+    /// Pieces of bulk work run at once, across all organisations: stream
+    /// batches, folds of the rollups and analyses (not exports, which
+    /// stream). Further pieces wait their turn; RecordEncounter calls and
+    /// the other reads and writes never wait for one. Where PostgreSQL
+    /// shares the server's processors, 1 keeps a processor for the live
+    /// calls, at the cost of bulk throughput and analyses queued behind
+    /// stream batches (see RELIABILITY.md, "One lane for bulk work"). 0: no
+    /// limit.
+    #[arg(long, env = "VERDAD_BULK_LANES", default_value_t = 0)]
+    pub bulk_lanes: usize,
+
     /// How long after an ingest its encounters are folded into the
     /// rollups the analyses read. Analyses fold in what is still pending
     /// themselves, so this trades their wait against folding more often,

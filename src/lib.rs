@@ -15,6 +15,7 @@ pub mod error;
 pub mod group_commit;
 pub mod ingest;
 pub mod key_cache;
+pub mod lanes;
 pub mod meters;
 pub mod proto;
 pub mod rollup_applier;

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use tokio::{sync::mpsc, task::JoinHandle, time::Duration};
 use uuid::Uuid;
 
-use crate::{error::Result, meters, store};
+use crate::{error::Result, lanes::Lanes, meters, store};
 
 /// How long the task gathers reports before it folds (`--rollup-delay`).
 /// In the load bench, 50 ms gave the analyses a third of the wait 200 ms
@@ -49,7 +49,9 @@ impl RollupApplier {
     /// after it was first reported. It runs until aborted (the server does
     /// so as it stops): it holds a sender of its own, to come back to an
     /// organisation with more pending.
-    pub fn start(pool: PgPool, delay: Duration) -> (Self, JoinHandle<()>) {
+    /// Each of its folds takes one of the `bulk` lanes; an analysis's own
+    /// fold runs in the lane its call holds.
+    pub fn start(pool: PgPool, delay: Duration, bulk: Lanes) -> (Self, JoinHandle<()>) {
         let (reports, received) = mpsc::unbounded_channel();
         let turns = Turns::default();
         let task = tokio::spawn(apply_reported(
@@ -58,6 +60,7 @@ impl RollupApplier {
             reports.clone(),
             received,
             turns.clone(),
+            bulk,
         ));
         let applier = Self {
             pool,
@@ -94,6 +97,7 @@ async fn apply_reported(
     again: mpsc::UnboundedSender<Uuid>,
     mut received: mpsc::UnboundedReceiver<Uuid>,
     turns: Turns,
+    bulk: Lanes,
 ) {
     while let Some(first) = received.recv().await {
         tokio::time::sleep(delay).await;
@@ -102,6 +106,15 @@ async fn apply_reported(
             organisations.insert(more);
         }
         for organisation_id in organisations {
+            // The lane before the turn: an analysis waits for the turn in
+            // the lane it holds.
+            let _lane = match bulk.enter().await {
+                Ok(lane) => lane,
+                Err(error) => {
+                    tracing::warn!(%error, "could not apply the rollups");
+                    continue;
+                }
+            };
             let turn = turns.of(organisation_id);
             let _turn = turn.lock().await;
             match store::rollup_queue::apply_some(&pool, organisation_id).await {

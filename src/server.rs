@@ -27,6 +27,7 @@ use crate::{
     deadline::DeadlineLayer,
     domain::paging::TokenKey,
     key_cache::KeyCache,
+    lanes::Lanes,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
@@ -60,6 +61,8 @@ pub struct ServerSettings {
     pub exact_percentile_limit: i64,
     /// See `ServeArgs::stream_batches_at_once`; 0 for no limit.
     pub stream_batches_at_once: usize,
+    /// See `ServeArgs::bulk_lanes`; 0 for no limit.
+    pub bulk_lanes: usize,
     /// See `ServeArgs::rollup_delay`.
     pub rollup_delay: Duration,
 }
@@ -78,6 +81,7 @@ impl Default for ServerSettings {
             health_interval: Duration::from_secs(5),
             exact_percentile_limit: DEFAULT_EXACT_PERCENTILE_LIMIT,
             stream_batches_at_once: 0,
+            bulk_lanes: 0,
             rollup_delay: crate::rollup_applier::DEFAULT_DELAY,
         }
     }
@@ -170,18 +174,22 @@ impl Application {
             pool.clone(),
             tokens.clone()
         )));
-        let (rollups, applier) = RollupApplier::start(pool.clone(), settings.rollup_delay);
+        let bulk = Lanes::new(settings.bulk_lanes);
+        let (rollups, applier) =
+            RollupApplier::start(pool.clone(), settings.rollup_delay, bulk.clone());
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(
             pool.clone(),
             tokens.clone(),
-            settings.stream_batches_at_once,
+            Lanes::new(settings.stream_batches_at_once),
+            bulk.clone(),
             rollups.clone()
         )));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
         let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(
             pool.clone(),
             rollups,
-            settings.exact_percentile_limit
+            settings.exact_percentile_limit,
+            bulk
         )));
         let feed = RecoveryFeed::new(pool.clone());
         let (stopping_watches, watches_stop) = watch::channel(false);

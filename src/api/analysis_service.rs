@@ -34,6 +34,7 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
+    lanes::Lanes,
     proto::verdad::v1 as pb,
     rollup_applier::RollupApplier,
     store::{
@@ -64,15 +65,31 @@ pub struct AnalysisApi {
     rollups: RollupApplier,
     /// Scopes with more encounters read the daily rollups.
     exact_percentile_limit: i64,
+    /// The server's lanes for bulk work (see ServeArgs::bulk_lanes).
+    bulk: Lanes,
 }
 
 impl AnalysisApi {
-    pub fn new(pool: PgPool, rollups: RollupApplier, exact_percentile_limit: i64) -> Self {
+    pub fn new(
+        pool: PgPool,
+        rollups: RollupApplier,
+        exact_percentile_limit: i64,
+        bulk: Lanes,
+    ) -> Self {
         Self {
             pool,
             rollups,
             exact_percentile_limit,
+            bulk,
         }
+    }
+
+    /// Runs an analysis in one of the bulk lanes, its fold of the pending
+    /// rollups included. An export takes none: it streams as fast as its
+    /// caller reads, and a lane held meanwhile would hold up the rest.
+    async fn in_lane<T>(&self, analysis: impl Future<Output = Result<T>>) -> Result<T> {
+        let _lane = self.bulk.enter().await?;
+        analysis.await
     }
 
     async fn scorecard(
@@ -1017,35 +1034,35 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         &self,
         request: Request<pb::GetScorecardRequest>,
     ) -> Result<Response<pb::GetScorecardResponse>, Status> {
-        respond(self.scorecard(request).await)
+        respond(self.in_lane(self.scorecard(request)).await)
     }
 
     async fn get_mot_cycle(
         &self,
         request: Request<pb::GetMotCycleRequest>,
     ) -> Result<Response<pb::GetMotCycleResponse>, Status> {
-        respond(self.mot_cycle(request).await)
+        respond(self.in_lane(self.mot_cycle(request)).await)
     }
 
     async fn get_journey_outcomes(
         &self,
         request: Request<pb::GetJourneyOutcomesRequest>,
     ) -> Result<Response<pb::GetJourneyOutcomesResponse>, Status> {
-        respond(self.journey_outcomes(request).await)
+        respond(self.in_lane(self.journey_outcomes(request)).await)
     }
 
     async fn get_first_impressions(
         &self,
         request: Request<pb::GetFirstImpressionsRequest>,
     ) -> Result<Response<pb::GetFirstImpressionsResponse>, Status> {
-        respond(self.first_impressions(request).await)
+        respond(self.in_lane(self.first_impressions(request)).await)
     }
 
     async fn get_priority_matrix(
         &self,
         request: Request<pb::GetPriorityMatrixRequest>,
     ) -> Result<Response<pb::GetPriorityMatrixResponse>, Status> {
-        respond(self.priority_matrix(request).await)
+        respond(self.in_lane(self.priority_matrix(request)).await)
     }
 
     type ExportEventLogStream = LogStream;
@@ -1061,27 +1078,27 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         &self,
         request: Request<pb::GetGuidelineBreakdownRequest>,
     ) -> Result<Response<pb::GetGuidelineBreakdownResponse>, Status> {
-        respond(self.guideline_breakdown(request).await)
+        respond(self.in_lane(self.guideline_breakdown(request)).await)
     }
 
     async fn get_trend(
         &self,
         request: Request<pb::GetTrendRequest>,
     ) -> Result<Response<pb::GetTrendResponse>, Status> {
-        respond(self.trend(request).await)
+        respond(self.in_lane(self.trend(request)).await)
     }
 
     async fn get_compliance_report(
         &self,
         request: Request<pb::GetComplianceReportRequest>,
     ) -> Result<Response<pb::GetComplianceReportResponse>, Status> {
-        respond(self.compliance_report(request).await)
+        respond(self.in_lane(self.compliance_report(request)).await)
     }
 
     async fn get_recovery_performance(
         &self,
         request: Request<pb::GetRecoveryPerformanceRequest>,
     ) -> Result<Response<pb::GetRecoveryPerformanceResponse>, Status> {
-        respond(self.recovery_performance(request).await)
+        respond(self.in_lane(self.recovery_performance(request)).await)
     }
 }

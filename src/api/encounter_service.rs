@@ -1,10 +1,7 @@
 //! `verdad.v1.EncounterService`.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
@@ -36,6 +33,7 @@ use crate::{
     error::{Error, Result},
     group_commit::GroupCommit,
     ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
+    lanes::Lanes,
     meters,
     proto::verdad::v1 as pb,
     rollup_applier::RollupApplier,
@@ -52,18 +50,20 @@ pub struct EncounterApi {
     tokens: TokenKey,
     group_commit: GroupCommit,
     pipeline: Pipeline,
-    /// Permits to store a stream's batch, when they are limited (see
+    /// Lanes to store a stream's batch in (see
     /// ServeArgs::stream_batches_at_once).
-    stream_lanes: Option<Arc<Semaphore>>,
+    stream_lanes: Lanes,
+    /// The server's lanes for bulk work, of which a stream's batch takes
+    /// one too (see ServeArgs::bulk_lanes).
+    bulk: Lanes,
 }
 
 impl EncounterApi {
-    /// At most `stream_lanes` stream batches are stored at once; 0: any
-    /// number.
     pub fn new(
         pool: PgPool,
         tokens: TokenKey,
-        stream_lanes: usize,
+        stream_lanes: Lanes,
+        bulk: Lanes,
         rollups: RollupApplier,
     ) -> Self {
         let pipeline = Pipeline::new(pool.clone(), rollups);
@@ -73,7 +73,8 @@ impl EncounterApi {
             pipeline,
             tokens,
             group_commit,
-            stream_lanes: (stream_lanes > 0).then(|| Arc::new(Semaphore::new(stream_lanes))),
+            stream_lanes,
+            bulk,
         }
     }
 
@@ -135,15 +136,8 @@ impl EncounterApi {
             ));
         }
         // Held until the batch is stored; meanwhile the stream is not read.
-        let _lane = match &self.stream_lanes {
-            Some(lanes) => Some(
-                lanes
-                    .acquire()
-                    .await
-                    .map_err(|_| Error::internal("the stream lanes are closed"))?,
-            ),
-            None => None,
-        };
+        let _lane = self.stream_lanes.enter().await?;
+        let _bulk = self.bulk.enter().await?;
         let now = Utc::now();
         let keys: Vec<(String, String)> = batch
             .encounters

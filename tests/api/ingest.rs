@@ -1,15 +1,20 @@
 //! IngestEncounters: streams of batches, the per-item report of rejected
 //! encounters, idempotent resends, conflicting replays and the batch limit.
 
+use std::time::Duration;
+
+use sqlx::Executor;
 use verdad::proto::verdad::v1 as pb;
 
 use crate::{
+    analyses::{fixture_day, scorecard},
     encounters::{
         all_cases, count_encounters, dissatisfied, encounter, external_ids, get_encounter, ingest,
         list_encounters, record, recorded,
     },
     helpers::{
-        TestApp, authed, create_touchpoint, spawn_app, spawn_app_with, touchpoint, violated_fields,
+        TestApp, authed, create_touchpoint, hold_touchpoint, spawn_app, spawn_app_with, touchpoint,
+        violated_fields,
     },
 };
 
@@ -398,4 +403,58 @@ async fn with_one_stream_lane_streams_sent_at_once_take_turns_and_all_complete()
         assert_eq!((answer.batches, answer.accepted), (5, 100));
     }
     assert_eq!(count_encounters(&app, &org.admin_key).await, 300);
+}
+
+#[tokio::test]
+async fn with_one_bulk_lane_a_stream_batch_holds_up_analyses_but_not_record_encounter() {
+    let app = spawn_app_with(|s| s.bulk_lanes = 1).await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    let desk = create_touchpoint(&app, key, touchpoint("desk")).await;
+    create_touchpoint(&app, key, touchpoint("lab")).await;
+
+    // A stream's batch takes the only lane, then waits on the desk's row.
+    let mut owner = hold_touchpoint(&app, &desk.id).await;
+    let batch = (0..3)
+        .map(|i| encounter("desk", "his", &format!("streamed-{i}")))
+        .collect();
+    let stream = ingest(&app, key, vec![batch]);
+    let beside = async {
+        wait_for_a_lock_wait(&app).await;
+        // A live call goes past it; an analysis waits for the lane.
+        let recorded = record(&app, key, encounter("lab", "his", "live-1")).await;
+        assert!(!recorded.duplicate);
+        let analysis = scorecard(&app, key, fixture_day());
+        tokio::pin!(analysis);
+        let early = tokio::time::timeout(Duration::from_millis(300), &mut analysis).await;
+        assert!(early.is_err(), "the analysis ran beside the batch");
+        // When the row goes, the batch is stored and gives the lane up.
+        owner.execute("rollback").await.unwrap();
+        analysis.await
+    };
+    let (streamed, analysis) = tokio::join!(stream, beside);
+
+    assert_eq!(streamed.unwrap().accepted, 3);
+    // The analysis came after the batch: it counts it, folded in either by
+    // the analysis or by the server's fold, which took turns with it.
+    assert_eq!(analysis.total.unwrap().encounters, 4);
+}
+
+/// Waits until a statement of the app's database waits for a row lock.
+async fn wait_for_a_lock_wait(app: &TestApp) {
+    let mut owner = app.owner_connection().await;
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no statement came to wait for the lock");
 }
