@@ -137,7 +137,6 @@ impl EncounterApi {
         }
         // Held until the batch is stored; meanwhile the stream is not read.
         let _lane = self.stream_lanes.enter().await?;
-        let _bulk = self.bulk.enter().await?;
         let now = Utc::now();
         let keys: Vec<(String, String)> = batch
             .encounters
@@ -157,7 +156,12 @@ impl EncounterApi {
                 }
             })
             .collect();
-        let outcome = ingest_batch(&self.pipeline, org, items, Origin::Stream).await?;
+        // The bulk lane for the database's part only: the checks above run
+        // beside whatever holds it.
+        let outcome = {
+            let _bulk = self.bulk.enter().await?;
+            ingest_batch(&self.pipeline, org, items, Origin::Stream).await?
+        };
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);
         for (item_index, (outcome, (source, external_id))) in
             outcome.outcomes.into_iter().zip(keys).enumerate()
