@@ -4,7 +4,7 @@
 //! rollups, an analysis) keeps a database backend busy for tens or
 //! hundreds of milliseconds. Where PostgreSQL shares the server's few
 //! processors, several such pieces at once leave RecordEncounter calls
-//! waiting for a processor: `--bulk-lanes 1` let them have one (see
+//! waiting for a processor: `--bulk-lanes 1` leaves them one (see
 //! RELIABILITY.md, "One lane for bulk work").
 //!
 //! Lock order: whoever takes a lane takes it before an organisation's
