@@ -75,6 +75,10 @@ extern "C" fn stop_embedded() {
     }
 }
 
+/// Counts the statements on the current database that wait for a lock.
+pub(crate) const LOCK_WAITERS: &str = "select count(*) from pg_stat_activity
+     where datname = current_database() and wait_event_type = 'Lock'";
+
 /// A running server with a database of its own.
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
@@ -294,21 +298,36 @@ impl TestApp {
     /// test's database: until then a server remembers no key, and a test of
     /// revocation would prove nothing.
     pub(crate) async fn servers_listening_for_revocations(&self, servers: i64) {
+        self.until_counted(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query ilike 'listen%verdad_api_keys%'",
+            servers,
+            &format!("fewer than {servers} servers listen for revocations"),
+        )
+        .await;
+    }
+
+    /// Waits until a statement on this test's database waits for a lock.
+    pub(crate) async fn until_a_statement_waits_for_a_lock(&self) {
+        self.until_counted(LOCK_WAITERS, 1, "no statement came to wait for a lock")
+            .await;
+    }
+
+    /// Waits until the owner's `count` (a `select count(*)`) reaches
+    /// `at_least`; panics with `what` after some five seconds.
+    async fn until_counted(&self, count: &str, at_least: i64, what: &str) {
         let mut owner = self.owner_connection().await;
         for _ in 0..500 {
-            let listening: i64 = sqlx::query_scalar(
-                "select count(*) from pg_stat_activity
-                 where datname = current_database() and query ilike 'listen%verdad_api_keys%'",
-            )
-            .fetch_one(&mut owner)
-            .await
-            .unwrap();
-            if listening >= servers {
+            let counted: i64 = sqlx::query_scalar(count)
+                .fetch_one(&mut owner)
+                .await
+                .unwrap();
+            if counted >= at_least {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("fewer than {servers} servers listen for revocations");
+        panic!("{what}");
     }
 
     /// Runs `sql` in the cluster's maintenance database.

@@ -420,7 +420,7 @@ async fn with_one_bulk_lane_a_stream_batch_holds_up_analyses_but_not_record_enco
         .collect();
     let stream = ingest(&app, key, vec![batch]);
     let beside = async {
-        wait_for_a_lock_wait(&app).await;
+        app.until_a_statement_waits_for_a_lock().await;
         // A live call goes past it; an analysis waits for the lane.
         let recorded = record(&app, key, encounter("lab", "his", "live-1")).await;
         assert!(!recorded.duplicate);
@@ -438,23 +438,4 @@ async fn with_one_bulk_lane_a_stream_batch_holds_up_analyses_but_not_record_enco
     // The analysis came after the batch: it counts it, folded in either by
     // the analysis or by the server's fold, which took turns with it.
     assert_eq!(analysis.total.unwrap().encounters, 4);
-}
-
-/// Waits until a statement of the app's database waits for a row lock.
-async fn wait_for_a_lock_wait(app: &TestApp) {
-    let mut owner = app.owner_connection().await;
-    for _ in 0..500 {
-        let waiting: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity \
-             where datname = current_database() and wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no statement came to wait for the lock");
 }

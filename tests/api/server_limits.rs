@@ -10,8 +10,8 @@ use verdad::proto::verdad::v1 as pb;
 use verdad::store::PoolOptions;
 
 use crate::helpers::{
-    assert_error, authed, create_touchpoint, default_pool_options, hold_touchpoint, spawn_app,
-    spawn_app_with, spawn_app_with_pool, touchpoint,
+    LOCK_WAITERS, assert_error, authed, create_touchpoint, default_pool_options, hold_touchpoint,
+    spawn_app, spawn_app_with, spawn_app_with_pool, touchpoint,
 };
 
 fn rename(id: &str) -> pb::UpdateTouchpointRequest {
@@ -107,13 +107,10 @@ async fn a_stuck_statement_is_cancelled_by_the_statement_timeout_and_the_pool_re
         assert!(status.message().contains("statement timeout"), "{status:?}");
     }
     // PostgreSQL itself has let go: nothing of the server's waits on the lock.
-    let waiting: i64 = sqlx::query_scalar(
-        "select count(*) from pg_stat_activity
-         where datname = current_database() and wait_event_type = 'Lock'",
-    )
-    .fetch_one(&mut owner)
-    .await
-    .unwrap();
+    let waiting: i64 = sqlx::query_scalar(LOCK_WAITERS)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
     assert_eq!(waiting, 0);
     owner.execute("rollback").await.unwrap();
 
