@@ -10,16 +10,48 @@
 //! Lock order: whoever takes a lane takes it before an organisation's
 //! fold turn (`rollup_applier`) and before a database connection, and
 //! never waits for a lane while holding either.
+//!
+//! Where there is a limit, every wait for a lane is measured
+//! (`meters::waiting_for_lane`): the operator who sets one trades the bulk
+//! work's waits for the live calls' latency, and needs to see the first.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    meters,
+};
+
+/// What a lane is taken for, as the metrics name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A stream's batch of encounters, while the database stores it.
+    StreamBatch,
+    /// A fold of an organisation's pending rollups by the server.
+    Fold,
+    /// A unary analysis, its own fold included.
+    Analysis,
+}
+
+impl Work {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Work::StreamBatch => "stream_batch",
+            Work::Fold => "fold",
+            Work::Analysis => "analysis",
+        }
+    }
+}
 
 /// A number of lanes, or none to wait for; cloning it shares the lanes.
-#[derive(Clone, Default)]
-pub struct Lanes(Option<Arc<Semaphore>>);
+#[derive(Clone)]
+pub struct Lanes {
+    /// The name the metrics give these lanes: the flag that sets them.
+    name: &'static str,
+    lanes: Option<Arc<Semaphore>>,
+}
 
 /// A lane held until dropped (nothing held when there is no limit).
 #[must_use = "the lane is given back when this is dropped"]
@@ -29,23 +61,26 @@ pub struct Lane {
 
 impl Lanes {
     /// At most `lanes` pieces of work at once; 0: no limit.
-    pub fn new(lanes: usize) -> Self {
-        Self((lanes > 0).then(|| Arc::new(Semaphore::new(lanes))))
+    pub fn new(name: &'static str, lanes: usize) -> Self {
+        Self {
+            name,
+            lanes: (lanes > 0).then(|| Arc::new(Semaphore::new(lanes))),
+        }
     }
 
-    /// Waits for a lane, first come first served.
-    pub async fn enter(&self) -> Result<Lane> {
-        match &self.0 {
+    /// Waits for a lane for `work`, first come first served.
+    pub async fn enter(&self, work: Work) -> Result<Lane> {
+        match &self.lanes {
             None => Ok(Lane { _permit: None }),
-            Some(lanes) => lanes
-                .clone()
-                .acquire_owned()
-                .await
-                .map(|permit| Lane {
-                    _permit: Some(permit),
-                })
-                // The lanes are never closed.
-                .map_err(|_| Error::internal("the lanes are closed")),
+            Some(lanes) => {
+                meters::waiting_for_lane(self.name, work.as_str(), lanes.clone().acquire_owned())
+                    .await
+                    .map(|permit| Lane {
+                        _permit: Some(permit),
+                    })
+                    // The lanes are never closed.
+                    .map_err(|_| Error::internal("the lanes are closed"))
+            }
         }
     }
 }
@@ -62,20 +97,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn without_a_limit_any_number_enter_at_once() {
-        let lanes = Lanes::new(0);
+        let lanes = Lanes::new("test", 0);
         let mut held = Vec::new();
         for _ in 0..100 {
-            held.push(timeout(A_WHILE, lanes.enter()).await.unwrap().unwrap());
+            held.push(
+                timeout(A_WHILE, lanes.enter(Work::Fold))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn with_one_lane_the_next_waits_until_the_first_leaves() {
-        let lanes = Lanes::new(1);
-        let first = lanes.enter().await.unwrap();
-        assert!(timeout(A_WHILE, lanes.enter()).await.is_err());
+        let lanes = Lanes::new("test", 1);
+        let first = lanes.enter(Work::StreamBatch).await.unwrap();
+        assert!(timeout(A_WHILE, lanes.enter(Work::Analysis)).await.is_err());
         drop(first);
-        let _second = timeout(A_WHILE, lanes.enter()).await.unwrap().unwrap();
-        assert!(timeout(A_WHILE, lanes.enter()).await.is_err());
+        let _second = timeout(A_WHILE, lanes.enter(Work::Analysis))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(timeout(A_WHILE, lanes.enter(Work::Fold)).await.is_err());
     }
 }

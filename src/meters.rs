@@ -1,7 +1,8 @@
 //! Prometheus metrics, served on a port of their own (`--metrics-addr`):
 //! calls per method and status code with their latency, encounters
-//! ingested, duplicated and rejected, recovery cases opened, and the
-//! database pool. Without `--metrics-addr` no recorder is installed and the
+//! ingested, duplicated and rejected, recovery cases opened, the
+//! database pool, and the waits for a lane where lanes are limited.
+//! Without `--metrics-addr` no recorder is installed and the
 //! recording functions here do nothing.
 
 use std::{net::SocketAddr, time::Duration};
@@ -21,9 +22,11 @@ const POOL_MAX: &str = "verdad_db_pool_max_connections";
 const POOL_WAITING: &str = "verdad_db_pool_waiting";
 const RECORD_BATCH_CALLS: &str = "verdad_record_batch_calls";
 const ROLLUPS_APPLIED: &str = "verdad_rollup_changes_applied_total";
+const LANE_WAIT_SECONDS: &str = "verdad_lane_wait_duration_seconds";
+const LANE_WAITING: &str = "verdad_lane_waiting";
 
 /// Latency buckets from a millisecond (a cached read) to the 30 s request
-/// limit.
+/// limit; also those of a wait for a lane, which counts against it.
 const SECONDS_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
@@ -40,6 +43,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets_for_metric(Matcher::Full(CALL_SECONDS.to_owned()), &SECONDS_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(LANE_WAIT_SECONDS.to_owned()),
+            &SECONDS_BUCKETS,
+        )?
         .set_buckets_for_metric(
             Matcher::Full(RECORD_BATCH_CALLS.to_owned()),
             &BATCH_CALLS_BUCKETS,
@@ -72,6 +79,15 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     describe_gauge!(POOL_CONNECTIONS, "Database connections, by state");
     describe_gauge!(POOL_MAX, "Most database connections the pool may hold");
     describe_gauge!(POOL_WAITING, "Requests waiting for a database connection");
+    describe_histogram!(
+        LANE_WAIT_SECONDS,
+        Unit::Seconds,
+        "Time bulk work waited for one of its lanes, by the flag that limits them and the work"
+    );
+    describe_gauge!(
+        LANE_WAITING,
+        "Bulk work waiting for a lane now, by the flag that limits them and the work"
+    );
     Ok(())
 }
 
@@ -109,11 +125,41 @@ pub fn encounters(ingested: u64, duplicated: u64, rejected: u64, cases_opened: u
 
 /// Counts a request waiting for a connection while `wait` runs.
 pub async fn waiting_for_connection<T>(wait: impl Future<Output = T>) -> T {
-    let waiting = gauge!(POOL_WAITING);
-    waiting.increment(1.0);
+    let _waiting = Waiting::new(gauge!(POOL_WAITING));
+    wait.await
+}
+
+/// Counts `work` waiting for one of the `lanes` while `wait` runs, and
+/// records how long it waited.
+pub async fn waiting_for_lane<T>(
+    lanes: &'static str,
+    work: &'static str,
+    wait: impl Future<Output = T>,
+) -> T {
+    let labels = [("lanes", lanes), ("work", work)];
+    let _waiting = Waiting::new(gauge!(LANE_WAITING, &labels));
+    let started = std::time::Instant::now();
     let result = wait.await;
-    waiting.decrement(1.0);
+    metrics::histogram!(LANE_WAIT_SECONDS, &labels).record(started.elapsed().as_secs_f64());
     result
+}
+
+/// One more waiting on a gauge until dropped, also when the wait is given
+/// up: a call cancelled by its caller or its deadline must not stay
+/// counted.
+struct Waiting(metrics::Gauge);
+
+impl Waiting {
+    fn new(gauge: metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Keeps the pool's gauges current, as long as the pool is open.

@@ -13,7 +13,11 @@ use sqlx::PgPool;
 use tokio::{sync::mpsc, task::JoinHandle, time::Duration};
 use uuid::Uuid;
 
-use crate::{error::Result, lanes::Lanes, meters, store};
+use crate::{
+    error::Result,
+    lanes::{Lanes, Work},
+    meters, store,
+};
 
 /// How long the task gathers reports before it folds (`--rollup-delay`).
 /// In the load bench, 50 ms gave the analyses a third of the wait 200 ms
@@ -108,7 +112,7 @@ async fn apply_reported(
         for organisation_id in organisations {
             // The lane before the turn: an analysis waits for the turn in
             // the lane it holds.
-            let _lane = match bulk.enter().await {
+            let _lane = match bulk.enter(Work::Fold).await {
                 Ok(lane) => lane,
                 Err(error) => {
                     tracing::warn!(%error, "could not apply the rollups");

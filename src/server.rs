@@ -174,13 +174,13 @@ impl Application {
             pool.clone(),
             tokens.clone()
         )));
-        let bulk = Lanes::new(settings.bulk_lanes);
+        let bulk = Lanes::new("bulk_lanes", settings.bulk_lanes);
         let (rollups, applier) =
             RollupApplier::start(pool.clone(), settings.rollup_delay, bulk.clone());
         let encounters = limited!(EncounterServiceServer::new(EncounterApi::new(
             pool.clone(),
             tokens.clone(),
-            Lanes::new(settings.stream_batches_at_once),
+            Lanes::new("stream_batches_at_once", settings.stream_batches_at_once),
             bulk.clone(),
             rollups.clone()
         )));

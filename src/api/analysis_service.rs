@@ -34,7 +34,7 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
-    lanes::Lanes,
+    lanes::{Lanes, Work},
     proto::verdad::v1 as pb,
     rollup_applier::RollupApplier,
     store::{
@@ -88,7 +88,7 @@ impl AnalysisApi {
     /// rollups included. An export takes none: it streams as fast as its
     /// caller reads, and a lane held meanwhile would hold up the rest.
     async fn in_lane<T>(&self, analysis: impl Future<Output = Result<T>>) -> Result<T> {
-        let _lane = self.bulk.enter().await?;
+        let _lane = self.bulk.enter(Work::Analysis).await?;
         analysis.await
     }
 

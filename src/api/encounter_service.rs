@@ -33,7 +33,7 @@ use crate::{
     error::{Error, Result},
     group_commit::GroupCommit,
     ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
-    lanes::Lanes,
+    lanes::{Lanes, Work},
     meters,
     proto::verdad::v1 as pb,
     rollup_applier::RollupApplier,
@@ -136,7 +136,7 @@ impl EncounterApi {
             ));
         }
         // Held until the batch is stored; meanwhile the stream is not read.
-        let _lane = self.stream_lanes.enter().await?;
+        let _lane = self.stream_lanes.enter(Work::StreamBatch).await?;
         let now = Utc::now();
         let keys: Vec<(String, String)> = batch
             .encounters
@@ -159,7 +159,7 @@ impl EncounterApi {
         // The bulk lane for the database's part only: the checks above run
         // beside whatever holds it.
         let outcome = {
-            let _bulk = self.bulk.enter().await?;
+            let _bulk = self.bulk.enter(Work::StreamBatch).await?;
             ingest_batch(&self.pipeline, org, items, Origin::Stream).await?
         };
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);

@@ -1,12 +1,19 @@
 //! Prometheus metrics on their own port: calls by method and code with
 //! their latency, encounters by fate, recovery cases, the pool.
 
+use std::time::Duration;
+
+use sqlx::Executor;
 use tonic::Code;
-use verdad::proto::verdad::v1::{self as pb, encounter_service_client::EncounterServiceClient};
+use verdad::proto::verdad::v1::{
+    self as pb, analysis_service_client::AnalysisServiceClient,
+    encounter_service_client::EncounterServiceClient,
+};
 
 use crate::{
+    analyses::fixture_day,
     encounters::{demo_key, dissatisfied, encounter},
-    helpers::{authed, spawn_app},
+    helpers::{authed, create_touchpoint, hold_touchpoint, spawn_app, touchpoint},
     process::{ServeProcess, free_addr, http_get},
 };
 
@@ -135,6 +142,8 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
     let idle = sample(&metrics, "verdad_db_pool_connections", &["state=\"idle\""]);
     assert!(matches!((in_use, idle), (Some(u), Some(i)) if u + i >= 1.0 && u + i <= 3.0));
     assert_eq!(sample(&metrics, "verdad_db_pool_waiting", &[]), Some(0.0));
+    // No lanes are limited by default, so no wait for one is measured.
+    assert!(!metrics.contains("verdad_lane_"), "{metrics}");
     assert!(!metrics.contains(&key), "a key in the metrics");
 
     // Neither the metrics nor the log carry the key or the customer.
@@ -150,4 +159,89 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
         !log.contains("patient-4711"),
         "a customer reference was logged"
     );
+}
+
+#[tokio::test]
+async fn waits_for_a_bulk_lane_are_counted_and_timed() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = org.admin_key.clone();
+    let desk = create_touchpoint(&app, &key, touchpoint("desk")).await;
+    let metrics_addr = free_addr();
+    let server = ServeProcess::start(
+        &app.database_url,
+        &[
+            "--metrics-addr",
+            &metrics_addr.to_string(),
+            "--bulk-lanes",
+            "1",
+        ],
+    )
+    .await;
+    let channel = server.channel().await;
+    let lane = |work: &str| format!("lanes=\"bulk_lanes\",work=\"{work}\"");
+    let metric = async |name: &str, work: &str| {
+        let metrics = http_get(metrics_addr, "/metrics").await;
+        sample(&metrics, name, &[&lane(work)])
+    };
+
+    // A stream's batch takes the only lane, then waits on the desk's row;
+    // an analysis waits for the lane meanwhile.
+    let mut owner = hold_touchpoint(&app, &desk.id).await;
+    let batch = vec![pb::IngestEncountersRequest {
+        encounters: vec![encounter("desk", "his", "streamed-1")],
+    }];
+    let mut encounters = EncounterServiceClient::new(channel.clone());
+    let stream = encounters.ingest_encounters(authed(&key, tokio_stream::iter(batch)));
+    let mut analyses = AnalysisServiceClient::new(channel);
+    let held_for = Duration::from_millis(400);
+    let beside = async {
+        app.until_a_statement_waits_for_a_lock().await;
+        let analysis = analyses.get_scorecard(authed(
+            &key,
+            pb::GetScorecardRequest {
+                scope: Some(fixture_day()),
+            },
+        ));
+        let release = async {
+            let mut waiting = None;
+            for _ in 0..500 {
+                waiting = metric("verdad_lane_waiting", "analysis").await;
+                if waiting == Some(1.0) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(waiting, Some(1.0), "the analysis is not counted as waiting");
+            tokio::time::sleep(held_for).await;
+            owner.execute("rollback").await.unwrap();
+        };
+        tokio::join!(analysis, release).0
+    };
+    let (streamed, analysed) = tokio::join!(stream, beside);
+    assert_eq!(streamed.unwrap().into_inner().accepted, 1);
+    assert_eq!(analysed.unwrap().into_inner().total.unwrap().encounters, 1);
+
+    let wait = "verdad_lane_wait_duration_seconds";
+    assert_eq!(metric("verdad_lane_waiting", "analysis").await, Some(0.0));
+    assert_eq!(
+        metric(&format!("{wait}_count"), "analysis").await,
+        Some(1.0)
+    );
+    let waited = metric(&format!("{wait}_sum"), "analysis").await.unwrap();
+    assert!(waited >= held_for.as_secs_f64(), "waited {waited} s");
+    assert_eq!(
+        metric(&format!("{wait}_count"), "stream_batch").await,
+        Some(1.0)
+    );
+    // The server's own fold of the batch takes a lane too, some 50 ms on.
+    let mut folds = None;
+    for _ in 0..500 {
+        folds = metric(&format!("{wait}_count"), "fold").await;
+        if folds.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(folds >= Some(1.0), "no fold's wait counted");
 }
