@@ -174,3 +174,101 @@ pub async fn watch_pool(pool: PgPool) {
         gauge!(POOL_MAX).set(f64::from(pool.options().get_max_connections()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        pin::pin,
+        sync::{Arc, Mutex},
+        task::{Context, Poll, Waker},
+    };
+
+    use metrics::{
+        Counter, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder, SharedString,
+    };
+
+    use super::*;
+
+    /// A recorder whose every gauge is one shared value.
+    #[derive(Clone, Default)]
+    struct OneGauge(Arc<Mutex<f64>>);
+
+    impl OneGauge {
+        fn value(&self) -> f64 {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    impl GaugeFn for OneGauge {
+        fn increment(&self, value: f64) {
+            *self.0.lock().unwrap() += value;
+        }
+        fn decrement(&self, value: f64) {
+            *self.0.lock().unwrap() -= value;
+        }
+        fn set(&self, value: f64) {
+            *self.0.lock().unwrap() = value;
+        }
+    }
+
+    impl Recorder for OneGauge {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(Arc::new(self.clone()))
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// Polls `wait` once, while it cannot finish, and says what the gauge
+    /// read then; `wait` is dropped, as a cancelled call drops it.
+    fn counted_while_waiting<T>(recorder: &OneGauge, wait: impl Future<Output = T>) -> f64 {
+        metrics::with_local_recorder(recorder, || {
+            let mut wait = pin!(wait);
+            let pending = wait
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending();
+            assert!(pending);
+            recorder.value()
+        })
+    }
+
+    #[test]
+    fn a_wait_for_a_lane_given_up_is_no_longer_counted() {
+        let recorder = OneGauge::default();
+        let (_never, answer) = tokio::sync::oneshot::channel::<()>();
+        let waiting = counted_while_waiting(
+            &recorder,
+            waiting_for_lane("bulk_lanes", "analysis", answer),
+        );
+        assert_eq!(waiting, 1.0);
+        assert_eq!(recorder.value(), 0.0);
+    }
+
+    #[test]
+    fn a_wait_for_a_connection_given_up_is_no_longer_counted() {
+        let recorder = OneGauge::default();
+        let (_never, answer) = tokio::sync::oneshot::channel::<()>();
+        let waiting = counted_while_waiting(&recorder, waiting_for_connection(answer));
+        assert_eq!(waiting, 1.0);
+        assert_eq!(recorder.value(), 0.0);
+    }
+
+    #[test]
+    fn a_wait_that_ends_is_no_longer_counted() {
+        let recorder = OneGauge::default();
+        metrics::with_local_recorder(&recorder, || {
+            let mut wait = pin!(waiting_for_lane("bulk_lanes", "fold", async { 7 }));
+            let done = wait.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert_eq!(done, Poll::Ready(7));
+        });
+        assert_eq!(recorder.value(), 0.0);
+    }
+}
