@@ -36,7 +36,7 @@ pub enum Work {
 }
 
 impl Work {
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Work::StreamBatch => "stream_batch",
             Work::Fold => "fold",

@@ -1,7 +1,7 @@
 //! Prometheus metrics on their own port: calls by method and code with
 //! their latency, encounters by fate, recovery cases, the pool.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use sqlx::Executor;
 use tonic::Code;
@@ -27,6 +27,20 @@ fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .find(|line| labels.iter().all(|label| line.contains(label)))
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
+}
+
+/// Scrapes `addr` until the sample of `name` with `labels` reaches
+/// `at_least`, for some five seconds; returns the last value read.
+async fn until_sample(addr: SocketAddr, name: &str, labels: &[&str], at_least: f64) -> Option<f64> {
+    let mut value = None;
+    for _ in 0..500 {
+        value = sample(&http_get(addr, "/metrics").await, name, labels);
+        if value >= Some(at_least) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    value
 }
 
 #[tokio::test]
@@ -204,14 +218,9 @@ async fn waits_for_a_bulk_lane_are_counted_and_timed() {
             },
         ));
         let release = async {
-            let mut waiting = None;
-            for _ in 0..500 {
-                waiting = metric("verdad_lane_waiting", "analysis").await;
-                if waiting == Some(1.0) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let analysis = lane("analysis");
+            let waiting =
+                until_sample(metrics_addr, "verdad_lane_waiting", &[&analysis], 1.0).await;
             assert_eq!(waiting, Some(1.0), "the analysis is not counted as waiting");
             tokio::time::sleep(held_for).await;
             owner.execute("rollback").await.unwrap();
@@ -235,13 +244,12 @@ async fn waits_for_a_bulk_lane_are_counted_and_timed() {
         Some(1.0)
     );
     // The server's own fold of the batch takes a lane too, some 50 ms on.
-    let mut folds = None;
-    for _ in 0..500 {
-        folds = metric(&format!("{wait}_count"), "fold").await;
-        if folds.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let folds = until_sample(
+        metrics_addr,
+        &format!("{wait}_count"),
+        &[&lane("fold")],
+        1.0,
+    )
+    .await;
     assert!(folds >= Some(1.0), "no fold's wait counted");
 }
