@@ -78,12 +78,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_owned();
-        let span = tracing::info_span!(
-            "verdad.grpc.call",
-            method = %path,
-            organisation = Empty,
-        );
+        let method = crate::meters::method_name(request.uri().path());
+        let span = tracing::info_span!("verdad.grpc.call", method, organisation = Empty,);
         let start = Instant::now();
         let future = {
             let _entered = span.enter();
@@ -91,7 +87,11 @@ where
         };
         Box::pin(async move {
             let response = future.instrument(span.clone()).await?;
-            let mut call = Some(CallEnd { span, start, path });
+            let mut call = Some(CallEnd {
+                span,
+                start,
+                method,
+            });
             // Errors of unary calls come "trailers-only": the status is in
             // the headers and the body carries nothing.
             if let Some(code) = grpc_status(response.headers())
@@ -115,14 +115,14 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
 struct CallEnd {
     span: Span,
     start: Instant,
-    path: String,
+    method: &'static str,
 }
 
 impl CallEnd {
     /// Logs the call's end and counts it in the metrics.
     fn log(self, code: tonic::Code) {
         let elapsed = self.start.elapsed();
-        crate::meters::call_finished(&self.path, code, elapsed);
+        crate::meters::call_finished(self.method, code, elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let _entered = self.span.enter();
         let code_name = format!("{code:?}");

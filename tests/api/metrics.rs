@@ -88,6 +88,22 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
         .await
         .unwrap_err();
     assert_eq!(stranger.code(), Code::Unauthenticated);
+    // Calls without a key to paths the server does not have: refused
+    // before routing, and counted under one name whatever they sent.
+    let mut raw = tonic::client::Grpc::new(server.channel().await);
+    for n in 0..20 {
+        raw.ready().await.unwrap();
+        let path = format!("/made.up.Service{n}/Method{n}").parse().unwrap();
+        let refused = raw
+            .unary::<(), (), _>(
+                tonic::Request::new(()),
+                path,
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
     // The pool's gauges are read every second.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
@@ -103,6 +119,15 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
     assert_eq!(calls("Ok"), Some(3.0), "{metrics}");
     assert_eq!(calls("InvalidArgument"), Some(1.0));
     assert_eq!(calls("Unauthenticated"), Some(1.0));
+    assert!(!metrics.contains("made.up"), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "verdad_grpc_calls_total",
+            &["method=\"unimplemented\"", "code=\"Unauthenticated\""]
+        ),
+        Some(20.0)
+    );
     assert_eq!(
         sample(
             &metrics,
@@ -164,6 +189,7 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
     assert!(server.terminate().await.success());
     let log = server.log();
     assert!(log.contains("RecordEncounter"), "{log}");
+    assert!(!log.contains("made.up"), "a made-up path was logged");
     assert!(!log.contains(&key), "the key was logged");
     assert!(
         !log.contains("vk_not_a_real_key"),
