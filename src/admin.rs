@@ -8,11 +8,14 @@ use crate::{
     api::api_key_service::{CreatedKey, insert_key},
     domain::{
         api_key::NewApiKey,
-        organisation::{DISPLAY_NAME_MAX_CHARS, NewOrganisation, Organisation},
+        organisation::{
+            DISPLAY_NAME_MAX_CHARS, NewOrganisation, Organisation, check_time_zone_name,
+            unknown_time_zone,
+        },
         role::Role,
         text::required_line,
     },
-    error::{Error, Result},
+    error::Result,
     store,
 };
 
@@ -34,6 +37,15 @@ pub async fn create_organisation(
     Ok(created)
 }
 
+/// Checks that `zone` names an IANA zone the database knows.
+pub(crate) async fn check_time_zone(tx: &mut PgConnection, field: &str, zone: &str) -> Result<()> {
+    check_time_zone_name(field, zone)?;
+    if !store::organisation::time_zone_exists(tx, zone).await? {
+        return Err(unknown_time_zone(field, zone).into());
+    }
+    Ok(())
+}
+
 /// Inserts an organisation and an admin key named `key_name`; the
 /// transaction must act for `id`.
 pub(crate) async fn insert_organisation(
@@ -46,15 +58,7 @@ pub(crate) async fn insert_organisation(
         display_name: required_line("name", &new.display_name, DISPLAY_NAME_MAX_CHARS)?,
         ..new
     };
-    if !store::organisation::time_zone_exists(tx, &new.time_zone).await? {
-        return Err(Error::invalid(
-            "time_zone",
-            format!(
-                "{:?} is not a time zone name PostgreSQL knows, such as Asia/Seoul",
-                new.time_zone
-            ),
-        ));
-    }
+    check_time_zone(tx, "time_zone", &new.time_zone).await?;
     let organisation = store::organisation::insert(tx, id, &new).await?;
     let first_key = NewApiKey {
         display_name: key_name.to_owned(),

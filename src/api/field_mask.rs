@@ -10,6 +10,9 @@ pub(crate) struct MaskRules {
     pub(crate) mutable: &'static [&'static str],
     /// Fields of the resource that no update may touch.
     pub(crate) fixed: &'static [&'static str],
+    /// Other names a mask may use for a mutable field: a oneof's name for
+    /// the whole oneof, a name for a pair of fields that say one thing.
+    pub(crate) aliases: &'static [(&'static str, &'static str)],
 }
 
 impl MaskRules {
@@ -50,11 +53,16 @@ impl MaskRules {
         let mut named = Vec::new();
         let mut violations = Vec::new();
         for path in &paths {
-            if let Some(field) = self.mutable.iter().find(|f| **f == path.as_str()) {
+            let path = self
+                .aliases
+                .iter()
+                .find(|(alias, _)| alias == path)
+                .map_or(path.as_str(), |(_, field)| field);
+            if let Some(field) = self.mutable.iter().find(|f| **f == path) {
                 if !named.contains(field) {
                     named.push(*field);
                 }
-            } else if self.fixed.contains(&path.as_str()) {
+            } else if self.fixed.contains(&path) {
                 violations.push(FieldViolation::new(
                     "update_mask",
                     format!("names {path:?}, which cannot be changed"),
@@ -64,7 +72,7 @@ impl MaskRules {
                     "update_mask",
                     format!(
                         "names unknown field {path:?}; known fields are {}",
-                        self.mutable.join(", ")
+                        self.known().join(", ")
                     ),
                 ));
             }
@@ -75,6 +83,13 @@ impl MaskRules {
             Err(violations)
         }
     }
+
+    /// Every name a mask may use.
+    fn known(&self) -> Vec<&'static str> {
+        let mut known = self.mutable.to_vec();
+        known.extend(self.aliases.iter().map(|(alias, _)| *alias));
+        known
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +99,7 @@ mod tests {
     const RULES: MaskRules = MaskRules {
         mutable: &["title", "guidance", "rule"],
         fixed: &["id", "code"],
+        aliases: &[("advice", "guidance")],
     };
 
     fn mask(paths: &[&str]) -> Option<FieldMask> {
@@ -120,5 +136,19 @@ mod tests {
         assert!(err[0].description.contains("cannot be changed"));
         assert!(err[1].description.contains("unknown field \"colour\""));
         assert_eq!(RULES.paths(mask(&["rule", "rule"]), &[]).unwrap(), ["rule"]);
+    }
+
+    #[test]
+    fn an_alias_names_its_field() {
+        assert_eq!(
+            RULES.paths(mask(&["advice", "guidance"]), &[]).unwrap(),
+            ["guidance"]
+        );
+        let err = RULES.paths(mask(&["colour"]), &[]).unwrap_err();
+        assert!(
+            err[0]
+                .description
+                .ends_with("title, guidance, rule, advice")
+        );
     }
 }

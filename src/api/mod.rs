@@ -73,14 +73,7 @@ pub(crate) fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, Fiel
     }
 }
 
-/// Reads a resource id.
-pub(crate) fn parse_id(field: &str, value: &str) -> Result<Uuid, FieldViolation> {
-    if value.is_empty() {
-        return Err(FieldViolation::new(field, "must not be empty"));
-    }
-    Uuid::try_parse(value)
-        .map_err(|_| FieldViolation::new(field, format!("is not a valid id: {value:?}")))
-}
+pub(crate) use crate::domain::code::parse_id;
 
 /// Reads a timestamp field; `None` when unset. Times before 1970 or beyond
 /// what chrono holds are violations, like malformed nanoseconds.

@@ -38,6 +38,7 @@ const MASK: MaskRules = MaskRules {
         "first_impression_window",
     ],
     fixed: &["id", "create_time", "update_time"],
+    aliases: &[],
 };
 
 /// The longest time zone name PostgreSQL knows is about 32 characters.
@@ -83,13 +84,8 @@ impl OrganisationApi {
         let changes = changes(&fields, request.update_mask)?;
 
         let mut tx = store::begin_for(&self.pool, org).await?;
-        if let Some(zone) = &changes.time_zone
-            && !store::organisation::time_zone_exists(&mut tx, zone).await?
-        {
-            return Err(Error::invalid(
-                "organisation.time_zone",
-                format!("{zone:?} is not a time zone name PostgreSQL knows, such as Asia/Seoul"),
-            ));
+        if let Some(zone) = &changes.time_zone {
+            crate::admin::check_time_zone(&mut tx, "organisation.time_zone", zone).await?;
         }
         let mut organisation = store::organisation::get(&mut tx, org, true)
             .await?

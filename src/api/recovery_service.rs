@@ -68,6 +68,7 @@ const MASK: MaskRules = MaskRules {
         "failure_reasons",
         "update_time",
     ],
+    aliases: &[],
 };
 
 /// A new case, as the database announced it.

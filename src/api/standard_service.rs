@@ -36,8 +36,8 @@ use crate::{
 };
 
 /// The fields an update mask may name, and those it may not. Either name of
-/// the touchpoint changes the touchpoint; either rule of the oneof replaces
-/// the rule.
+/// the touchpoint, or `touchpoint`, changes the touchpoint; either rule of
+/// the oneof, or the oneof's name `rule`, replaces the rule.
 const MASK: MaskRules = MaskRules {
     mutable: &[
         "title",
@@ -58,6 +58,7 @@ const MASK: MaskRules = MaskRules {
         "update_time",
         "archive_time",
     ],
+    aliases: &[("touchpoint", "touchpoint_id"), ("rule", "metric_rule")],
 };
 
 pub struct StandardApi {

@@ -51,6 +51,7 @@ const MASK: MaskRules = MaskRules {
         "update_time",
         "archive_time",
     ],
+    aliases: &[],
 };
 
 pub struct TouchpointApi {

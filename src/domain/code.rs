@@ -34,15 +34,39 @@ pub fn parse_lookup(
 ) -> Result<Option<Lookup>, FieldViolation> {
     match (id.is_empty(), code.is_empty()) {
         (true, true) => Ok(None),
-        (false, true) => Uuid::try_parse(id)
-            .map(|id| Some(Lookup::Id(id)))
-            .map_err(|_| FieldViolation::new(id_field, format!("is not a valid id: {id:?}"))),
+        (false, true) => parse_id(id_field, id).map(|id| Some(Lookup::Id(id))),
         (true, false) => parse_code(code_field, code).map(|code| Some(Lookup::Code(code))),
         (false, false) => Err(FieldViolation::new(
             id_field,
             format!("set at most one of {id_field} and {code_field}"),
         )),
     }
+}
+
+/// Reads a resource id: a UUID in its one canonical text form, 8-4-4-4-12
+/// hexadecimal digits. The other forms a UUID parser takes (braces,
+/// `urn:uuid:`, no dashes) would name the same resource by other strings,
+/// which page tokens, logs and callers' own keys would then not match.
+pub fn parse_id(field: &str, value: &str) -> Result<Uuid, FieldViolation> {
+    if value.is_empty() {
+        return Err(FieldViolation::new(field, "must not be empty"));
+    }
+    let dashes = value
+        .char_indices()
+        .filter(|(_, c)| *c == '-')
+        .map(|(at, _)| at);
+    let canonical = value.len() == 36 && dashes.eq([8, 13, 18, 23]);
+    canonical
+        .then(|| Uuid::try_parse(value).ok())
+        .flatten()
+        .ok_or_else(|| {
+            FieldViolation::new(
+                field,
+                format!(
+                    "is not a valid id: {value:?} (an id is written as 8-4-4-4-12 hexadecimal digits)"
+                ),
+            )
+        })
 }
 
 pub const CODE_MAX_CHARS: usize = 64;
@@ -131,6 +155,24 @@ mod tests {
                 prop_assert!(!code.is_empty() && code.len() <= CODE_MAX_CHARS);
                 prop_assert!(code.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)));
             }
+        }
+    }
+
+    #[test]
+    fn ids_are_read_in_their_canonical_form_only() {
+        let id = "0192f5a8-7c3e-7b1a-9d4e-2f6a8b0c1d3e";
+        assert_eq!(parse_id("id", id).unwrap().to_string(), id);
+        assert!(parse_id("id", &id.to_uppercase()).is_ok());
+        for other in [
+            "{0192f5a8-7c3e-7b1a-9d4e-2f6a8b0c1d3e}",
+            "urn:uuid:0192f5a8-7c3e-7b1a-9d4e-2f6a8b0c1d3e",
+            "0192f5a87c3e7b1a9d4e2f6a8b0c1d3e",
+            "0192f5a8-7c3e-7b1a-9d4e2f6a8b0c1d3e-",
+            "0192f5a8-7c3e-7b1a-9d4e-2f6a8b0c1d3g",
+            "",
+        ] {
+            let refused = parse_id("touchpoint_id", other).unwrap_err();
+            assert_eq!(refused.field, "touchpoint_id", "{other}");
         }
     }
 }

@@ -85,6 +85,59 @@ pub fn parse_first_impression(
     whole_seconds(field, seconds, nanos, 1, 3600)
 }
 
+/// The regions of the IANA time zone database whose zones are named
+/// `Region/City`; `Etc` holds the fixed offsets (`Etc/GMT+9`).
+const ZONE_REGIONS: [&str; 11] = [
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+    "Etc",
+];
+
+/// Checks that `name` has the form of an IANA zone name: `UTC`, or a region
+/// and a location (`Asia/Seoul`, `America/Argentina/Buenos_Aires`). The
+/// database's list of zones also holds names that are no place's zone:
+/// `localtime` follows the database host's own setting, `posixrules` and
+/// `Factory` are the zone files' internals, and `EST5EDT` or `GMT+0` are
+/// POSIX-style and legacy names, which tools read differently. Whether the
+/// zone exists is then asked of the database, whose rules the day buckets
+/// follow.
+pub fn check_time_zone_name(field: &str, name: &str) -> Result<(), FieldViolation> {
+    let shaped = name == "UTC"
+        || name.split_once('/').is_some_and(|(region, location)| {
+            ZONE_REGIONS.contains(&region)
+                && !location.is_empty()
+                && location.split('/').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+                })
+        });
+    if shaped {
+        Ok(())
+    } else {
+        Err(unknown_time_zone(field, name))
+    }
+}
+
+/// The refusal of a time zone name that is not an IANA zone's.
+pub fn unknown_time_zone(field: &str, name: &str) -> FieldViolation {
+    FieldViolation::new(
+        field,
+        format!(
+            "{name:?} is not an IANA time zone name, such as Asia/Seoul, Europe/Amsterdam or UTC"
+        ),
+    )
+}
+
 /// The changes of an update: `Some` for every field named in the mask. The
 /// time zone is checked against the database's list by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,6 +195,37 @@ mod tests {
             err.description,
             "must be between 1s (1s) and 3600s (1h), got 3601s"
         );
+    }
+
+    #[test]
+    fn only_iana_zone_names_are_taken() {
+        for name in [
+            "UTC",
+            "Asia/Seoul",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+9",
+            "America/Port-au-Prince",
+        ] {
+            assert!(check_time_zone_name("z", name).is_ok(), "{name}");
+        }
+        for name in [
+            "localtime",
+            "posixrules",
+            "Factory",
+            "GMT+0",
+            "EST5EDT",
+            "posix/Asia/Seoul",
+            "right/UTC",
+            "Asia/",
+            "Asia//Seoul",
+            "Asia/../Seoul",
+            "",
+            "utc",
+        ] {
+            let refused = check_time_zone_name("organisation.time_zone", name).unwrap_err();
+            assert_eq!(refused.field, "organisation.time_zone");
+            assert!(refused.description.contains("IANA"), "{name}");
+        }
     }
 
     #[test]

@@ -106,9 +106,11 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// Checks a metric rule: the threshold must be a number inside the
-    /// field's range, and some value of that range must meet the rule; a rule
-    /// nobody can meet would fail every encounter it touches.
+    /// Checks a metric rule: the threshold must be a number of at most two
+    /// decimal places (every field holds whole numbers, so finer fractions
+    /// say nothing, and their text could run to hundreds of digits) inside
+    /// the field's range, and some value of that range must meet the rule; a
+    /// rule nobody can meet would fail every encounter it touches.
     pub fn metric(
         field: MetricField,
         comparison: Comparison,
@@ -122,10 +124,18 @@ impl Rule {
                 format!("must be a number, got {threshold}"),
             ));
         }
+        if (threshold * 100.0).round() / 100.0 != threshold {
+            return Err(FieldViolation::new(
+                threshold_field,
+                format!("must have at most two decimal places, got {threshold:?}"),
+            ));
+        }
+        // -0 compares as 0 but would be written "-0" in the rule's text.
+        let threshold = threshold + 0.0;
         if threshold < low as f64 || threshold > high as f64 {
             return Err(FieldViolation::new(
                 threshold_field,
-                format!("must be between {low} and {high} for {field}, got {threshold}"),
+                format!("must be between {low} and {high} for {field}, got {threshold:?}"),
             ));
         }
         let rule = Rule::Metric {
@@ -322,6 +332,21 @@ mod tests {
         assert!(check(DurationSeconds, LessOrEqual, 604_801.0).is_err());
         assert!(check(FirstResponseSeconds, LessOrEqual, f64::NAN).is_err());
         assert!(check(FirstResponseSeconds, LessOrEqual, f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn thresholds_are_written_plainly() {
+        use Comparison::*;
+        use MetricField::*;
+        let rule = Rule::metric(WaitSeconds, LessOrEqual, -0.0, "t").unwrap();
+        assert_eq!(rule.to_string(), "wait_seconds <= 0");
+        let err = check(WaitSeconds, LessOrEqual, 5e-324).unwrap_err();
+        assert!(err.contains("two decimal places, got 5e-324"), "{err}");
+        assert!(check(Satisfaction, GreaterOrEqual, 0.1 + 0.2).is_err());
+        let rule = Rule::metric(Satisfaction, GreaterOrEqual, 3.25, "t").unwrap();
+        assert_eq!(rule.to_string(), "satisfaction >= 3.25");
+        let rule = Rule::metric(WaitSeconds, LessOrEqual, 900.0, "t").unwrap();
+        assert_eq!(rule.to_string(), "wait_seconds <= 900");
     }
 
     #[test]

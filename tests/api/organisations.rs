@@ -125,6 +125,27 @@ async fn bad_settings_are_named_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["organisation.time_zone"]);
+    // Names the database knows that are no place's IANA zone: the host's
+    // own zone, the zone files' internals, POSIX-style and legacy names.
+    for zone in ["localtime", "posixrules", "Factory", "GMT+0", "EST5EDT"] {
+        let status = client
+            .update_organisation(update(
+                &org.admin_key,
+                pb::Organisation {
+                    time_zone: zone.into(),
+                    ..Default::default()
+                },
+                &["time_zone"],
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["organisation.time_zone"],
+            "{zone}"
+        );
+        assert!(status.message().contains("IANA"), "{zone}: {status:?}");
+    }
     let status = client
         .update_organisation(update(
             &org.admin_key,

@@ -235,7 +235,9 @@ async fn thresholds_outside_the_fields_range_are_rejected() {
     use pb::{Comparison::*, MetricField::*};
     let cases = [
         (Satisfaction, GreaterOrEqual, 0.0, "between 1 and 5"),
-        (Satisfaction, GreaterOrEqual, 5.5, "between 1 and 5"),
+        (Satisfaction, GreaterOrEqual, 6.0, "between 1 and 5"),
+        (Satisfaction, GreaterOrEqual, 3.125, "two decimal places"),
+        (WaitSeconds, LessOrEqual, 5e-324, "got 5e-324"),
         (Effort, LessOrEqual, 8.0, "between 1 and 7"),
         (WaitSeconds, LessOrEqual, -1.0, "between 0 and 604800"),
         (
@@ -261,7 +263,19 @@ async fn thresholds_outside_the_fields_range_are_rejected() {
             "{field:?} {comparison:?} {threshold}"
         );
         assert!(status.message().contains(says), "{}", status.message());
+        assert!(status.message().len() < 200, "{}", status.message());
     }
+    // -0 is 0, and written so.
+    let mut zero = standard("no-wait", "");
+    zero.rule = metric_rule(WaitSeconds, LessOrEqual, -0.0);
+    let zero = client
+        .create_standard(create(&org.admin_key, zero))
+        .await
+        .unwrap()
+        .into_inner()
+        .standard
+        .unwrap();
+    assert_eq!(zero.rule_text, "wait_seconds <= 0");
     let mut missing = standard("rule", "");
     missing.rule = Some(pb::standard::Rule::MetricRule(pb::MetricRule {
         field: Satisfaction.into(),
@@ -276,10 +290,12 @@ async fn thresholds_outside_the_fields_range_are_rejected() {
         violated_fields(&status),
         ["standard.metric_rule.comparison"]
     );
-    assert!(
+    assert_eq!(
         list_standards(&app, &org.admin_key, Default::default())
             .await
-            .is_empty()
+            .len(),
+        1,
+        "only the rule of -0 is stored"
     );
 }
 
@@ -552,6 +568,64 @@ async fn update_changes_only_the_masked_fields_and_can_replace_the_rule() {
         .standard
         .unwrap();
     assert_eq!(read, everywhere);
+}
+
+#[tokio::test]
+async fn update_takes_the_documented_mask_names_touchpoint_and_rule() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    create_touchpoint(&app, &org.admin_key, touchpoint("waiting")).await;
+    let created = create_standard(&app, &org.admin_key, standard("wait", "desk")).await;
+    let mut client = app.standards().await;
+
+    let moved = client
+        .update_standard(update(
+            &org.admin_key,
+            pb::Standard {
+                id: created.id.clone(),
+                touchpoint_code: "waiting".into(),
+                rule: observed_rule(),
+                title: "not in the mask".into(),
+                ..Default::default()
+            },
+            &["touchpoint", "rule"],
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .standard
+        .unwrap();
+    assert_eq!(moved.touchpoint_code, "waiting");
+    assert!(
+        matches!(moved.rule, Some(pb::standard::Rule::ObservedRule(_))),
+        "{moved:?}"
+    );
+    assert_eq!(moved.title, created.title);
+
+    // "touchpoint" with neither field set makes the standard apply
+    // everywhere; "rule" takes either rule of the oneof.
+    let everywhere = client
+        .update_standard(update(
+            &org.admin_key,
+            pb::Standard {
+                id: created.id.clone(),
+                rule: metric_rule(
+                    pb::MetricField::WaitSeconds,
+                    pb::Comparison::LessOrEqual,
+                    600.0,
+                ),
+                ..Default::default()
+            },
+            &["touchpoint", "rule"],
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .standard
+        .unwrap();
+    assert!(everywhere.touchpoint_id.is_empty() && everywhere.touchpoint_code.is_empty());
+    assert_eq!(everywhere.rule_text, "wait_seconds <= 600");
 }
 
 #[tokio::test]

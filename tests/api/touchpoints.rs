@@ -224,6 +224,21 @@ async fn get_rejects_bad_ids_and_answers_not_found_for_unknown_ones() {
     assert_error(&status, Code::NotFound, "NOT_FOUND");
     let status = client.get_touchpoint(get("", "lobby")).await.unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
+
+    // An existing touchpoint's id in the other forms a UUID parser takes:
+    // one resource, one name.
+    let lobby = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let simple = lobby.id.replace('-', "");
+    for other in [
+        format!("{{{}}}", lobby.id),
+        format!("urn:uuid:{}", lobby.id),
+        simple,
+    ] {
+        let status = client.get_touchpoint(get(&other, "")).await.unwrap_err();
+        assert_eq!(violated_fields(&status), ["id"], "{other}");
+    }
+    let found = client.get_touchpoint(get(&lobby.id, "")).await.unwrap();
+    assert_eq!(found.into_inner().touchpoint.unwrap(), lobby);
 }
 
 /// Every touchpoint `request` lists, page by page, and the page count.
