@@ -18,6 +18,7 @@ mod manual;
 mod metrics;
 mod organisations;
 mod process;
+mod read_paths;
 mod recovery;
 mod reflection;
 mod rls;

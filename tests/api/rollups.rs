@@ -43,7 +43,7 @@ async fn pending(app: &TestApp) -> HashMap<Uuid, i64> {
         .collect()
 }
 
-async fn set_time_zone(app: &TestApp, key: &str, zone: &str) {
+pub(crate) async fn set_time_zone(app: &TestApp, key: &str, zone: &str) {
     app.organisations()
         .await
         .update_organisation(authed(
@@ -620,7 +620,7 @@ async fn the_database_buckets_seconds_as_the_server_does() {
 /// `value` printed with every decimal fraction cut to nine places: sums of
 /// many journeys' scores come out in another order from the rollups than
 /// from the encounters, and may differ in their last bits.
-fn to_the_ninth(value: &impl std::fmt::Debug) -> String {
+pub(crate) fn to_the_ninth(value: &impl std::fmt::Debug) -> String {
     let printed = format!("{value:?}");
     let mut out = String::with_capacity(printed.len());
     let mut decimals: Option<usize> = None;
@@ -639,7 +639,7 @@ fn to_the_ninth(value: &impl std::fmt::Debug) -> String {
     out
 }
 
-async fn exact_server(app: &TestApp) -> AnalysisServiceClient<Channel> {
+pub(crate) async fn exact_server(app: &TestApp) -> AnalysisServiceClient<Channel> {
     let channel = app
         .second_server(|s| s.exact_percentile_limit = i64::MAX)
         .await;

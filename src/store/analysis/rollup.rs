@@ -1,5 +1,5 @@
 //! Scorecard figures read from the daily rollups (`encounter_day`,
-//! `encounter_day_seconds`, kept by triggers on `encounter`) for the whole
+//! `encounter_day_seconds`, folded in from `rollup_pending`) for the whole
 //! days of a scope, and from the encounters themselves for the partial days
 //! at its edges: long ranges cost thousands of rows, not millions.
 
@@ -258,7 +258,9 @@ fn sql_parts(grouping: Grouping<'_>) -> SqlParts {
             "(bucket, touchpoint_id), (bucket)",
         )
     } else {
-        ("null::uuid", "null::uuid", "(bucket)")
+        // The touchpoint column is null throughout but still selected, so
+        // it must be grouped by too.
+        ("null::uuid", "null::uuid", "(bucket, touchpoint_id)")
     };
     SqlParts {
         day_bucket,
