@@ -336,13 +336,14 @@ impl AnalysisApi {
             .await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
-        let (perfect, flawed) =
-            store::analysis::journey_groups(&mut tx, org, &scope, source).await?;
+        let groups = store::analysis::journey_groups(&mut tx, org, &scope, source).await?;
+        let (perfect, flawed) = (&groups.perfect, &groups.flawed);
         let single = store::analysis::single_failures(&mut tx, org, &scope, source).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
-        let journeys = perfect.journeys + flawed.journeys;
+        let judged = perfect.journeys + flawed.journeys;
+        let journeys = judged + groups.unjudged.journeys;
         let scored = perfect.scored + flawed.scored;
         // Flawed journeys all score 0, so the overall mean weighs the
         // perfect journeys' mean by their share of the scored ones.
@@ -354,9 +355,10 @@ impl AnalysisApi {
             end_time: Some(timestamp(scope.end_time)),
             no_data: journeys == 0,
             journeys,
-            perfect_share: Some(rate(Rate::new(perfect.journeys, journeys))),
-            perfect: Some(journey_group(&perfect)),
-            flawed: Some(journey_group(&flawed)),
+            judged_journeys: judged,
+            perfect_share: Some(rate(Rate::new(perfect.journeys, judged))),
+            perfect: Some(journey_group(perfect)),
+            flawed: Some(journey_group(flawed)),
             mean_score,
             single_failure_journeys,
             single_failure_touchpoints: ranked_counts(

@@ -779,8 +779,9 @@ async fn journey_outcomes_set_perfect_journeys_against_flawed_ones() {
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
     scorecard_fixture(&app, key).await;
-    // j1 and j4 are perfect, j2 (two failures) and j3 (one, at the desk)
-    // flawed; j0 happened the day before.
+    // j1 is perfect, j2 (two failures) and j3 (one, at the desk) flawed;
+    // j4's one encounter has no rating and no standard applied to it: it
+    // has nothing to judge, and is neither. j0 happened the day before.
     for (journey, overall, recommend) in [
         ("j1", Some(5), Some(10)),
         ("j4", Some(4), Some(8)),
@@ -808,22 +809,23 @@ async fn journey_outcomes_set_perfect_journeys_against_flawed_ones() {
 
     assert!(!outcomes.no_data);
     assert_eq!(outcomes.journeys, 4);
-    assert_rate(&outcomes.perfect_share, 2, 4);
+    assert_eq!(outcomes.judged_journeys, 3);
+    assert_rate(&outcomes.perfect_share, 1, 3);
     // Scores: j1 (5 and 3: mean 4) 75; j2 and j3 0; j4 has no rating.
     assert_close(outcomes.mean_score, 25.0);
 
     let perfect = outcomes.perfect.unwrap();
-    assert_eq!((perfect.journeys, perfect.scored_journeys), (2, 1));
+    assert_eq!((perfect.journeys, perfect.scored_journeys), (1, 1));
     assert_close(perfect.mean_score, 75.0);
-    assert_eq!(perfect.journeys_with_feedback, 2);
-    assert_close(perfect.mean_overall_satisfaction, 4.5);
-    assert_rate(&perfect.overall_csat, 2, 2);
+    assert_eq!(perfect.journeys_with_feedback, 1);
+    assert_close(perfect.mean_overall_satisfaction, 5.0);
+    assert_rate(&perfect.overall_csat, 1, 1);
     let nps = perfect.nps.unwrap();
     assert_eq!(
         (nps.respondents, nps.promoters, nps.passives, nps.detractors),
-        (2, 1, 1, 0)
+        (1, 1, 0, 0)
     );
-    assert_close(nps.score, 50.0);
+    assert_close(nps.score, 100.0);
 
     let flawed = outcomes.flawed.unwrap();
     assert_eq!((flawed.journeys, flawed.scored_journeys), (2, 2));
@@ -843,6 +845,72 @@ async fn journey_outcomes_set_perfect_journeys_against_flawed_ones() {
     let only = &outcomes.single_failure_touchpoints[0];
     assert_eq!((only.touchpoint_code.as_str(), only.journeys), ("desk", 1));
     assert_rate(&only.share, 1, 1);
+}
+
+#[tokio::test]
+async fn journeys_with_nothing_rated_or_evaluated_are_neither_perfect_nor_flawed() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
+    create_touchpoint(&app, key, keyed("lab", 20, true)).await;
+    // An event log: where and when, nothing rated, no standards.
+    for journey in 0..5 {
+        for (step, code) in ["desk", "lab"].into_iter().enumerate() {
+            let time = at(journey * 600 + step as i64 * 60);
+            let id = format!("{journey}-{step}");
+            record(
+                &app,
+                key,
+                event(code, &format!("j{journey}"), &id, time, Measured::default()),
+            )
+            .await;
+        }
+    }
+    let outcomes = async |app: &TestApp| {
+        app.analyses()
+            .await
+            .get_journey_outcomes(authed(
+                key,
+                pb::GetJourneyOutcomesRequest {
+                    scope: Some(fixture_day()),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    };
+
+    let unrated = outcomes(&app).await;
+    assert!(!unrated.no_data);
+    assert_eq!((unrated.journeys, unrated.judged_journeys), (5, 0));
+    assert_rate(&unrated.perfect_share, 0, 0);
+    assert_eq!(unrated.perfect.unwrap().journeys, 0);
+    assert_eq!(unrated.flawed.unwrap().journeys, 0);
+    assert_eq!(unrated.mean_score, None);
+
+    // One rating judges its journey; a standard met judges another.
+    let rated = pb::Encounter {
+        satisfaction: Some(5),
+        ..event("desk", "j0", "rated", at(30), Measured::default())
+    };
+    record(&app, key, rated).await;
+    let mut greet = standard("greet", "lab");
+    greet.rule = Some(pb::standard::Rule::ObservedRule(pb::ObservedRule {}));
+    create_standard(&app, key, greet).await;
+    let observed = pb::Encounter {
+        observations: vec![pb::Observation {
+            standard_code: "greet".into(),
+            met: true,
+            ..Default::default()
+        }],
+        ..event("lab", "j1", "observed", at(700), Measured::default())
+    };
+    record(&app, key, observed).await;
+    let judged = outcomes(&app).await;
+    assert_eq!((judged.journeys, judged.judged_journeys), (5, 2));
+    assert_rate(&judged.perfect_share, 2, 2);
+    assert_eq!(judged.perfect.unwrap().journeys, 2);
 }
 
 #[tokio::test]

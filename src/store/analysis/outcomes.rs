@@ -32,15 +32,18 @@ fn scoped_outcomes() -> String {
 }
 
 /// The CTE `journeys`: per journey in scope its failures, mean
-/// satisfaction and a failed touchpoint (the failure's, when it is the
-/// only one).
+/// satisfaction, a failed touchpoint (the failure's, when it is the only
+/// one) and its judged encounters (rated, or with a standard met or
+/// violated).
 fn journeys_cte(source: Journeys<'_>) -> String {
     match source {
         Journeys::Encounters => format!(
             "{}, journeys as (
                  select journey_id, count(*) filter (where failed) as failures,
                         avg(satisfaction)::float8 as mean_satisfaction,
-                        min(touchpoint_id::text) filter (where failed) as failed_at
+                        min(touchpoint_id::text) filter (where failed) as failed_at,
+                        count(*) filter (where satisfaction is not null
+                                            or outcomes ~ '[mv]') as judged
                  from scoped
                  group by journey_id
              )",
@@ -52,7 +55,7 @@ fn journeys_cte(source: Journeys<'_>) -> String {
                  select journey_id, failures,
                         (satisfaction_sum::numeric / nullif(rated, 0))::float8
                             as mean_satisfaction,
-                        failed_at::text as failed_at
+                        failed_at::text as failed_at, judged
                  from paths
              )",
             paths = paths_cte()
@@ -60,7 +63,7 @@ fn journeys_cte(source: Journeys<'_>) -> String {
     }
 }
 
-/// What one group of journeys (perfect or flawed) adds up to.
+/// What one group of journeys (perfect, flawed or unjudged) adds up to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JourneyGroupFigures {
     pub journeys: i64,
@@ -75,19 +78,31 @@ pub struct JourneyGroupFigures {
     pub detractors: i64,
 }
 
-/// The journeys in scope grouped by whether any encounter failed: (perfect,
-/// flawed).
+/// The journeys in scope by their outcome.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JourneyGroups {
+    /// Judged, and no encounter failed.
+    pub perfect: JourneyGroupFigures,
+    /// Some encounter failed.
+    pub flawed: JourneyGroupFigures,
+    /// Nothing to judge: no encounter rated, no standard met or violated.
+    pub unjudged: JourneyGroupFigures,
+}
+
+/// The journeys in scope grouped by their outcome.
 pub async fn journey_groups(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
     source: Journeys<'_>,
-) -> Result<(JourneyGroupFigures, JourneyGroupFigures)> {
+) -> Result<JourneyGroups> {
     // A journey's score: 0 when any encounter failed, otherwise the mean
     // satisfaction on a 0 to 100 scale (see domain::journey).
     let sql = format!(
         "with {}
-         select j.failures = 0 as perfect,
+         select case when j.failures > 0 then 'flawed'
+                     when j.judged > 0 then 'perfect'
+                     else 'unjudged' end as outcome,
                 count(*) as journeys,
                 count(*) filter (where j.failures > 0 or j.mean_satisfaction is not null)
                     as scored,
@@ -103,15 +118,14 @@ pub async fn journey_groups(
          from journeys j
          left join journey_feedback f
            on f.organisation_id = $1 and f.journey_id = j.journey_id
-         group by j.failures = 0",
+         group by 1",
         journeys_cte(source)
     );
     let rows = source
         .bind(sqlx::query(&sql), organisation_id, scope)
         .fetch_all(connection)
         .await?;
-    let mut perfect = JourneyGroupFigures::default();
-    let mut flawed = JourneyGroupFigures::default();
+    let mut groups = JourneyGroups::default();
     for row in &rows {
         let figures = JourneyGroupFigures {
             journeys: row.try_get("journeys")?,
@@ -125,13 +139,13 @@ pub async fn journey_groups(
             promoters: row.try_get("promoters")?,
             detractors: row.try_get("detractors")?,
         };
-        if row.try_get::<bool, _>("perfect")? {
-            perfect = figures;
-        } else {
-            flawed = figures;
+        match row.try_get::<&str, _>("outcome")? {
+            "flawed" => groups.flawed = figures,
+            "perfect" => groups.perfect = figures,
+            _ => groups.unjudged = figures,
         }
     }
-    Ok((perfect, flawed))
+    Ok(groups)
 }
 
 /// Per touchpoint: the journeys in scope whose only failed encounter
