@@ -83,7 +83,7 @@ impl TouchpointApi {
         &self,
         request: Request<pb::GetTouchpointRequest>,
     ) -> Result<pb::GetTouchpointResponse> {
-        let principal = authorize(&request, Access::Read)?;
+        let principal = authorize(&request, Access::Catalogue)?;
         let request = request.into_inner();
         let org = principal.organisation_id;
         let mut tx = store::begin_for(&self.pool, org).await?;
@@ -101,7 +101,7 @@ impl TouchpointApi {
         &self,
         request: Request<pb::ListTouchpointsRequest>,
     ) -> Result<pb::ListTouchpointsResponse> {
-        let principal = authorize(&request, Access::Read)?;
+        let principal = authorize(&request, Access::Catalogue)?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         let size = violations.check(paging::page_size(request.page_size));

@@ -5,7 +5,7 @@ use super::text_enum;
 text_enum! {
     /// What an API key may do.
     Role {
-        /// Pushes contact events only.
+        /// Pushes contact events, and reads the touchpoint catalogue.
         Ingest => "ingest",
         /// Reads everything and runs analyses.
         Analyst => "analyst",
@@ -19,6 +19,9 @@ text_enum! {
 pub enum Access {
     /// Pushing contact events.
     Ingest,
+    /// Reading the touchpoint catalogue: the codes a feed sends. Every role
+    /// may, so that whoever holds a feed's key can find them.
+    Catalogue,
     /// Reading resources and analyses.
     Read,
     /// Changing configuration: touchpoints, standards, keys.
@@ -29,8 +32,8 @@ impl Role {
     /// Whether a key of this role may call a method that needs `access`.
     pub fn allows(self, access: Access) -> bool {
         match self {
-            Role::Ingest => access == Access::Ingest,
-            Role::Analyst => access == Access::Read,
+            Role::Ingest => matches!(access, Access::Ingest | Access::Catalogue),
+            Role::Analyst => matches!(access, Access::Read | Access::Catalogue),
             Role::Admin => true,
         }
     }
@@ -43,12 +46,19 @@ mod tests {
     #[test]
     fn ingest_keys_only_push_and_analysts_only_read() {
         assert!(Role::Ingest.allows(Access::Ingest));
+        assert!(Role::Ingest.allows(Access::Catalogue));
+        assert!(Role::Analyst.allows(Access::Catalogue));
         assert!(!Role::Ingest.allows(Access::Read));
         assert!(!Role::Ingest.allows(Access::Manage));
         assert!(Role::Analyst.allows(Access::Read));
         assert!(!Role::Analyst.allows(Access::Manage));
         assert!(!Role::Analyst.allows(Access::Ingest));
-        for access in [Access::Ingest, Access::Read, Access::Manage] {
+        for access in [
+            Access::Ingest,
+            Access::Catalogue,
+            Access::Read,
+            Access::Manage,
+        ] {
             assert!(Role::Admin.allows(access));
         }
     }

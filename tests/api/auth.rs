@@ -1,7 +1,9 @@
 use tonic::{Code, Request};
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
-use crate::helpers::{assert_error, authed, create_standard, spawn_app, standard, touchpoint};
+use crate::helpers::{
+    assert_error, authed, create_standard, create_touchpoint, spawn_app, standard, touchpoint,
+};
 
 #[tokio::test]
 async fn calls_without_a_valid_key_are_unauthenticated() {
@@ -119,17 +121,19 @@ async fn analysts_read_touchpoints_but_may_not_change_them() {
 }
 
 #[tokio::test]
-async fn ingest_keys_may_neither_read_nor_change_configuration() {
+async fn ingest_keys_read_the_touchpoint_catalogue_and_nothing_else() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
+    create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
     let ingest = app.key(&org, Role::Ingest).await;
     let mut touchpoints = app.touchpoints().await;
-    let status = touchpoints
+    let listed = touchpoints
         .list_touchpoints(authed(&ingest, pb::ListTouchpointsRequest::default()))
         .await
-        .unwrap_err();
-    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
-    let status = touchpoints
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.touchpoints.len(), 1);
+    let lobby = touchpoints
         .get_touchpoint(authed(
             &ingest,
             pb::GetTouchpointRequest {
@@ -137,6 +141,24 @@ async fn ingest_keys_may_neither_read_nor_change_configuration() {
                 code: "lobby".into(),
             },
         ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lobby.touchpoint.unwrap().code, "lobby");
+    let status = touchpoints
+        .create_touchpoint(authed(
+            &ingest,
+            pb::CreateTouchpointRequest {
+                touchpoint: Some(touchpoint("kiosk")),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let status = app
+        .standards()
+        .await
+        .list_standards(authed(&ingest, pb::ListStandardsRequest::default()))
         .await
         .unwrap_err();
     assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
