@@ -525,6 +525,13 @@ async fn the_mot_cycle_shows_pairs_ends_variants_and_conformance() {
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
     cycle_fixture(&app, key).await;
+    // A key touchpoint for the exceptional moment: no journey is expected
+    // to meet it.
+    let complaints = pb::Touchpoint {
+        occurrence: pb::Occurrence::Exceptional.into(),
+        ..keyed("complaints", 0, true)
+    };
+    create_touchpoint(&app, key, complaints).await;
 
     let cycle = mot_cycle(&app, key, fixture_day(), 0).await;
 

@@ -222,7 +222,8 @@ pub struct ConformanceCounts {
     /// Journeys meeting at least one touchpoint with a cycle position.
     pub comparable: i64,
     pub in_designed_order: i64,
-    /// Per key touchpoint in scope: journeys that never met it.
+    /// Per routine key touchpoint in scope: journeys that never met it. An
+    /// exceptional one (a complaint desk) is not expected in every journey.
     pub skipped: Vec<(Uuid, i64)>,
     pub journeys_with_loops: i64,
     /// Per touchpoint: journeys that met it more than once.
@@ -265,6 +266,7 @@ pub async fn conformance(
          from touchpoint k
          left join met m on m.touchpoint_id = k.id
          where k.organisation_id = $1 and k.is_key and k.archive_time is null
+           and k.occurrence = 'routine'
            and ($2::uuid[] is null or k.id = any($2))
            and ($3::text is null or k.stage = $3)
          order by skipped desc, k.id",
