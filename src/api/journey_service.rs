@@ -56,10 +56,12 @@ impl JourneyApi {
                 value: journey_id,
             });
         }
+        let journey_known = store::journey::has_encounters(&mut tx, org, &journey_id).await?;
         tx.commit().await?;
         Ok(pb::RecordJourneyFeedbackResponse {
             feedback: Some(feedback_to_proto(stored.feedback, stored.receive_time)),
             duplicate: !inserted,
+            journey_known,
         })
     }
 

@@ -67,6 +67,24 @@ pub async fn insert_feedback(
     Ok(inserted == 1)
 }
 
+/// Whether any encounter of the journey is stored.
+pub async fn has_encounters(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    journey_id: &str,
+) -> Result<bool> {
+    let found = sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from encounter where organisation_id = $1 and journey_id = $2
+           ) as "found!""#,
+        organisation_id,
+        journey_id,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(found)
+}
+
 /// The feedback of a journey, if any.
 pub async fn feedback(
     connection: &mut PgConnection,

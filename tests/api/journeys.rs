@@ -159,9 +159,13 @@ async fn feedback_may_come_before_the_encounters_and_shows_on_the_journey() {
         receive_time: None,
     };
 
-    let response = record_feedback(&app, &key, "visit-1", sent).await.unwrap();
+    let response = record_feedback(&app, &key, "visit-1", sent.clone())
+        .await
+        .unwrap();
 
     assert!(!response.duplicate);
+    // Stored, and the sender is told the journey is unknown so far.
+    assert!(!response.journey_known);
     let stored = response.feedback.expect("no feedback in the response");
     assert_eq!(stored.overall_satisfaction, Some(4));
     assert_eq!(stored.likelihood_to_recommend, Some(9));
@@ -182,6 +186,10 @@ async fn feedback_may_come_before_the_encounters_and_shows_on_the_journey() {
     assert_eq!(journey.encounters, [first]);
     assert_eq!(journey.encounter_count, 1);
     assert_eq!(journey.score, Some(100.0));
+    // Sent again now that the journey has an encounter.
+    let again = record_feedback(&app, &key, "visit-1", sent).await.unwrap();
+    assert!(again.duplicate);
+    assert!(again.journey_known);
 }
 
 #[tokio::test]
