@@ -44,20 +44,31 @@ pub enum Command {
     },
 }
 
-/// Where the data lives.
+/// Where the data lives. Global, so that they may also follow an admin
+/// subcommand (`verdad admin create-org --database-url …`).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL to use. Without it an embedded PostgreSQL is started from
     /// the system's binaries in --pg-dir.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
 
     /// Data directory of the embedded PostgreSQL.
-    #[arg(long, env = "VERDAD_PG_DIR", default_value = ".verdad/pg")]
+    #[arg(
+        long,
+        env = "VERDAD_PG_DIR",
+        default_value = ".verdad/pg",
+        global = true
+    )]
     pub pg_dir: PathBuf,
 
     /// Most database connections the server holds.
-    #[arg(long, env = "VERDAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "VERDAD_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_max_connections: u32,
 }
 
@@ -335,4 +346,41 @@ pub struct HealthcheckArgs {
     /// How long to wait for an answer.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shared_options_go_before_or_after_the_subcommand() {
+        for line in [
+            "verdad --log-format json admin --database-url postgres://db/v --pg-dir /p create-org \
+             --name N --kind hospital --time-zone UTC",
+            "verdad admin create-org --name N --kind hospital --time-zone UTC \
+             --database-url postgres://db/v --pg-dir /p --log-format json",
+        ] {
+            let cli = Cli::try_parse_from(line.split_whitespace()).unwrap();
+            assert_eq!(cli.log_format, LogFormat::Json, "{line}");
+            let Command::Admin { database, command } = cli.command else {
+                panic!("not an admin command: {line}");
+            };
+            assert_eq!(database.database_url.as_deref(), Some("postgres://db/v"));
+            assert_eq!(database.pg_dir, PathBuf::from("/p"));
+            assert!(matches!(command, AdminCommand::CreateOrg { .. }));
+        }
+        let cli = Cli::try_parse_from(["verdad", "migrate", "--database-url", "postgres://db/v"])
+            .unwrap();
+        let Command::Migrate(database) = cli.command else {
+            panic!("not migrate");
+        };
+        assert_eq!(database.database_url.as_deref(), Some("postgres://db/v"));
+    }
 }

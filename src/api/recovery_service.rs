@@ -95,6 +95,10 @@ struct FeedInner {
     task: OnceLock<tokio::task::JoinHandle<()>>,
 }
 
+/// Why a watch cannot begin while the database does not answer.
+const NOT_LISTENING: &str =
+    "cannot watch new recovery cases: the database does not answer; try again";
+
 impl RecoveryFeed {
     pub fn new(pool: PgPool) -> Self {
         let (sender, _) = broadcast::channel(FEED_CAPACITY);
@@ -124,8 +128,7 @@ impl RecoveryFeed {
         match tokio::time::timeout(LISTEN_WAIT, listening.wait_for(|l| *l)).await {
             Ok(Ok(_)) => Ok(receiver),
             _ => Err(Error::Unavailable {
-                message: "cannot watch new recovery cases: the database does not answer;                           try again"
-                    .to_owned(),
+                message: NOT_LISTENING.to_owned(),
             }),
         }
     }
@@ -480,6 +483,12 @@ impl pb::recovery_service_server::RecoveryService for RecoveryApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watchs_unavailable_message_is_one_sentence() {
+        assert!(!NOT_LISTENING.contains("  "), "{NOT_LISTENING:?}");
+        assert!(NOT_LISTENING.ends_with("try again"));
+    }
 
     #[test]
     fn payloads_carry_two_ids() {

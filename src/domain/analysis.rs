@@ -153,6 +153,26 @@ pub struct Distribution {
     pub approximate: bool,
 }
 
+impl Distribution {
+    /// A distribution with its percentiles to the millisecond (see
+    /// [`percentile_seconds`]).
+    pub fn new(count: i64, median: Option<f64>, p90: Option<f64>, approximate: bool) -> Self {
+        Self {
+            count,
+            median: median.map(percentile_seconds),
+            p90: p90.map(percentile_seconds),
+            approximate,
+        }
+    }
+}
+
+/// A percentile of seconds as shown: to the millisecond. Interpolating
+/// between two whole seconds in binary floating point leaves noise in the
+/// last digits (2224.2000000000007), which no reader of seconds needs.
+pub fn percentile_seconds(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
 /// The scorecard figures of one touchpoint, or of all of them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScorecardFigures {
@@ -324,6 +344,15 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+
+    #[test]
+    fn percentiles_of_seconds_lose_their_float_noise() {
+        assert_eq!(percentile_seconds(2224.2000000000007), 2224.2);
+        assert_eq!(percentile_seconds(0.1 + 0.2).to_string(), "0.3");
+        assert_eq!(percentile_seconds(86_400.0 * 365.0), 31_536_000.0);
+        let d = Distribution::new(3, Some(200.49999999999997), Some(280.00000000000006), false);
+        assert_eq!((d.median, d.p90), (Some(200.5), Some(280.0)));
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-4

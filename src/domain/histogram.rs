@@ -91,12 +91,12 @@ impl Histogram {
 
     /// Count, median and 90th percentile, marked as read from buckets.
     pub fn distribution(&self) -> Distribution {
-        Distribution {
-            count: self.count(),
-            median: self.percentile(0.5),
-            p90: self.percentile(0.9),
-            approximate: true,
-        }
+        Distribution::new(
+            self.count(),
+            self.percentile(0.5),
+            self.percentile(0.9),
+            true,
+        )
     }
 }
 

@@ -921,6 +921,32 @@ async fn journeys_with_nothing_rated_or_evaluated_are_neither_perfect_nor_flawed
 }
 
 #[tokio::test]
+async fn percentiles_carry_no_float_noise() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, touchpoint("desk")).await;
+    // p90 of 0, 0, 3 seconds: 0 + 0.8 * 3, which binary floating point
+    // makes 2.4000000000000004.
+    for (n, wait) in [0, 0, 3].into_iter().enumerate() {
+        let measured = Measured {
+            wait: Some(wait),
+            ..Measured::default()
+        };
+        record(
+            &app,
+            key,
+            event("desk", "j", &n.to_string(), at(n as i64), measured),
+        )
+        .await;
+    }
+    let card = scorecard(&app, key, fixture_day()).await;
+    let waits = card.total.unwrap().wait_seconds.unwrap();
+    assert_eq!(waits.p90, Some(2.4));
+    assert_eq!(format!("{:?}", waits.p90), "Some(2.4)");
+}
+
+#[tokio::test]
 async fn the_guideline_breakdown_counts_each_situation_and_ordinary_contacts() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;

@@ -14,7 +14,10 @@ use super::{
     SCOPE, bind_scope,
     journeys::{Journeys, paths_cte},
 };
-use crate::{domain::analysis::Scope, error::Result};
+use crate::{
+    domain::analysis::{Scope, percentile_seconds},
+    error::Result,
+};
 
 /// Orders the journeys in scope into `mot_steps`, dropped at the end of
 /// the transaction: per encounter its journey, touchpoint, place in the
@@ -141,7 +144,7 @@ pub async fn pairs(connection: &mut PgConnection) -> Result<Vec<Pair>> {
                 to: row.try_get("next_touchpoint")?,
                 count: row.try_get("count")?,
                 mean_seconds: row.try_get("mean_seconds")?,
-                median_seconds: row.try_get("median_seconds")?,
+                median_seconds: percentile_seconds(row.try_get("median_seconds")?),
                 median_approximate: false,
             })
         })

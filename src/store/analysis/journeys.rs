@@ -1,6 +1,6 @@
 //! Where the journey analyses read the scope's journeys from: grouped from
 //! the encounters in scope, or from the journey rollups (`journey_path`,
-//! `journey_day_pair`, kept by triggers on `encounter`) for the journeys
+//! `journey_day_pair`, folded in from `rollup_pending`) for the journeys
 //! wholly inside the scope's whole days, with the journeys at its edges
 //! summarised from their encounters in scope.
 
@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::{Pair, bind_scope, rollup::CoveredDays};
 use crate::{
-    domain::{analysis::Scope, histogram::Histogram},
+    domain::{
+        analysis::{Scope, percentile_seconds},
+        histogram::Histogram,
+    },
     error::Result,
 };
 
@@ -156,9 +159,11 @@ pub async fn rolled_pairs(
             to,
             count: sums.count,
             mean_seconds: sums.seconds / sums.count as f64,
-            median_seconds: Histogram::new(sums.buckets)
-                .percentile(0.5)
-                .unwrap_or_default(),
+            median_seconds: percentile_seconds(
+                Histogram::new(sums.buckets)
+                    .percentile(0.5)
+                    .unwrap_or_default(),
+            ),
             median_approximate: true,
         })
         .collect();

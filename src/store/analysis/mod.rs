@@ -133,12 +133,12 @@ pub(super) fn exact_distribution(
     median: &str,
     p90: &str,
 ) -> Result<Distribution> {
-    Ok(Distribution {
-        count: row.try_get(count)?,
-        median: row.try_get(median)?,
-        p90: row.try_get(p90)?,
-        approximate: false,
-    })
+    Ok(Distribution::new(
+        row.try_get(count)?,
+        row.try_get(median)?,
+        row.try_get(p90)?,
+        false,
+    ))
 }
 
 pub(super) fn scorecard_figures(row: &PgRow) -> Result<ScorecardFigures> {
