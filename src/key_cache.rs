@@ -11,6 +11,10 @@
 //! is down, a notification could be missed, so the cache is not used at
 //! all: every call asks the database, as it would without a cache. An entry
 //! is also never trusted for longer than [`LIFETIME`].
+//!
+//! Streams outlive their authentication: a [`KeyWatch`] asks again about
+//! a stream's key whenever a revocation is heard, so that revoking a key
+//! also ends the streams it opened.
 
 use std::{
     collections::HashMap,
@@ -22,9 +26,13 @@ use std::{
 };
 
 use sqlx::{PgPool, postgres::PgListener};
-use tokio::time::Instant;
+use tokio::{sync::watch, time::Instant};
 
-use crate::domain::api_key::Principal;
+use crate::{
+    domain::api_key::Principal,
+    error::{Error, Result},
+    store,
+};
 
 /// The channel the trigger on `api_key` notifies.
 pub const CHANNEL: &str = "verdad_api_keys";
@@ -36,14 +44,29 @@ const LIFETIME: Duration = Duration::from_secs(60);
 const MAX_ENTRIES: usize = 10_000;
 /// How long the listener waits before it connects again after a failure.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// How often an open stream asks the database about its key while
+/// revocations cannot be heard.
+const UNHEARD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Shared by every call; cloning it shares the entries.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct KeyCache {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                entries: Mutex::default(),
+                generation: AtomicU64::default(),
+                listening: AtomicBool::default(),
+                forgotten: watch::Sender::new(0),
+            }),
+        }
+    }
+}
+
 struct Inner {
     entries: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
     /// Bumped whenever every key is forgotten; a lookup that began before a
@@ -51,6 +74,9 @@ struct Inner {
     generation: AtomicU64,
     /// Whether the database connection that hears revocations listens.
     listening: AtomicBool,
+    /// The generation again, for open streams to wait on (see
+    /// [`KeyWatch`]).
+    forgotten: watch::Sender<u64>,
 }
 
 /// Where a lookup that missed stands, for [`KeyCache::remember`].
@@ -69,7 +95,7 @@ impl KeyCache {
         let miss = Miss {
             generation: self.inner.generation.load(Ordering::SeqCst),
         };
-        if !self.inner.listening.load(Ordering::SeqCst) {
+        if !self.is_listening() {
             return Err(miss);
         }
         let entries = self.entries();
@@ -105,8 +131,25 @@ impl KeyCache {
     /// Forgets every key, under the lock `remember` checks the generation
     /// under.
     fn forget(&self, entries: &mut HashMap<[u8; 32], (Principal, Instant)>) {
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
         entries.clear();
+        self.inner.forgotten.send_replace(generation);
+    }
+
+    fn is_listening(&self) -> bool {
+        self.inner.listening.load(Ordering::SeqCst)
+    }
+
+    /// A watch on the key of `principal`, for a stream it opens.
+    pub fn watch(&self, pool: PgPool, principal: Principal) -> KeyWatch {
+        let mut forgotten = self.inner.forgotten.subscribe();
+        forgotten.mark_unchanged();
+        KeyWatch {
+            cache: self.clone(),
+            pool,
+            principal,
+            forgotten,
+        }
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Principal, Instant)>> {
@@ -149,6 +192,65 @@ impl KeyCache {
             self.forget_all();
         }
         Ok(())
+    }
+}
+
+/// Ends what a key opened when the key is revoked: a stream authenticated
+/// once, when it opened, asks again whenever this server heard that some key
+/// was revoked, and on every batch (or every second) while revocations
+/// cannot be heard, as a unary call would.
+pub struct KeyWatch {
+    cache: KeyCache,
+    pool: PgPool,
+    principal: Principal,
+    forgotten: watch::Receiver<u64>,
+}
+
+impl KeyWatch {
+    /// Fails with UNAUTHENTICATED if the key was revoked. Asks the database
+    /// only when a revocation was heard since the last check, or when none
+    /// can be heard.
+    pub async fn check(&mut self) -> Result<()> {
+        let heard = self.forgotten.has_changed().unwrap_or(true);
+        if heard || !self.cache.is_listening() {
+            self.forgotten.mark_unchanged();
+            self.ask().await?;
+        }
+        Ok(())
+    }
+
+    /// Completes when the key is found revoked, with the error to end the
+    /// stream with (or with the database's error, when it cannot be asked).
+    pub async fn revoked(&mut self) -> Error {
+        loop {
+            if self.cache.is_listening() {
+                if self.forgotten.changed().await.is_err() {
+                    // The cache is gone with the server: nothing more to hear.
+                    return std::future::pending().await;
+                }
+            } else {
+                tokio::time::sleep(UNHEARD_CHECK_INTERVAL).await;
+            }
+            if let Err(error) = self.ask().await {
+                return error;
+            }
+        }
+    }
+
+    async fn ask(&self) -> Result<()> {
+        let org = self.principal.organisation_id;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let active = store::api_key::is_active(&mut tx, org, self.principal.key_id).await?;
+        tx.commit().await?;
+        if active {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated {
+                reason: "API_KEY_REVOKED",
+                message: "the api key was revoked while the stream was open; \
+                          what was stored before stays stored",
+            })
+        }
     }
 }
 

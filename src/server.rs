@@ -182,7 +182,8 @@ impl Application {
             tokens.clone(),
             Lanes::new("stream_batches_at_once", settings.stream_batches_at_once),
             bulk.clone(),
-            rollups.clone()
+            rollups.clone(),
+            keys.clone()
         )));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
         let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(
@@ -197,6 +198,7 @@ impl Application {
             pool.clone(),
             tokens,
             feed.clone(),
+            keys.clone(),
             watches_stop
         )));
 

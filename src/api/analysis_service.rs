@@ -16,7 +16,7 @@ use super::{
         log_format_from_proto, quadrant_to_proto, severity_to_proto, situation_to_proto,
         stage_from_proto, trend_figure_from_proto, trend_figure_to_proto,
     },
-    enum_field, from_timestamp, parse_id, required_enum, respond, timestamp,
+    enum_field, from_timestamp, named_touchpoints, parse_id, required_enum, respond, timestamp,
 };
 use crate::{
     domain::{
@@ -25,6 +25,7 @@ use crate::{
             MIN_IMPORTANCE_PAIRS, Nps, Rate, Scope, ScorecardFigures, max_variants, quadrant,
             range, splits,
         },
+        code::{Lookup, parse_code},
         encounter::Situation,
         event_log::{CsvLog, Event, XesLog},
         organisation::Organisation,
@@ -887,7 +888,8 @@ fn journey_group(f: &JourneyGroupFigures) -> pb::JourneyGroup {
 struct CheckedScope {
     start: Option<chrono::DateTime<Utc>>,
     end: Option<chrono::DateTime<Utc>>,
-    touchpoint_ids: Option<Vec<Uuid>>,
+    /// The touchpoints named by id or code, still to be found.
+    touchpoints: Vec<Lookup>,
     stage: Option<crate::domain::touchpoint::Stage>,
     channel: Option<crate::domain::touchpoint::Channel>,
 }
@@ -901,25 +903,33 @@ fn checked_scope(scope: Option<&pb::AnalysisScope>) -> Result<CheckedScope, Vec<
         scope.start_time.as_ref(),
     ));
     let end = v.check(from_timestamp("scope.end_time", scope.end_time.as_ref()));
-    let touchpoint_ids = if scope.touchpoint_ids.len() > MAX_SCOPE_TOUCHPOINTS {
+    let named = scope.touchpoint_ids.len() + scope.touchpoint_codes.len();
+    let touchpoints = if named > MAX_SCOPE_TOUCHPOINTS {
+        let field = if scope.touchpoint_codes.is_empty() {
+            "scope.touchpoint_ids"
+        } else {
+            "scope.touchpoint_codes"
+        };
         v.push(FieldViolation::new(
-            "scope.touchpoint_ids",
+            field,
             format!(
-                "must name at most {MAX_SCOPE_TOUCHPOINTS} touchpoints, got {}",
-                scope.touchpoint_ids.len()
+                "touchpoint_ids and touchpoint_codes must name at most \
+                 {MAX_SCOPE_TOUCHPOINTS} touchpoints together, got {named}"
             ),
         ));
         None
     } else {
-        let ids: Vec<Option<Uuid>> = scope
-            .touchpoint_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| v.check(parse_id(&format!("scope.touchpoint_ids[{i}]"), id)))
-            .collect();
+        let ids = scope.touchpoint_ids.iter().enumerate().map(|(i, id)| {
+            v.check(parse_id(&format!("scope.touchpoint_ids[{i}]"), id).map(Lookup::Id))
+        });
+        let ids: Vec<Option<Lookup>> = ids.collect();
+        let codes = scope.touchpoint_codes.iter().enumerate().map(|(i, code)| {
+            v.check(parse_code(&format!("scope.touchpoint_codes[{i}]"), code).map(Lookup::Code))
+        });
+        let codes: Vec<Option<Lookup>> = codes.collect();
         ids.into_iter()
-            .collect::<Option<Vec<Uuid>>>()
-            .map(|ids| (!ids.is_empty()).then_some(ids))
+            .chain(codes)
+            .collect::<Option<Vec<Lookup>>>()
     };
     let stage = v.check(enum_field("scope.stage", scope.stage, stage_from_proto));
     let channel = v.check(enum_field(
@@ -931,7 +941,7 @@ fn checked_scope(scope: Option<&pb::AnalysisScope>) -> Result<CheckedScope, Vec<
         Some(CheckedScope {
             start: start?,
             end: end?,
-            touchpoint_ids: touchpoint_ids?,
+            touchpoints: touchpoints?,
             stage: stage?,
             channel: channel?,
         })
@@ -949,10 +959,13 @@ async fn resolve_scope(tx: &mut PgConnection, org: Uuid, checked: CheckedScope) 
         }
     };
     let (start_time, end_time) = range(checked.start, checked.end, default_start, Utc::now())?;
+    let mut touchpoint_ids = named_touchpoints(tx, org, &checked.touchpoints).await?;
+    touchpoint_ids.sort_unstable();
+    touchpoint_ids.dedup();
     Ok(Scope {
         start_time,
         end_time,
-        touchpoint_ids: checked.touchpoint_ids,
+        touchpoint_ids: (!touchpoint_ids.is_empty()).then_some(touchpoint_ids),
         stage: checked.stage,
         channel: checked.channel,
     })

@@ -11,11 +11,11 @@ use super::{
         channel_from_proto, channel_to_proto, outcome_to_proto, severity_to_proto,
         situation_from_proto, situation_to_proto,
     },
-    enum_field, from_timestamp, optional_id, parse_id, respond, timestamp,
+    enum_field, from_timestamp, named_touchpoint, parse_id, respond, timestamp, touchpoint_filter,
 };
 use crate::{
     domain::{
-        code::{parse_code, parse_lookup},
+        code::{Lookup, parse_code, parse_lookup},
         encounter::{
             COMMENT_MAX_CHARS, CUSTOMER_REF_MAX_CHARS, EXTERNAL_ID_MAX_CHARS, Encounter,
             EncounterFilter, JOURNEY_ID_MAX_CHARS, NewEncounter, ObservationInput,
@@ -33,6 +33,7 @@ use crate::{
     error::{Error, Result},
     group_commit::GroupCommit,
     ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
+    key_cache::{KeyCache, KeyWatch},
     lanes::{Lanes, Work},
     meters,
     proto::verdad::v1 as pb,
@@ -56,6 +57,8 @@ pub struct EncounterApi {
     /// The server's lanes for bulk work, of which a stream's batch takes
     /// one too (see ServeArgs::bulk_lanes).
     bulk: Lanes,
+    /// To end a stream whose key is revoked.
+    keys: KeyCache,
 }
 
 impl EncounterApi {
@@ -65,6 +68,7 @@ impl EncounterApi {
         stream_lanes: Lanes,
         bulk: Lanes,
         rollups: RollupApplier,
+        keys: KeyCache,
     ) -> Self {
         let pipeline = Pipeline::new(pool.clone(), rollups);
         let group_commit = GroupCommit::new(pipeline.clone());
@@ -75,6 +79,7 @@ impl EncounterApi {
             group_commit,
             stream_lanes,
             bulk,
+            keys,
         }
     }
 
@@ -104,11 +109,12 @@ impl EncounterApi {
     ) -> Result<pb::IngestEncountersResponse, Status> {
         let principal = authorize(&request, Access::Ingest)?;
         let org = principal.organisation_id;
+        let mut key = self.keys.watch(self.pool.clone(), principal);
         let mut stream = request.into_inner();
         let mut response = pb::IngestEncountersResponse::default();
         let mut batch_index: i32 = 0;
         while let Some(batch) = stream.message().await? {
-            self.ingest_one(org, batch_index, batch, &mut response)
+            self.ingest_one(org, &mut key, batch_index, batch, &mut response)
                 .await
                 .map_err(Status::from)?;
             response.batches += 1;
@@ -121,6 +127,7 @@ impl EncounterApi {
     async fn ingest_one(
         &self,
         org: Uuid,
+        key: &mut KeyWatch,
         batch_index: i32,
         batch: pb::IngestEncountersRequest,
         response: &mut pb::IngestEncountersResponse,
@@ -160,6 +167,9 @@ impl EncounterApi {
         // beside whatever holds it.
         let outcome = {
             let _bulk = self.bulk.enter(Work::StreamBatch).await?;
+            // Last, so that no batch waiting for its lanes outlives a
+            // revocation.
+            key.check().await?;
             ingest_batch(&self.pipeline, org, items, Origin::Stream).await?
         };
         response.recovery_cases_opened += i64::try_from(outcome.cases_opened).unwrap_or(0);
@@ -210,9 +220,17 @@ impl EncounterApi {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
         let request = request.into_inner();
-        let (filter, customer_ref) = list_filter(&request)?;
+        let ListFilter {
+            filter,
+            touchpoint,
+            customer_ref,
+        } = list_filter(&request)?;
         let size = page_size(request.page_size)?;
         let mut tx = store::begin_for(&self.pool, org).await?;
+        let filter = EncounterFilter {
+            touchpoint_id: named_touchpoint(&mut tx, org, touchpoint.as_ref()).await?,
+            ..filter
+        };
         let filter = match customer_ref {
             None => filter,
             Some(reference) => {
@@ -300,11 +318,17 @@ fn from_token(after: Uuid) -> Position {
     }
 }
 
-/// Checks the filters of a list request; the customer reference is
-/// returned apart, to be hashed with the organisation's key.
-fn list_filter(
-    request: &pb::ListEncountersRequest,
-) -> Result<(EncounterFilter, Option<String>), Vec<FieldViolation>> {
+/// A list request's filters as checked: the touchpoint is still to be
+/// found and the customer reference to be hashed with the organisation's
+/// key.
+struct ListFilter {
+    filter: EncounterFilter,
+    touchpoint: Option<Lookup>,
+    customer_ref: Option<String>,
+}
+
+/// Checks the filters of a list request.
+fn list_filter(request: &pb::ListEncountersRequest) -> Result<ListFilter, Vec<FieldViolation>> {
     let mut v = Violations::new();
     let start_time = v.check(from_timestamp("start_time", request.start_time.as_ref()));
     let end_time = v.check(from_timestamp("end_time", request.end_time.as_ref()));
@@ -313,7 +337,11 @@ fn list_filter(
     {
         v.push(FieldViolation::new("end_time", "must be after start_time"));
     }
-    let touchpoint_id = v.check(optional_id("touchpoint_id", &request.touchpoint_id));
+    let touchpoint = v.check(touchpoint_filter(
+        "touchpoint",
+        &request.touchpoint_id,
+        &request.touchpoint_code,
+    ));
     let journey_id = v.check(reference(
         "journey_id",
         &request.journey_id,
@@ -333,19 +361,20 @@ fn list_filter(
         false,
     ));
     v.finish(|| {
-        Some((
-            EncounterFilter {
+        Some(ListFilter {
+            filter: EncounterFilter {
                 start_time: start_time?,
                 end_time: end_time?,
-                touchpoint_id: touchpoint_id?,
+                touchpoint_id: None,
                 journey_id: journey_id?,
                 situation: situation?,
                 channel: channel?,
                 failed_only: request.failed_only,
                 customer_hash: None,
             },
-            customer_ref?,
-        ))
+            touchpoint: touchpoint?,
+            customer_ref: customer_ref?,
+        })
     })
 }
 

@@ -64,13 +64,41 @@ pub(crate) fn required_lookup(id: &str, code: &str) -> Result<Lookup, FieldViola
         .ok_or_else(|| FieldViolation::new("id", "exactly one of id and code must be set"))
 }
 
-/// Reads an optional resource id: `None` when the field is empty.
-pub(crate) fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, FieldViolation> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        parse_id(field, value).map(Some)
+/// The ids of the touchpoints a filter names (by id or by code), which must
+/// be the organisation's: NOT_FOUND otherwise, as for any resource named.
+pub(crate) async fn named_touchpoints(
+    connection: &mut sqlx::PgConnection,
+    org: Uuid,
+    lookups: &[Lookup],
+) -> Result<Vec<Uuid>> {
+    if lookups.is_empty() {
+        return Ok(Vec::new());
     }
+    crate::store::touchpoint::resolve(connection, org, lookups)
+        .await?
+        .map_err(|missing| Error::not_found("touchpoint", missing.to_string()))
+}
+
+/// The id of the touchpoint a filter names, if it names one (see
+/// [`named_touchpoints`]).
+pub(crate) async fn named_touchpoint(
+    connection: &mut sqlx::PgConnection,
+    org: Uuid,
+    lookup: Option<&Lookup>,
+) -> Result<Option<Uuid>> {
+    let lookups = lookup.map(std::slice::from_ref).unwrap_or_default();
+    let ids = named_touchpoints(connection, org, lookups).await?;
+    Ok(ids.into_iter().next())
+}
+
+/// Reads a filter's touchpoint, named by `<field>_id` or `<field>_code`:
+/// `None` when neither is set.
+pub(crate) fn touchpoint_filter(
+    field: &str,
+    id: &str,
+    code: &str,
+) -> Result<Option<Lookup>, FieldViolation> {
+    parse_lookup(&format!("{field}_id"), id, &format!("{field}_code"), code)
 }
 
 pub(crate) use crate::domain::code::parse_id;

@@ -2,6 +2,7 @@
 //! cases.
 
 use std::{
+    ops::ControlFlow,
     pin::Pin,
     sync::{Arc, OnceLock},
     time::Duration,
@@ -20,7 +21,7 @@ use super::{
     convert::{status_from_proto, status_to_proto},
     enum_field,
     field_mask::MaskRules,
-    optional_id, parse_id, required_enum, respond, timestamp,
+    named_touchpoint, parse_id, required_enum, respond, timestamp, touchpoint_filter,
 };
 use crate::{
     domain::{
@@ -35,6 +36,7 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
+    key_cache::{KeyCache, KeyWatch},
     proto::verdad::v1 as pb,
     store,
 };
@@ -196,6 +198,7 @@ pub struct RecoveryApi {
     pool: PgPool,
     tokens: TokenKey,
     feed: RecoveryFeed,
+    keys: KeyCache,
     stopping: watch::Receiver<bool>,
 }
 
@@ -209,12 +212,14 @@ impl RecoveryApi {
         pool: PgPool,
         tokens: TokenKey,
         feed: RecoveryFeed,
+        keys: KeyCache,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         Self {
             pool,
             tokens,
             feed,
+            keys,
             stopping,
         }
     }
@@ -229,22 +234,22 @@ impl RecoveryApi {
         let mut v = Violations::new();
         let size = v.check(page_size(request.page_size));
         let status = v.check(enum_field("status", request.status, status_from_proto));
-        let touchpoint_id = v.check(optional_id("touchpoint_id", &request.touchpoint_id));
-        let (size, filter) = v.finish(|| {
-            Some((
-                size?,
-                CaseFilter {
-                    status: status?,
-                    overdue_only: request.overdue_only,
-                    touchpoint_id: touchpoint_id?,
-                },
-            ))
-        })?;
+        let touchpoint = v.check(touchpoint_filter(
+            "touchpoint",
+            &request.touchpoint_id,
+            &request.touchpoint_code,
+        ));
+        let (size, status, touchpoint) = v.finish(|| Some((size?, status?, touchpoint?)))?;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let filter = CaseFilter {
+            status,
+            overdue_only: request.overdue_only,
+            touchpoint_id: named_touchpoint(&mut tx, org, touchpoint.as_ref()).await?,
+        };
         let query = self
             .tokens
             .query(principal.organisation_id, &filter.fingerprint());
         let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
-        let mut tx = store::begin_for(&self.pool, org).await?;
         let rows = store::recovery::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
         let (page, next_page_token) = split_page(rows, size, &query, |c| c.id);
@@ -301,13 +306,23 @@ impl RecoveryApi {
     async fn watch(&self, request: Request<pb::WatchRecoveryCasesRequest>) -> Result<CaseStream> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
-        let touchpoint_id = optional_id("touchpoint_id", &request.get_ref().touchpoint_id)?;
+        let request = request.get_ref();
+        let touchpoint = touchpoint_filter(
+            "touchpoint",
+            &request.touchpoint_id,
+            &request.touchpoint_code,
+        )?;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let touchpoint_id = named_touchpoint(&mut tx, org, touchpoint.as_ref()).await?;
+        tx.commit().await?;
         let events = self.feed.subscribe().await?;
         let (sender, receiver) = mpsc::channel(16);
+        let key = self.keys.watch(self.pool.clone(), principal);
         tokio::spawn(relay(
             self.pool.clone(),
             org,
             touchpoint_id,
+            key,
             events,
             sender,
             self.stopping.clone(),
@@ -316,53 +331,87 @@ impl RecoveryApi {
     }
 }
 
-/// Sends a watcher the new cases of its organisation until it goes away or
-/// the server stops.
+/// Why a watch ends when its server stops.
+const SHUTTING_DOWN: &str =
+    "the server is shutting down; watch again, on another server or once this one is back";
+
+/// Sends a watcher the new cases of its organisation until it goes away,
+/// its key is revoked or the server stops. The last two end the watch with
+/// an error (UNAUTHENTICATED, UNAVAILABLE), so that the watcher can tell
+/// them from an end it chose.
 async fn relay(
     pool: PgPool,
     org: Uuid,
     touchpoint_id: Option<Uuid>,
+    mut key: KeyWatch,
     mut events: broadcast::Receiver<CaseOpened>,
     sender: mpsc::Sender<Result<pb::WatchRecoveryCasesResponse, Status>>,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let revoked = key.revoked();
+    tokio::pin!(revoked);
     loop {
         let event = tokio::select! {
             () = sender.closed() => return,
-            _ = stopping.changed() => return,
-            event = events.recv() => event,
-        };
-        let opened = match event {
-            Ok(opened) if opened.organisation_id == org => opened,
-            Ok(_) => continue,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                let status = Status::aborted(format!(
-                    "the watch fell {missed} announcements behind; \
-                     list the cases with ListRecoveryCases and watch again"
-                ));
-                let _ = sender.send(Err(status)).await;
+            _ = stopping.changed() => {
+                let shutdown = Error::Unavailable { message: SHUTTING_DOWN.to_owned() };
+                let _ = sender.send(Err(Status::from(shutdown))).await;
                 return;
             }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let case = match load(&pool, org, opened.case_id).await {
-            Ok(Some(case)) => case,
-            // Erased (or rolled back) since: nothing to show.
-            Ok(None) => continue,
-            Err(error) => {
+            error = &mut revoked => {
                 let _ = sender.send(Err(Status::from(error))).await;
                 return;
             }
+            event = events.recv() => event,
         };
-        if touchpoint_id.is_some_and(|id| id != case.touchpoint.id) {
-            continue;
-        }
-        let message = pb::WatchRecoveryCasesResponse {
-            recovery_case: Some(to_proto(case)),
-        };
-        if sender.send(Ok(message)).await.is_err() {
+        if relay_one(&pool, org, touchpoint_id, event, &sender)
+            .await
+            .is_break()
+        {
             return;
         }
+    }
+}
+
+/// Sends the watcher the case `event` announces, if it is one for it.
+async fn relay_one(
+    pool: &PgPool,
+    org: Uuid,
+    touchpoint_id: Option<Uuid>,
+    event: Result<CaseOpened, broadcast::error::RecvError>,
+    sender: &mpsc::Sender<Result<pb::WatchRecoveryCasesResponse, Status>>,
+) -> ControlFlow<()> {
+    let opened = match event {
+        Ok(opened) if opened.organisation_id == org => opened,
+        Ok(_) => return ControlFlow::Continue(()),
+        Err(broadcast::error::RecvError::Lagged(missed)) => {
+            let status = Status::aborted(format!(
+                "the watch fell {missed} announcements behind; \
+                 list the cases with ListRecoveryCases and watch again"
+            ));
+            let _ = sender.send(Err(status)).await;
+            return ControlFlow::Break(());
+        }
+        Err(broadcast::error::RecvError::Closed) => return ControlFlow::Break(()),
+    };
+    let case = match load(pool, org, opened.case_id).await {
+        Ok(Some(case)) => case,
+        // Erased (or rolled back) since: nothing to show.
+        Ok(None) => return ControlFlow::Continue(()),
+        Err(error) => {
+            let _ = sender.send(Err(Status::from(error))).await;
+            return ControlFlow::Break(());
+        }
+    };
+    if touchpoint_id.is_some_and(|id| id != case.touchpoint.id) {
+        return ControlFlow::Continue(());
+    }
+    let message = pb::WatchRecoveryCasesResponse {
+        recovery_case: Some(to_proto(case)),
+    };
+    match sender.send(Ok(message)).await {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
     }
 }
 

@@ -14,7 +14,8 @@ use super::{
     },
     enum_field,
     field_mask::MaskRules,
-    optional_id, parse_id, required_enum, required_lookup, respond, timestamp, touchpoint_service,
+    named_touchpoint, parse_id, required_enum, required_lookup, respond, timestamp,
+    touchpoint_filter, touchpoint_service,
 };
 use crate::{
     domain::{
@@ -117,14 +118,17 @@ impl StandardApi {
         let mut violations = Violations::new();
         let size = violations.check(paging::page_size(request.page_size));
         let filter = violations.check(filter(&request));
-        let (size, filter) = violations.finish(|| Some((size?, filter?)))?;
+        let (size, (filter, touchpoint)) = violations.finish(|| Some((size?, filter?)))?;
+        let org = principal.organisation_id;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let filter = StandardFilter {
+            touchpoint_id: named_touchpoint(&mut tx, org, touchpoint.as_ref()).await?,
+            ..filter
+        };
         let query = self
             .tokens
             .query(principal.organisation_id, &format!("standards {filter:?}"));
         let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
-
-        let org = principal.organisation_id;
-        let mut tx = store::begin_for(&self.pool, org).await?;
         let rows = store::standard::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
         let (page, next_page_token) = paging::split_page(rows, size, &query, |s| s.id);
@@ -516,20 +520,29 @@ fn changes(
 }
 
 /// Checks a list request's filters.
-fn filter(request: &pb::ListStandardsRequest) -> Result<StandardFilter, FieldViolation> {
-    let touchpoint_id = optional_id("touchpoint_id", &request.touchpoint_id)?;
-    if touchpoint_id.is_some() && request.organisation_wide {
+/// Checks a list request's filters; the touchpoint is returned apart, to be
+/// found.
+fn filter(
+    request: &pb::ListStandardsRequest,
+) -> Result<(StandardFilter, Option<Lookup>), FieldViolation> {
+    let touchpoint = touchpoint_filter(
+        "touchpoint",
+        &request.touchpoint_id,
+        &request.touchpoint_code,
+    )?;
+    if touchpoint.is_some() && request.organisation_wide {
         return Err(FieldViolation::new(
             "organisation_wide",
-            "cannot be combined with touchpoint_id",
+            "cannot be combined with touchpoint_id or touchpoint_code",
         ));
     }
-    Ok(StandardFilter {
-        touchpoint_id,
+    let filter = StandardFilter {
+        touchpoint_id: None,
         organisation_wide: request.organisation_wide,
         element: enum_field("element", request.element, element_from_proto)?,
         active: request.active,
-    })
+    };
+    Ok((filter, touchpoint))
 }
 
 #[cfg(test)]

@@ -108,6 +108,25 @@ pub async fn get_for_update(
     row.map(TryInto::try_into).transpose()
 }
 
+/// Whether the key is stored and not revoked.
+pub async fn is_active(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    id: Uuid,
+) -> Result<bool> {
+    let active = sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from api_key
+               where organisation_id = $1 and id = $2 and revoke_time is null
+           ) as "active!""#,
+        organisation_id,
+        id,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(active)
+}
+
 /// Marks a key revoked now.
 pub async fn revoke(
     connection: &mut PgConnection,

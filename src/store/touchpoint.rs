@@ -156,6 +156,40 @@ pub async fn find(
     }
 }
 
+/// The ids of the touchpoints `lookups` name, in their order; `Err` with
+/// the first lookup the organisation has no touchpoint for.
+pub async fn resolve(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    lookups: &[Lookup],
+) -> Result<std::result::Result<Vec<Uuid>, Lookup>> {
+    let (ids, codes): (Vec<Option<Uuid>>, Vec<Option<&str>>) = lookups
+        .iter()
+        .map(|lookup| match lookup {
+            Lookup::Id(id) => (Some(*id), None),
+            Lookup::Code(code) => (None, Some(code.as_str())),
+        })
+        .unzip();
+    let found: Vec<Option<Uuid>> = sqlx::query_scalar(
+        "select t.id
+         from unnest($2::uuid[], $3::text[]) with ordinality as l(id, code, ord)
+         left join touchpoint t
+           on t.organisation_id = $1
+          and (t.id = l.id or lower(t.code) = lower(l.code))
+         order by l.ord",
+    )
+    .bind(organisation_id)
+    .bind(&ids)
+    .bind(&codes)
+    .fetch_all(connection)
+    .await?;
+    Ok(found
+        .into_iter()
+        .zip(lookups)
+        .map(|(id, lookup)| id.ok_or_else(|| lookup.clone()))
+        .collect())
+}
+
 /// A page of touchpoints in creation order (ids are UUIDv7), after `after`.
 pub async fn list(
     connection: &mut PgConnection,

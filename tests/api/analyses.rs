@@ -476,17 +476,42 @@ async fn analyses_see_only_the_callers_organisation() {
         .touchpoints;
     let a_desk = touchpoints.iter().find(|t| t.code == "desk").unwrap();
 
-    // Even naming A's touchpoint, B sees nothing of A's.
-    let scope = pb::AnalysisScope {
+    // Naming A's touchpoint, by id or by code, B finds no such touchpoint.
+    let by_id = pb::AnalysisScope {
         touchpoint_ids: vec![a_desk.id.clone()],
         ..fixture_day()
     };
-    let card = scorecard(&app, &b.admin_key, scope.clone()).await;
-    assert!(card.no_data);
-    assert!(card.touchpoints.is_empty());
-    let cycle = mot_cycle(&app, &b.admin_key, scope, 0).await;
-    assert!(cycle.no_data);
-    assert!(cycle.pairs.is_empty());
+    let by_code = pb::AnalysisScope {
+        touchpoint_codes: vec!["lobby".into()],
+        ..fixture_day()
+    };
+    for scope in [by_id, by_code] {
+        let status = app
+            .analyses()
+            .await
+            .get_scorecard(authed(
+                &b.admin_key,
+                pb::GetScorecardRequest {
+                    scope: Some(scope.clone()),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_error(&status, Code::NotFound, "NOT_FOUND");
+        let status = app
+            .analyses()
+            .await
+            .get_mot_cycle(authed(
+                &b.admin_key,
+                pb::GetMotCycleRequest {
+                    scope: Some(scope),
+                    max_variants: 0,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_error(&status, Code::NotFound, "NOT_FOUND");
+    }
     let cycle = mot_cycle(&app, &b.admin_key, fixture_day(), 0).await;
     assert_eq!(cycle.encounters, 0);
 }

@@ -5,7 +5,11 @@ use tonic::{Code, transport::Channel};
 use verdad::{
     api::api_key_service::CreatedKey,
     domain::role::Role,
-    proto::verdad::v1::{self as pb, api_key_service_client::ApiKeyServiceClient},
+    proto::verdad::v1::{
+        self as pb, api_key_service_client::ApiKeyServiceClient,
+        encounter_service_client::EncounterServiceClient,
+        recovery_service_client::RecoveryServiceClient,
+    },
 };
 
 use crate::helpers::{Org, TestApp, assert_error, authed, spawn_app, violated_fields};
@@ -337,4 +341,77 @@ pub(crate) async fn revoke_and_see_it_refused(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test]
+async fn revoking_a_key_ends_the_streams_it_opened_on_every_server() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    crate::helpers::create_touchpoint(&app, &org.admin_key, crate::helpers::touchpoint("desk"))
+        .await;
+    let feed = app.created_key(&org, Role::Ingest).await;
+    let desk = app.created_key(&org, Role::Analyst).await;
+    // The streams go to a second server; the keys are revoked through the
+    // first.
+    let other = app.second_server(|_| {}).await;
+    app.servers_listening_for_revocations(2).await;
+
+    let (batches, queued) = tokio::sync::mpsc::channel(4);
+    let mut encounters = EncounterServiceClient::new(other.clone());
+    let request = authed(
+        &feed.secret,
+        tokio_stream::wrappers::ReceiverStream::new(queued),
+    );
+    let stream = tokio::spawn(async move { encounters.ingest_encounters(request).await });
+    let batch = |id: &str| pb::IngestEncountersRequest {
+        encounters: vec![crate::encounters::dissatisfied("desk", "his", id)],
+    };
+    batches.send(batch("before")).await.unwrap();
+    let stored = async || {
+        sqlx::query_scalar::<_, i64>("select count(*) from encounter")
+            .fetch_one(&mut app.owner_connection().await)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stored().await < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stored().await, 1);
+    let mut watch = RecoveryServiceClient::new(other)
+        .watch_recovery_cases(authed(
+            &desk.secret,
+            pb::WatchRecoveryCasesRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut keys = app.api_keys().await;
+    for revoked in [&feed, &desk] {
+        keys.revoke_api_key(authed(
+            &org.admin_key,
+            pb::RevokeApiKeyRequest {
+                id: revoked.key.id.to_string(),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+
+    // The watch ends at once, with the reason, not as if by itself.
+    let ended = tokio::time::timeout(Duration::from_secs(2), watch.message())
+        .await
+        .expect("the watch went on after its key was revoked");
+    let status = ended.expect_err("the watch ended as if by itself");
+    assert_error(&status, Code::Unauthenticated, "API_KEY_REVOKED");
+    // The next batch of the open stream is refused; the one before stays.
+    batches.send(batch("after")).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .expect("the stream went on after its key was revoked")
+        .unwrap()
+        .unwrap_err();
+    assert_error(&status, Code::Unauthenticated, "API_KEY_REVOKED");
+    assert_eq!(stored().await, 1);
 }

@@ -123,6 +123,7 @@ pub(crate) async fn watch(app: &TestApp, key: &str, touchpoint_id: &str) -> Watc
             key,
             pb::WatchRecoveryCasesRequest {
                 touchpoint_id: touchpoint_id.to_owned(),
+                ..Default::default()
             },
         ))
         .await
@@ -732,4 +733,80 @@ async fn a_watcher_never_sees_another_organisations_cases() {
     assert_eq!(a_watch.next_case().await.encounter_id, failed.id);
     b_watch.assert_quiet(Duration::from_millis(1500)).await;
     assert!(all_cases(&app, &b.admin_key).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_watch_filtered_by_a_touchpoint_the_organisation_lacks_is_not_found() {
+    let app = spawn_app().await;
+    let (a, a_desk, _lobby) = org_with_desk_and_lobby(&app).await;
+    let b = app.create_org("Hospital B").await;
+    let mut client = app.recovery().await;
+    for request in [
+        // A's touchpoint, by id and by code, is none of B's.
+        pb::WatchRecoveryCasesRequest {
+            touchpoint_id: a_desk.id.clone(),
+            ..Default::default()
+        },
+        pb::WatchRecoveryCasesRequest {
+            touchpoint_code: "desk".into(),
+            ..Default::default()
+        },
+    ] {
+        let status = client
+            .watch_recovery_cases(authed(&b.admin_key, request))
+            .await
+            .unwrap_err();
+        assert_error(&status, Code::NotFound, "NOT_FOUND");
+    }
+    let status = client
+        .watch_recovery_cases(authed(
+            &a.admin_key,
+            pb::WatchRecoveryCasesRequest {
+                touchpoint_id: a_desk.id.clone(),
+                touchpoint_code: "desk".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["touchpoint_id"]);
+
+    // By code, A's own desk is watched like by id.
+    let mut by_code = client
+        .watch_recovery_cases(authed(
+            &a.admin_key,
+            pb::WatchRecoveryCasesRequest {
+                touchpoint_code: "DESK".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    recorded(&app, &a.admin_key, dissatisfied("lobby", "his", "evt-1")).await;
+    let at_desk = recorded(&app, &a.admin_key, dissatisfied("desk", "his", "evt-2")).await;
+    let case = tokio::time::timeout(Duration::from_secs(1), by_code.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .recovery_case
+        .unwrap();
+    assert_eq!(case.encounter_id, at_desk.id);
+}
+
+#[tokio::test]
+async fn a_watch_ends_with_unavailable_when_the_server_shuts_down() {
+    let mut app = spawn_app().await;
+    let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
+    let mut watch = watch(&app, &org.admin_key, "").await;
+
+    let stopping = tokio::spawn(async move { app.shut_down().await });
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.stream.message())
+        .await
+        .expect("the watch did not end with the server");
+    let status = ended.expect_err("the watch ended as if by itself");
+    assert_error(&status, Code::Unavailable, "UNAVAILABLE");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+    stopping.await.unwrap().unwrap();
 }

@@ -856,3 +856,127 @@ async fn archived_touchpoints_leave_lists_refuse_changes_and_come_back() {
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn every_filter_that_names_a_touchpoint_takes_its_code() {
+    let app = spawn_app().await;
+    let org = app.create_org("St. Mary").await;
+    let key = org.admin_key.as_str();
+    create_touchpoint(&app, key, touchpoint("desk")).await;
+    create_touchpoint(&app, key, touchpoint("lobby")).await;
+    let mut greet = crate::helpers::standard("greet", "desk");
+    greet.code = "greet".into();
+    crate::helpers::create_standard(&app, key, greet).await;
+    use crate::encounters::{dissatisfied, list_cases, list_encounters, recorded};
+    let at_desk = recorded(&app, key, dissatisfied("desk", "his", "1")).await;
+    recorded(&app, key, dissatisfied("lobby", "his", "2")).await;
+
+    let encounters = list_encounters(
+        &app,
+        key,
+        pb::ListEncountersRequest {
+            touchpoint_code: "Desk".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(encounters, std::slice::from_ref(&at_desk));
+    let cases = list_cases(
+        &app,
+        key,
+        pb::ListRecoveryCasesRequest {
+            touchpoint_code: "desk".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].encounter_id, at_desk.id);
+    let standards = app
+        .standards()
+        .await
+        .list_standards(authed(
+            key,
+            pb::ListStandardsRequest {
+                touchpoint_code: "desk".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .standards;
+    assert_eq!(standards.len(), 1);
+    let scope = |codes: &[&str]| pb::AnalysisScope {
+        touchpoint_codes: codes.iter().map(|c| (*c).to_owned()).collect(),
+        ..crate::analyses::fixture_day()
+    };
+    let card = app
+        .analyses()
+        .await
+        .get_scorecard(authed(
+            key,
+            pb::GetScorecardRequest {
+                scope: Some(scope(&["desk"])),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(card.total.unwrap().encounters, 1);
+
+    // An unknown code is not found, wherever it is named; a malformed one
+    // is named; id and code together are refused.
+    let status = app
+        .analyses()
+        .await
+        .get_scorecard(authed(
+            key,
+            pb::GetScorecardRequest {
+                scope: Some(scope(&["desk", "pharmacy"])),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    assert!(status.message().contains("pharmacy"), "{status:?}");
+    let status = app
+        .analyses()
+        .await
+        .get_scorecard(authed(
+            key,
+            pb::GetScorecardRequest {
+                scope: Some(scope(&["desk", "no such code"])),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["scope.touchpoint_codes[1]"]);
+    let status = app
+        .encounters()
+        .await
+        .list_encounters(authed(
+            key,
+            pb::ListEncountersRequest {
+                touchpoint_code: "pharmacy".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::NotFound, "NOT_FOUND");
+    let status = app
+        .recovery()
+        .await
+        .list_recovery_cases(authed(
+            key,
+            pb::ListRecoveryCasesRequest {
+                touchpoint_id: at_desk.touchpoint_id.clone(),
+                touchpoint_code: "desk".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["touchpoint_id"]);
+}
