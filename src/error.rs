@@ -16,6 +16,25 @@ pub enum Error {
     #[error("invalid request: {}", describe(.0))]
     InvalidArgument(Vec<FieldViolation>),
 
+    /// The request's gRPC framing is broken (a message cut short, a flag
+    /// that means nothing, a wrong content type): no field to name.
+    #[error("{message}")]
+    Malformed {
+        reason: &'static str,
+        message: String,
+    },
+
+    /// A request message over the server's size limit.
+    #[error(
+        "a request message of {size} bytes is over the server's limit of {limit} bytes \
+         (--max-message-bytes); send smaller messages, such as fewer encounters per batch"
+    )]
+    MessageTooLarge { size: usize, limit: usize },
+
+    /// The caller went away before the call ended.
+    #[error("the caller went away before the call ended")]
+    Cancelled,
+
     #[error("{resource} {key} not found")]
     NotFound { resource: &'static str, key: String },
 
@@ -197,7 +216,9 @@ impl Error {
     /// "INVALID_ARGUMENT".
     pub fn code_name(&self) -> &'static str {
         match self {
-            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::InvalidArgument(_) | Error::Malformed { .. } => "INVALID_ARGUMENT",
+            Error::MessageTooLarge { .. } => "RESOURCE_EXHAUSTED",
+            Error::Cancelled => "CANCELLED",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
             Error::FailedPrecondition { .. } => "FAILED_PRECONDITION",
@@ -216,6 +237,15 @@ impl Error {
     pub fn shared(&self) -> Error {
         match self {
             Error::InvalidArgument(violations) => Error::InvalidArgument(violations.clone()),
+            Error::Malformed { reason, message } => Error::Malformed {
+                reason,
+                message: message.clone(),
+            },
+            Error::MessageTooLarge { size, limit } => Error::MessageTooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            Error::Cancelled => Error::Cancelled,
             Error::NotFound { resource, key } => Error::NotFound {
                 resource,
                 key: key.clone(),
@@ -265,6 +295,9 @@ impl Error {
     fn reason(&self) -> &'static str {
         match self {
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::Malformed { reason, .. } => reason,
+            Error::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
+            Error::Cancelled => "CANCELLED",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
             Error::FailedPrecondition { reason, .. } | Error::Unauthenticated { reason, .. } => {
@@ -316,6 +349,13 @@ impl From<Error> for Status {
                 metadata.insert("value".to_owned(), value.clone());
                 (Code::AlreadyExists, error.to_string())
             }
+            Error::Malformed { .. } => (Code::InvalidArgument, error.to_string()),
+            Error::MessageTooLarge { size, limit } => {
+                metadata.insert("size".to_owned(), size.to_string());
+                metadata.insert("limit".to_owned(), limit.to_string());
+                (Code::ResourceExhausted, error.to_string())
+            }
+            Error::Cancelled => (Code::Cancelled, error.to_string()),
             Error::FailedPrecondition { .. } => (Code::FailedPrecondition, error.to_string()),
             Error::Unauthenticated { .. } => (Code::Unauthenticated, error.to_string()),
             Error::PermissionDenied { role, method } => {

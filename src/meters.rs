@@ -5,12 +5,10 @@
 //! Without `--metrics-addr` no recorder is installed and the
 //! recording functions here do nothing.
 
-use std::{collections::HashSet, net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use prost::Message;
-use prost_types::FileDescriptorSet;
 use sqlx::PgPool;
 
 const CALLS: &str = "verdad_grpc_calls_total";
@@ -103,41 +101,7 @@ pub fn rollups_applied(changes: u64) {
     counter!(ROLLUPS_APPLIED).increment(changes);
 }
 
-/// The label of calls to paths the server does not serve.
-pub const UNKNOWN_METHOD: &str = "unimplemented";
-
-/// The path of a method the server serves (`/verdad.v1.EncounterService/
-/// RecordEncounter`), or [`UNKNOWN_METHOD`] for any other path. Metrics and
-/// log lines carry this, never the path a caller sent: a caller without a
-/// key could otherwise grow the label set with made-up paths.
-pub fn method_name(path: &str) -> &'static str {
-    static METHODS: OnceLock<HashSet<String>> = OnceLock::new();
-    let methods = METHODS.get_or_init(|| {
-        [
-            crate::proto::FILE_DESCRIPTOR_SET,
-            tonic_health::pb::FILE_DESCRIPTOR_SET,
-            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-        ]
-        .into_iter()
-        .filter_map(|encoded| FileDescriptorSet::decode(encoded).ok())
-        .flat_map(|set| set.file)
-        .flat_map(|file| {
-            let package = file.package().to_owned();
-            file.service.into_iter().flat_map(move |service| {
-                let prefix = format!("/{package}.{}/", service.name());
-                service
-                    .method
-                    .into_iter()
-                    .map(move |method| format!("{prefix}{}", method.name()))
-            })
-        })
-        .collect()
-    });
-    methods.get(path).map_or(UNKNOWN_METHOD, String::as_str)
-}
-
-/// Records a finished call to `method` (see [`method_name`]).
+/// Records a finished call to `method` (see [`crate::methods::name`]).
 pub fn call_finished(method: &'static str, code: tonic::Code, elapsed: Duration) {
     let code = format!("{code:?}");
     let labels = [("method", method.to_owned()), ("code", code)];
@@ -289,29 +253,6 @@ mod tests {
         let waiting = counted_while_waiting(&recorder, waiting_for_connection(answer));
         assert_eq!(waiting, 1.0);
         assert_eq!(recorder.value(), 0.0);
-    }
-
-    #[test]
-    fn only_the_servers_own_methods_are_named() {
-        for served in [
-            "/verdad.v1.EncounterService/RecordEncounter",
-            "/verdad.v1.AnalysisService/GetMotCycle",
-            "/grpc.health.v1.Health/Check",
-            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        ] {
-            assert_eq!(method_name(served), served);
-        }
-        for made_up in [
-            "",
-            "/",
-            "/verdad.v1.EncounterService/Nope",
-            "/verdad.v1.EncounterService/",
-            "/made.up.Service/RecordEncounter",
-            "/verdad.v1.EncounterService/RecordEncounter/",
-        ] {
-            assert_eq!(method_name(made_up), UNKNOWN_METHOD, "{made_up:?}");
-        }
     }
 
     #[test]

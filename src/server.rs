@@ -26,6 +26,7 @@ use crate::{
     auth::AuthLayer,
     deadline::DeadlineLayer,
     domain::paging::TokenKey,
+    framing::FramingLayer,
     key_cache::KeyCache,
     lanes::Lanes,
     proto::{
@@ -204,6 +205,7 @@ impl Application {
 
         let layers = tower::ServiceBuilder::new()
             .layer(CallTraceLayer)
+            .layer(FramingLayer::new(limit))
             .layer(DeadlineLayer::new(settings.request_timeout))
             .layer(AuthLayer::new(pool.clone(), keys))
             .into_inner();

@@ -14,6 +14,8 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span, field::Empty};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+use crate::framing::CallerFault;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -77,8 +79,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = crate::meters::method_name(request.uri().path());
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let method = crate::methods::name(request.uri().path());
+        let fault = CallerFault::default();
+        request.extensions_mut().insert(fault.clone());
         let span = tracing::info_span!("verdad.grpc.call", method, organisation = Empty,);
         let start = Instant::now();
         let future = {
@@ -91,6 +95,7 @@ where
                 span,
                 start,
                 method,
+                fault,
             });
             // Errors of unary calls come "trailers-only": the status is in
             // the headers and the body carries nothing.
@@ -116,11 +121,16 @@ struct CallEnd {
     span: Span,
     start: Instant,
     method: &'static str,
+    /// What the caller's request body was found to be wrong with.
+    fault: CallerFault,
 }
 
 impl CallEnd {
     /// Logs the call's end and counts it in the metrics.
     fn log(self, code: tonic::Code) {
+        // A caller that went away is reported so, whatever tonic answered
+        // the nobody left to hear it.
+        let code = self.fault.code().unwrap_or(code);
         let elapsed = self.start.elapsed();
         crate::meters::call_finished(self.method, code, elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;

@@ -8,6 +8,7 @@ mod demo;
 mod encounter_access;
 mod encounters;
 mod faults;
+mod framing;
 mod group_commit;
 mod health;
 mod helpers;

@@ -44,7 +44,8 @@ async fn messages_over_the_size_limit_are_refused() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_error(&status, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert!(status.message().contains("limit of 1024 bytes"), "{status:?}");
 }
 
 #[tokio::test]

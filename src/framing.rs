@@ -1,0 +1,447 @@
+//! The gRPC framing of request bodies, checked as they arrive and before
+//! tonic decodes them. tonic answers a broken frame with INTERNAL (a
+//! message cut short, a compressed flag without `grpc-encoding`, a unary
+//! call without its message) and an oversized one with OUT_OF_RANGE; each
+//! is the caller's fault, so each is answered here as one: INVALID_ARGUMENT,
+//! or RESOURCE_EXHAUSTED for a message over the limit. A body that breaks
+//! off because the caller went away ends the call as CANCELLED.
+//!
+//! A gRPC message on the wire is a 1-byte compressed flag, a 4-byte
+//! big-endian length and the message's bytes.
+
+use std::{
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll, ready},
+};
+
+use bytes::{Buf, Bytes};
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use tonic::Status;
+use tower::{Layer, Service};
+
+use crate::{error::Error, methods};
+
+/// The fault a caller's request body was found with, for the log line of
+/// the call's end: a caller that went away during a unary call leaves
+/// tonic answering INTERNAL ("Missing request message."), which nobody
+/// receives but the log would report.
+#[derive(Debug, Clone, Default)]
+pub struct CallerFault(Arc<OnceLock<tonic::Code>>);
+
+impl CallerFault {
+    /// The code the call ended with, as far as its caller's faults say.
+    pub fn code(&self) -> Option<tonic::Code> {
+        self.0.get().copied()
+    }
+
+    fn set(&self, code: tonic::Code) {
+        let _ = self.0.set(code);
+    }
+}
+
+/// Checks the content type and the message framing of every call.
+#[derive(Debug, Clone, Copy)]
+pub struct FramingLayer {
+    /// The largest message a request may carry (`--max-message-bytes`).
+    limit: usize,
+}
+
+impl FramingLayer {
+    pub fn new(limit: usize) -> Self {
+        Self { limit }
+    }
+}
+
+impl<S> Layer<S> for FramingLayer {
+    type Service = Framing<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Framing {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Framing<S> {
+    inner: S,
+    limit: usize,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S> Service<http::Request<tonic::body::Body>> for Framing<S>
+where
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        if let Err(error) = check_content_type(request.headers()) {
+            let refused = Status::from(error).into_http();
+            return Box::pin(async move { Ok(refused) });
+        }
+        let unary = methods::find(request.uri().path()).is_some_and(|m| !m.client_streaming);
+        // A compressed message is for tonic to take or refuse by its
+        // grpc-encoding; without one, the flag is a fault of the frame.
+        let encoded = request
+            .headers()
+            .get("grpc-encoding")
+            .is_some_and(|encoding| encoding != "identity");
+        let fault = request
+            .extensions()
+            .get::<CallerFault>()
+            .cloned()
+            .unwrap_or_default();
+        let limit = self.limit;
+        let request = request.map(|body| {
+            tonic::body::Body::new(CheckedBody {
+                inner: body,
+                frames: Frames::new(limit, unary, encoded),
+                fault,
+                ended: false,
+            })
+        });
+        Box::pin(self.inner.call(request))
+    }
+}
+
+/// gRPC's content types: `application/grpc`, optionally `+proto` and
+/// parameters.
+fn check_content_type(headers: &http::HeaderMap) -> Result<(), Error> {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if matches!(
+        essence.as_str(),
+        "application/grpc" | "application/grpc+proto"
+    ) {
+        return Ok(());
+    }
+    let shown: String = content_type.chars().take(100).collect();
+    Err(Error::Malformed {
+        reason: "UNSUPPORTED_CONTENT_TYPE",
+        message: format!(
+            "the content type must be application/grpc (or application/grpc+proto), got {shown:?}"
+        ),
+    })
+}
+
+pin_project! {
+    /// A request body whose messages are checked as their frames pass.
+    struct CheckedBody<B> {
+        #[pin]
+        inner: B,
+        frames: Frames,
+        fault: CallerFault,
+        // Set once the body has ended or failed: nothing more is read.
+        ended: bool,
+    }
+}
+
+impl<B> Body for CheckedBody<B>
+where
+    B: Body<Data = Bytes, Error = Status>,
+{
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        if *this.ended {
+            return Poll::Ready(None);
+        }
+        let checked = match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => match frame.data_ref() {
+                Some(data) => this.frames.read(data.clone()).map(|()| Some(frame)),
+                None => Ok(Some(frame)),
+            },
+            // The connection broke or the caller reset the call: h2 and
+            // hyper say so as body errors.
+            Some(Err(_)) => Err(Error::Cancelled),
+            None => this.frames.finish().map(|()| None),
+        };
+        match checked {
+            Ok(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+            Ok(None) => {
+                *this.ended = true;
+                Poll::Ready(None)
+            }
+            Err(error) => {
+                *this.ended = true;
+                let status = Status::from(error);
+                this.fault.set(status.code());
+                Poll::Ready(Some(Err(status)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Where a body stands in its message frames.
+#[derive(Debug)]
+struct Frames {
+    limit: usize,
+    unary: bool,
+    /// Whether the call names a grpc-encoding, so that compressed messages
+    /// are tonic's to take or refuse.
+    encoded: bool,
+    /// The prefix of the message being read, while incomplete.
+    prefix: [u8; 5],
+    prefix_read: usize,
+    /// Bytes of the current message still to come, once its prefix is read.
+    remaining: Option<usize>,
+    /// Messages whose prefix was read.
+    messages: u64,
+}
+
+/// The length of a message's prefix: its flag and its length.
+const PREFIX: usize = 5;
+
+impl Frames {
+    fn new(limit: usize, unary: bool, encoded: bool) -> Self {
+        Self {
+            limit,
+            unary,
+            encoded,
+            prefix: [0; PREFIX],
+            prefix_read: 0,
+            remaining: None,
+            messages: 0,
+        }
+    }
+
+    /// Follows the frames through `data`, the next bytes of the body.
+    fn read(&mut self, mut data: Bytes) -> Result<(), Error> {
+        while data.has_remaining() {
+            match self.remaining {
+                Some(remaining) => {
+                    let taken = remaining.min(data.remaining());
+                    data.advance(taken);
+                    self.remaining = Some(remaining - taken).filter(|r| *r > 0);
+                }
+                None => {
+                    let taken = (PREFIX - self.prefix_read).min(data.remaining());
+                    data.copy_to_slice(
+                        &mut self.prefix[self.prefix_read..self.prefix_read + taken],
+                    );
+                    self.prefix_read += taken;
+                    if self.prefix_read == PREFIX {
+                        self.prefix_read = 0;
+                        self.begin_message()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the prefix just read.
+    fn begin_message(&mut self) -> Result<(), Error> {
+        let [flag, length @ ..] = self.prefix;
+        let length = u32::from_be_bytes(length) as usize;
+        self.messages += 1;
+        match flag {
+            0 => {}
+            1 if self.encoded => {}
+            1 => {
+                return Err(Error::Malformed {
+                    reason: "COMPRESSED_WITHOUT_ENCODING",
+                    message: "a request message is flagged compressed but the call names no \
+                              grpc-encoding; send it uncompressed"
+                        .to_owned(),
+                });
+            }
+            other => {
+                return Err(Error::Malformed {
+                    reason: "MALFORMED_MESSAGE",
+                    message: format!(
+                        "a request message has the compressed flag {other}; \
+                         gRPC's flags are 0 and 1"
+                    ),
+                });
+            }
+        }
+        if length > self.limit {
+            return Err(Error::MessageTooLarge {
+                size: length,
+                limit: self.limit,
+            });
+        }
+        if self.unary && self.messages > 1 {
+            return Err(Error::Malformed {
+                reason: "TOO_MANY_MESSAGES",
+                message: "a unary call takes one request message; a second one came".to_owned(),
+            });
+        }
+        self.remaining = Some(length).filter(|l| *l > 0);
+        Ok(())
+    }
+
+    /// Checks that the body ended between messages, with a message if the
+    /// method takes exactly one.
+    fn finish(&self) -> Result<(), Error> {
+        if self.prefix_read > 0 || self.remaining.is_some() {
+            let (read, of) = match self.remaining {
+                Some(remaining) => {
+                    let length = u32::from_be_bytes([
+                        self.prefix[1],
+                        self.prefix[2],
+                        self.prefix[3],
+                        self.prefix[4],
+                    ]) as usize;
+                    (length - remaining, length)
+                }
+                None => (self.prefix_read, PREFIX),
+            };
+            let part = if self.remaining.is_some() {
+                "message"
+            } else {
+                "message's 5-byte prefix"
+            };
+            return Err(Error::Malformed {
+                reason: "TRUNCATED_MESSAGE",
+                message: format!(
+                    "the request ended inside a {part}: {read} of its {of} bytes came"
+                ),
+            });
+        }
+        if self.unary && self.messages == 0 {
+            return Err(Error::Malformed {
+                reason: "MISSING_MESSAGE",
+                message: "a unary call takes one request message; the request had none".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(flag: u8, body: &[u8]) -> Vec<u8> {
+        let mut framed = vec![flag];
+        framed.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+        framed.extend_from_slice(body);
+        framed
+    }
+
+    fn read_all(frames: &mut Frames, bytes: &[u8], chunk: usize) -> Result<(), Error> {
+        for piece in bytes.chunks(chunk.max(1)) {
+            frames.read(Bytes::copy_from_slice(piece))?;
+        }
+        frames.finish()
+    }
+
+    fn reason(result: Result<(), Error>) -> String {
+        match result {
+            Err(Error::Malformed { reason, .. }) => reason.to_owned(),
+            Err(Error::MessageTooLarge { .. }) => "TOO_LARGE".to_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn whole_messages_pass_however_the_bytes_are_cut() {
+        let mut body = message(0, b"hello");
+        body.extend(message(0, b""));
+        body.extend(message(0, &[7; 300]));
+        for chunk in [1, 2, 4, 5, 6, 7, 100, 1000] {
+            let mut frames = Frames::new(1000, false, false);
+            read_all(&mut frames, &body, chunk).unwrap();
+            assert_eq!(frames.messages, 3);
+        }
+        let mut unary = Frames::new(1000, true, false);
+        read_all(&mut unary, &message(0, b"one"), 2).unwrap();
+    }
+
+    #[test]
+    fn a_body_that_ends_inside_a_message_is_truncated() {
+        let body = message(0, b"hello");
+        for cut in [1, 4, 5, 9] {
+            let mut frames = Frames::new(1000, false, false);
+            assert_eq!(
+                reason(read_all(&mut frames, &body[..cut], 3)),
+                "TRUNCATED_MESSAGE"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_lengths_and_unary_counts_are_checked() {
+        let mut frames = Frames::new(1000, false, false);
+        assert_eq!(
+            reason(read_all(&mut frames, &message(1, b"x"), 100)),
+            "COMPRESSED_WITHOUT_ENCODING"
+        );
+        let mut encoded = Frames::new(1000, false, true);
+        read_all(&mut encoded, &message(1, b"x"), 100).unwrap();
+        let mut frames = Frames::new(1000, false, true);
+        assert_eq!(
+            reason(read_all(&mut frames, &message(2, b"x"), 100)),
+            "MALFORMED_MESSAGE"
+        );
+        let mut frames = Frames::new(4, false, false);
+        assert_eq!(
+            reason(read_all(&mut frames, &message(0, b"12345"), 100)),
+            "TOO_LARGE"
+        );
+        let mut unary = Frames::new(1000, true, false);
+        assert_eq!(reason(read_all(&mut unary, &[], 1)), "MISSING_MESSAGE");
+        let mut two = message(0, b"a");
+        two.extend(message(0, b"b"));
+        let mut unary = Frames::new(1000, true, false);
+        assert_eq!(reason(read_all(&mut unary, &two, 100)), "TOO_MANY_MESSAGES");
+        // A stream of no messages is a stream.
+        let mut stream = Frames::new(1000, false, false);
+        read_all(&mut stream, &[], 1).unwrap();
+    }
+
+    #[test]
+    fn only_grpc_content_types_pass() {
+        let headers = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::CONTENT_TYPE, value.parse().unwrap());
+            headers
+        };
+        for good in [
+            "application/grpc",
+            "application/grpc+proto",
+            "Application/GRPC; charset=x",
+        ] {
+            assert!(check_content_type(&headers(good)).is_ok(), "{good}");
+        }
+        for bad in ["application/json", "application/grpc-web", "text/plain", ""] {
+            assert!(check_content_type(&headers(bad)).is_err(), "{bad}");
+        }
+        assert!(check_content_type(&http::HeaderMap::new()).is_err());
+    }
+}
