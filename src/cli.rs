@@ -155,6 +155,7 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         health_interval: args.health_interval,
         exact_percentile_limit: args.exact_percentile_limit,
         stream_batches_at_once: args.stream_batches_at_once,
+        stream_buffer_bytes: args.stream_buffer_bytes,
         bulk_lanes: args.bulk_lanes,
         rollup_delay: args.rollup_delay,
     };

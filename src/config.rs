@@ -122,6 +122,14 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_STREAM_BATCHES_AT_ONCE", default_value_t = 0)]
     pub stream_batches_at_once: usize,
 
+    /// Bytes of IngestEncounters batches held at once across all streams:
+    /// read ahead of what is stored, or being stored (each batch counted
+    /// as its size plus 1 KiB). A stream whose next batch finds no room is
+    /// not read until batches before it are stored. At least one batch of
+    /// --max-message-bytes always fits.
+    #[arg(long, env = "VERDAD_STREAM_BUFFER_BYTES", default_value_t = crate::server::DEFAULT_STREAM_BUFFER_BYTES)]
+    pub stream_buffer_bytes: usize,
+
     /// Pieces of bulk work run at once, across all organisations: stream
     /// batches, folds of the rollups and analyses (not exports, which
     /// stream). Further pieces wait their turn; RecordEncounter calls and
@@ -234,6 +242,50 @@ pub enum BenchCommand {
     /// memory. Target: RecordEncounter p99 under 10 ms at 1,000 calls/s
     /// alongside the other traffic.
     Load(LoadBenchArgs),
+
+    /// Many ingest streams of large batches at once: the server's memory.
+    ///
+    /// Runs --streams streams at once, each sending --batches batches of
+    /// large encounters, with RecordEncounter and the health check beside
+    /// them, against two servers in turn on a fresh database: one whose
+    /// stream budget binds nothing (the baseline) and one with
+    /// --stream-buffer-bytes. Prints each server's memory idle, at its peak
+    /// and after the load, what was stored, RecordEncounter's latency and
+    /// how often health was not SERVING. Target: peak under 256 MiB with the
+    /// default budget.
+    Streams(StreamsBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StreamsBenchArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Streams at once, each on a connection of its own.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub streams: u32,
+
+    /// Batches each stream sends.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub batches: u32,
+
+    /// Encounters per batch.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub batch_encounters: u32,
+
+    /// About how many bytes a batch has (its encounters' comments make it
+    /// up); the server under test takes messages of twice this.
+    #[arg(long, default_value_t = 3_900_000)]
+    pub batch_bytes: usize,
+
+    /// The stream budget of the second server (see `serve
+    /// --stream-buffer-bytes`).
+    #[arg(long, default_value_t = crate::server::DEFAULT_STREAM_BUFFER_BYTES)]
+    pub stream_buffer_bytes: usize,
+
+    /// Keeps the bench database afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,7 +7,9 @@
 //! off because the caller went away ends the call as CANCELLED.
 //!
 //! A gRPC message on the wire is a 1-byte compressed flag, a 4-byte
-//! big-endian length and the message's bytes.
+//! big-endian length and the message's bytes. Knowing where each message
+//! begins also lets a client stream's batches be admitted to the server's
+//! stream budget before their bytes are read (see [`crate::stream_budget`]).
 
 use std::{
     pin::Pin,
@@ -21,7 +23,13 @@ use pin_project_lite::pin_project;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::{error::Error, methods};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::{
+    error::Error,
+    methods,
+    stream_budget::{HeldBatches, StreamBudget, split},
+};
 
 /// The fault a caller's request body was found with, for the log line of
 /// the call's end: a caller that went away during a unary call leaves
@@ -41,16 +49,18 @@ impl CallerFault {
     }
 }
 
-/// Checks the content type and the message framing of every call.
-#[derive(Debug, Clone, Copy)]
+/// Checks the content type and the message framing of every call, and
+/// admits client streams' messages to the stream budget.
+#[derive(Debug, Clone)]
 pub struct FramingLayer {
     /// The largest message a request may carry (`--max-message-bytes`).
     limit: usize,
+    budget: StreamBudget,
 }
 
 impl FramingLayer {
-    pub fn new(limit: usize) -> Self {
-        Self { limit }
+    pub fn new(limit: usize, budget: StreamBudget) -> Self {
+        Self { limit, budget }
     }
 }
 
@@ -61,6 +71,7 @@ impl<S> Layer<S> for FramingLayer {
         Framing {
             inner,
             limit: self.limit,
+            budget: self.budget.clone(),
         }
     }
 }
@@ -69,6 +80,7 @@ impl<S> Layer<S> for FramingLayer {
 pub struct Framing<S> {
     inner: S,
     limit: usize,
+    budget: StreamBudget,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -86,12 +98,25 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
         if let Err(error) = check_content_type(request.headers()) {
             let refused = Status::from(error).into_http();
             return Box::pin(async move { Ok(refused) });
         }
-        let unary = methods::find(request.uri().path()).is_some_and(|m| !m.client_streaming);
+        let method = methods::find(request.uri().path());
+        let unary = method.is_some_and(|m| !m.client_streaming);
+        // Only a client stream's handler gives its batches' shares back.
+        let admission = method.filter(|m| m.client_streaming).map(|_| {
+            let held = HeldBatches::new(self.budget.clone());
+            request.extensions_mut().insert(held.clone());
+            Admission {
+                budget: self.budget.clone(),
+                held,
+                costs: Vec::new(),
+                taking: None,
+                waiting: None,
+            }
+        });
         // A compressed message is for tonic to take or refuse by its
         // grpc-encoding; without one, the flag is a fault of the frame.
         let encoded = request
@@ -109,6 +134,8 @@ where
                 inner: body,
                 frames: Frames::new(limit, unary, encoded),
                 fault,
+                admission,
+                begun: Vec::new(),
                 ended: false,
             })
         });
@@ -151,8 +178,49 @@ pin_project! {
         inner: B,
         frames: Frames,
         fault: CallerFault,
+        // A client stream's admission to the stream budget.
+        admission: Option<Admission>,
+        // The lengths of the messages begun in the frame being read.
+        begun: Vec<usize>,
         // Set once the body has ended or failed: nothing more is read.
         ended: bool,
+    }
+}
+
+/// Where a client stream stands with the stream budget.
+struct Admission {
+    budget: StreamBudget,
+    held: HeldBatches,
+    /// The costs of the messages begun in the frame held back.
+    costs: Vec<usize>,
+    /// The budget being waited for, and the frame held back until then.
+    taking: Option<Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>>,
+    waiting: Option<Frame<Bytes>>,
+}
+
+impl Admission {
+    /// Holds `frame` back until the budget has room for the messages begun
+    /// in it; `Some(frame)` when it may pass at once.
+    fn admit(&mut self, frame: Frame<Bytes>, begun: &[usize]) -> Option<Frame<Bytes>> {
+        if begun.is_empty() {
+            return Some(frame);
+        }
+        self.costs = begun.iter().map(|l| self.budget.cost(*l)).collect();
+        let total = self.costs.iter().sum();
+        self.taking = Some(Box::pin(self.budget.clone().take(total)));
+        self.waiting = Some(frame);
+        None
+    }
+
+    /// The held-back frame, once the budget had room for it.
+    fn poll_admitted(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        let Some(taking) = &mut self.taking else {
+            return Poll::Ready(None);
+        };
+        let taken = ready!(taking.as_mut().poll(cx));
+        self.taking = None;
+        self.held.hold(split(taken, &self.costs));
+        Poll::Ready(self.waiting.take())
     }
 }
 
@@ -167,37 +235,58 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let this = self.project();
-        if *this.ended {
-            return Poll::Ready(None);
-        }
-        let checked = match ready!(this.inner.poll_frame(cx)) {
-            Some(Ok(frame)) => match frame.data_ref() {
-                Some(data) => this.frames.read(data.clone()).map(|()| Some(frame)),
-                None => Ok(Some(frame)),
-            },
-            // The connection broke or the caller reset the call: h2 and
-            // hyper say so as body errors.
-            Some(Err(_)) => Err(Error::Cancelled),
-            None => this.frames.finish().map(|()| None),
-        };
-        match checked {
-            Ok(Some(frame)) => Poll::Ready(Some(Ok(frame))),
-            Ok(None) => {
-                *this.ended = true;
-                Poll::Ready(None)
+        let mut this = self.project();
+        loop {
+            if let Some(admission) = this.admission.as_mut()
+                && let Some(frame) = ready!(admission.poll_admitted(cx))
+            {
+                return Poll::Ready(Some(Ok(frame)));
             }
-            Err(error) => {
-                *this.ended = true;
-                let status = Status::from(error);
-                this.fault.set(status.code());
-                Poll::Ready(Some(Err(status)))
+            if *this.ended {
+                return Poll::Ready(None);
+            }
+            let checked = match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.data_ref() {
+                    Some(data) => {
+                        this.begun.clear();
+                        this.frames
+                            .read(data.clone(), this.begun)
+                            .map(|()| Some(frame))
+                    }
+                    None => Ok(Some(frame)),
+                },
+                // The connection broke or the caller reset the call: h2 and
+                // hyper say so as body errors.
+                Some(Err(_)) => Err(Error::Cancelled),
+                None => this.frames.finish().map(|()| None),
+            };
+            match checked {
+                Ok(Some(frame)) => match this.admission.as_mut() {
+                    Some(admission) => {
+                        if let Some(frame) = admission.admit(frame, this.begun) {
+                            return Poll::Ready(Some(Ok(frame)));
+                        }
+                    }
+                    None => return Poll::Ready(Some(Ok(frame))),
+                },
+                Ok(None) => {
+                    *this.ended = true;
+                    return Poll::Ready(None);
+                }
+                Err(error) => {
+                    *this.ended = true;
+                    let status = Status::from(error);
+                    this.fault.set(status.code());
+                    return Poll::Ready(Some(Err(status)));
+                }
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended || self.inner.is_end_stream()
+        // Not the inner body's end: the check of how it ended is still to
+        // come when it says so.
+        self.ended
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -238,8 +327,9 @@ impl Frames {
         }
     }
 
-    /// Follows the frames through `data`, the next bytes of the body.
-    fn read(&mut self, mut data: Bytes) -> Result<(), Error> {
+    /// Follows the frames through `data`, the next bytes of the body, and
+    /// adds the lengths of the messages begun in it to `begun`.
+    fn read(&mut self, mut data: Bytes, begun: &mut Vec<usize>) -> Result<(), Error> {
         while data.has_remaining() {
             match self.remaining {
                 Some(remaining) => {
@@ -255,7 +345,7 @@ impl Frames {
                     self.prefix_read += taken;
                     if self.prefix_read == PREFIX {
                         self.prefix_read = 0;
-                        self.begin_message()?;
+                        begun.push(self.begin_message()?);
                     }
                 }
             }
@@ -263,8 +353,8 @@ impl Frames {
         Ok(())
     }
 
-    /// Checks the prefix just read.
-    fn begin_message(&mut self) -> Result<(), Error> {
+    /// Checks the prefix just read; the message's length.
+    fn begin_message(&mut self) -> Result<usize, Error> {
         let [flag, length @ ..] = self.prefix;
         let length = u32::from_be_bytes(length) as usize;
         self.messages += 1;
@@ -302,7 +392,7 @@ impl Frames {
             });
         }
         self.remaining = Some(length).filter(|l| *l > 0);
-        Ok(())
+        Ok(length)
     }
 
     /// Checks that the body ended between messages, with a message if the
@@ -356,7 +446,7 @@ mod tests {
 
     fn read_all(frames: &mut Frames, bytes: &[u8], chunk: usize) -> Result<(), Error> {
         for piece in bytes.chunks(chunk.max(1)) {
-            frames.read(Bytes::copy_from_slice(piece))?;
+            frames.read(Bytes::copy_from_slice(piece), &mut Vec::new())?;
         }
         frames.finish()
     }

@@ -24,6 +24,8 @@ const RECORD_BATCH_CALLS: &str = "verdad_record_batch_calls";
 const ROLLUPS_APPLIED: &str = "verdad_rollup_changes_applied_total";
 const LANE_WAIT_SECONDS: &str = "verdad_lane_wait_duration_seconds";
 const LANE_WAITING: &str = "verdad_lane_waiting";
+const STREAM_BUDGET_HELD: &str = "verdad_stream_budget_held_bytes";
+const STREAM_BUDGET: &str = "verdad_stream_budget_bytes";
 
 /// Latency buckets from a millisecond (a cached read) to the 30 s request
 /// limit; also those of a wait for a lane, which counts against it.
@@ -88,12 +90,32 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         LANE_WAITING,
         "Bulk work waiting for a lane now, by the flag that limits them and the work"
     );
+    describe_gauge!(
+        STREAM_BUDGET_HELD,
+        Unit::Bytes,
+        "Bytes of ingest-stream batches held now: read ahead or being stored"
+    );
+    describe_gauge!(
+        STREAM_BUDGET,
+        Unit::Bytes,
+        "The stream budget: most bytes of ingest-stream batches held at once"
+    );
     Ok(())
 }
 
 /// Records a RecordEncounter batch of `calls` calls.
 pub fn record_batch(calls: usize) {
     metrics::histogram!(RECORD_BATCH_CALLS).record(calls as f64);
+}
+
+/// Records the bytes of stream batches held now.
+pub fn stream_budget_held(bytes: usize) {
+    gauge!(STREAM_BUDGET_HELD).set(bytes as f64);
+}
+
+/// Records the stream budget's size.
+pub fn stream_budget(bytes: usize) {
+    gauge!(STREAM_BUDGET).set(bytes as f64);
 }
 
 /// Records `changes` folded into the rollups.

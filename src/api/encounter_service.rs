@@ -39,6 +39,7 @@ use crate::{
     proto::verdad::v1 as pb,
     rollup_applier::RollupApplier,
     store::{self, encounter::Position},
+    stream_budget::HeldBatches,
 };
 
 /// The most encounters one batch of a stream may hold.
@@ -103,20 +104,26 @@ impl EncounterApi {
         })
     }
 
-    async fn ingest(
+    /// Stores a stream's batches one after the other, each in its own
+    /// transaction, and gives each one's share of the stream budget back
+    /// once it is stored.
+    pub(crate) async fn ingest_batches(
         &self,
-        request: Request<Streaming<pb::IngestEncountersRequest>>,
+        caller: Request<()>,
+        held: HeldBatches,
+        mut batches: impl Batches,
     ) -> Result<pb::IngestEncountersResponse, Status> {
-        let principal = authorize(&request, Access::Ingest)?;
+        let principal = authorize(&caller, Access::Ingest)?;
         let org = principal.organisation_id;
         let mut key = self.keys.watch(self.pool.clone(), principal);
-        let mut stream = request.into_inner();
         let mut response = pb::IngestEncountersResponse::default();
         let mut batch_index: i32 = 0;
-        while let Some(batch) = stream.message().await? {
-            self.ingest_one(org, &mut key, batch_index, batch, &mut response)
-                .await
-                .map_err(Status::from)?;
+        while let Some(batch) = batches.next_batch().await? {
+            let stored = self
+                .ingest_one(org, &mut key, batch_index, batch, &mut response)
+                .await;
+            held.release_next();
+            stored.map_err(Status::from)?;
             response.batches += 1;
             batch_index = batch_index.saturating_add(1);
         }
@@ -293,6 +300,20 @@ impl EncounterApi {
             journey_feedback: erased.journey_feedback,
             recovery_cases: erased.recovery_cases,
         })
+    }
+}
+
+/// Where a stream's batches come from.
+pub(crate) trait Batches: Send {
+    /// The next batch; `None` once the caller has sent them all.
+    fn next_batch(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<pb::IngestEncountersRequest>, Status>> + Send;
+}
+
+impl Batches for Streaming<pb::IngestEncountersRequest> {
+    async fn next_batch(&mut self) -> Result<Option<pb::IngestEncountersRequest>, Status> {
+        self.message().await
     }
 }
 
@@ -591,11 +612,22 @@ impl pb::encounter_service_server::EncounterService for EncounterApi {
         respond(self.record(request).await)
     }
 
+    /// Served by `super::ingest_route` on the server; this route, tonic's,
+    /// takes the same rules for whatever else mounts the service.
     async fn ingest_encounters(
         &self,
         request: Request<Streaming<pb::IngestEncountersRequest>>,
     ) -> Result<Response<pb::IngestEncountersResponse>, Status> {
-        self.ingest(request).await.map(Response::new)
+        let held = request
+            .extensions()
+            .get::<HeldBatches>()
+            .cloned()
+            .unwrap_or_default();
+        let (metadata, extensions, stream) = request.into_parts();
+        let caller = Request::from_parts(metadata, extensions, ());
+        self.ingest_batches(caller, held, stream)
+            .await
+            .map(Response::new)
     }
 
     async fn get_encounter(

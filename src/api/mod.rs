@@ -6,6 +6,7 @@ pub mod api_key_service;
 mod convert;
 pub mod encounter_service;
 mod field_mask;
+pub mod ingest_route;
 pub mod journey_service;
 pub mod organisation_service;
 pub mod recovery_service;

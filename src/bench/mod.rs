@@ -6,6 +6,7 @@ mod ingest;
 mod load;
 mod machine;
 mod server;
+mod streams;
 mod workload;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Analyses(args) => analyses::run(args).await,
         BenchCommand::Load(args) => load::run(args).await,
+        BenchCommand::Streams(args) => streams::run(args).await,
     }
 }
 

@@ -35,6 +35,15 @@ impl ServerProcess {
     /// Starts `verdad serve` on a free loopback port over `database_url` and
     /// waits until it answers the health check as SERVING.
     pub(super) async fn start(database_url: &str, db_max_connections: u32) -> anyhow::Result<Self> {
+        Self::start_with(database_url, db_max_connections, &[]).await
+    }
+
+    /// As [`Self::start`], with `args` added to `verdad serve`'s.
+    pub(super) async fn start_with(
+        database_url: &str,
+        db_max_connections: u32,
+        args: &[String],
+    ) -> anyhow::Result<Self> {
         let addr = free_loopback_addr()?;
         let exe = std::env::current_exe().context("cannot find the verdad binary to serve")?;
         let child = Command::new(exe)
@@ -43,6 +52,7 @@ impl ServerProcess {
             .arg(addr.to_string())
             .arg("--db-max-connections")
             .arg(db_max_connections.to_string())
+            .args(args)
             .env("DATABASE_URL", database_url)
             // The bench made its own demo data; `--demo` from the
             // environment would only print a key nobody sees.
@@ -90,9 +100,18 @@ impl ServerProcess {
     /// The server's peak resident memory so far (`VmHWM`), in bytes; `None`
     /// where `/proc` does not tell.
     pub(super) fn peak_memory_bytes(&self) -> Option<u64> {
+        self.memory_figure("VmHWM:")
+    }
+
+    /// The server's resident memory now (`VmRSS`), in bytes.
+    pub(super) fn memory_bytes(&self) -> Option<u64> {
+        self.memory_figure("VmRSS:")
+    }
+
+    fn memory_figure(&self, name: &str) -> Option<u64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        parse_vm_hwm(&status)
+        parse_kib(&status, name)
     }
 
     /// Stops the server as an orchestrator would, with SIGTERM, and waits
@@ -157,11 +176,12 @@ async fn is_serving(addr: SocketAddr) -> bool {
     }
 }
 
-/// `VmHWM` of a `/proc/<pid>/status` text, in bytes.
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+/// The figure `name` (such as `VmHWM:`) of a `/proc/<pid>/status` text, in
+/// bytes.
+fn parse_kib(status: &str, name: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(name))?;
     let kib: u64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(name)
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -178,7 +198,8 @@ mod tests {
     fn reads_the_peak_resident_memory() {
         let status =
             "Name:\tverdad\nVmPeak:\t  912344 kB\nVmHWM:\t   86244 kB\nVmRSS:\t   80000 kB\n";
-        assert_eq!(parse_vm_hwm(status), Some(86_244 * 1024));
-        assert_eq!(parse_vm_hwm("Name:\tverdad\n"), None);
+        assert_eq!(parse_kib(status, "VmHWM:"), Some(86_244 * 1024));
+        assert_eq!(parse_kib(status, "VmRSS:"), Some(80_000 * 1024));
+        assert_eq!(parse_kib("Name:\tverdad\n", "VmHWM:"), None);
     }
 }

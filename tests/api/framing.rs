@@ -233,3 +233,83 @@ async fn broken_frames_are_the_callers_fault_and_no_error_in_the_log() {
             .unwrap();
     assert_eq!(stored, 2, "the whole batches before the break are stored");
 }
+
+/// Sends `batches` on one IngestEncounters call, each in a DATA frame of its
+/// own, as fast as HTTP/2 lets them go, and returns the answer.
+async fn ingest_frame_by_frame(
+    addr: SocketAddr,
+    key: &str,
+    batches: impl Iterator<Item = pb::IngestEncountersRequest>,
+) -> Result<pb::IngestEncountersResponse, Status> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{addr}/verdad.v1.EncounterService/IngestEncounters"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {key}"))
+        .body(())
+        .unwrap();
+    let (response, mut sending) = client.send_request(request, false).unwrap();
+    for batch in batches {
+        let frame = Bytes::from(framed(0, &batch.encode_to_vec()));
+        // Wait for window only when HTTP/2 has none to give: the frames
+        // otherwise go out as fast as they are made.
+        sending.reserve_capacity(frame.len());
+        while sending.capacity() < frame.len() {
+            match std::future::poll_fn(|cx| sending.poll_capacity(cx)).await {
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        if sending.send_data(frame, false).is_err() {
+            break;
+        }
+    }
+    let _ = sending.send_data(Bytes::new(), true);
+    let response = tokio::time::timeout(Duration::from_secs(120), response)
+        .await
+        .expect("no answer")
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut body = response.into_body();
+    let mut message = Vec::new();
+    while let Some(data) = body.data().await {
+        let data = data.map_err(|e| Status::unavailable(e.to_string()))?;
+        message.extend_from_slice(&data);
+        let _ = body.flow_control().release_capacity(data.len());
+    }
+    let trailers = body
+        .trailers()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?
+        .unwrap_or_default();
+    let status = Status::from_header_map(&trailers).unwrap_or_else(|| Status::ok(""));
+    if status.code() != Code::Ok {
+        return Err(status);
+    }
+    Ok(pb::IngestEncountersResponse::decode(&message[5..]).unwrap())
+}
+
+#[tokio::test]
+async fn small_batches_sent_back_to_back_each_in_its_own_frame_all_arrive() {
+    let app = spawn_app().await;
+    let key = demo_key(&app).await;
+    let one = |n: usize| pb::IngestEncountersRequest {
+        encounters: vec![encounter("reception-desk", "his", &format!("small-{n}"))],
+    };
+    let answer = ingest_frame_by_frame(app.addr, &key, (0..3000).map(one))
+        .await
+        .expect("the stream of small batches failed");
+    assert_eq!((answer.batches, answer.accepted), (3000, 3000));
+
+    let empty = std::iter::repeat_with(pb::IngestEncountersRequest::default).take(20_000);
+    let answer = ingest_frame_by_frame(app.addr, &key, empty)
+        .await
+        .expect("the stream of empty batches failed");
+    assert_eq!((answer.batches, answer.accepted), (20_000, 0));
+}

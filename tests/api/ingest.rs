@@ -439,3 +439,49 @@ async fn with_one_bulk_lane_a_stream_batch_holds_up_analyses_but_not_record_enco
     // the analysis or by the server's fold, which took turns with it.
     assert_eq!(analysis.total.unwrap().encounters, 4);
 }
+
+#[tokio::test]
+async fn a_stream_whose_batch_finds_no_room_in_the_stream_budget_waits_for_it() {
+    // A budget with room for one batch of some 40 KB: the smallest the
+    // server takes beside a 64 KiB message limit.
+    let app = spawn_app_with(|s| {
+        s.max_message_bytes = 64 * 1024;
+        s.stream_buffer_bytes = 0;
+    })
+    .await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    let desk = create_touchpoint(&app, key, touchpoint("desk")).await;
+    create_touchpoint(&app, key, touchpoint("lab")).await;
+    let big = |code: &str, id: &str| {
+        let encounters = (0..40)
+            .map(|i| pb::Encounter {
+                comment: "x".repeat(1000),
+                ..encounter(code, "his", &format!("{id}-{i}"))
+            })
+            .collect();
+        vec![encounters]
+    };
+
+    // The first stream's batch is admitted, then waits on the desk's row.
+    let mut owner = hold_touchpoint(&app, &desk.id).await;
+    let first = ingest(&app, key, big("desk", "first"));
+    let beside = async {
+        app.until_a_statement_waits_for_a_lock().await;
+        // The second stream's batch, for another touchpoint, finds no room
+        // and is not read: nothing of it is stored meanwhile.
+        let second = ingest(&app, key, big("lab", "second"));
+        tokio::pin!(second);
+        let early = tokio::time::timeout(Duration::from_millis(500), &mut second).await;
+        assert!(
+            early.is_err(),
+            "the second batch was stored beside the first"
+        );
+        assert_eq!(count_encounters(&app, key).await, 0);
+        owner.execute("rollback").await.unwrap();
+        second.await
+    };
+    let (first, second) = tokio::join!(first, beside);
+    assert_eq!(first.unwrap().accepted, 40);
+    assert_eq!(second.unwrap().accepted, 40);
+}

@@ -45,7 +45,10 @@ async fn messages_over_the_size_limit_are_refused() {
         .await
         .unwrap_err();
     assert_error(&status, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
-    assert!(status.message().contains("limit of 1024 bytes"), "{status:?}");
+    assert!(
+        status.message().contains("limit of 1024 bytes"),
+        "{status:?}"
+    );
 }
 
 #[tokio::test]
