@@ -31,6 +31,15 @@ pub enum Error {
     )]
     MessageTooLarge { size: usize, limit: usize },
 
+    /// An answer over the message limit: the request asked for more than
+    /// one message holds.
+    #[error(
+        "the answer would take {size} bytes, over the server's limit of {limit} bytes \
+         (--max-message-bytes); ask for less: a shorter range, fewer touchpoints, \
+         a coarser granularity or a smaller page"
+    )]
+    AnswerTooLarge { size: usize, limit: usize },
+
     /// The caller went away before the call ended.
     #[error("the caller went away before the call ended")]
     Cancelled,
@@ -217,7 +226,7 @@ impl Error {
     pub fn code_name(&self) -> &'static str {
         match self {
             Error::InvalidArgument(_) | Error::Malformed { .. } => "INVALID_ARGUMENT",
-            Error::MessageTooLarge { .. } => "RESOURCE_EXHAUSTED",
+            Error::MessageTooLarge { .. } | Error::AnswerTooLarge { .. } => "RESOURCE_EXHAUSTED",
             Error::Cancelled => "CANCELLED",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
@@ -242,6 +251,10 @@ impl Error {
                 message: message.clone(),
             },
             Error::MessageTooLarge { size, limit } => Error::MessageTooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            Error::AnswerTooLarge { size, limit } => Error::AnswerTooLarge {
                 size: *size,
                 limit: *limit,
             },
@@ -297,6 +310,7 @@ impl Error {
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::Malformed { reason, .. } => reason,
             Error::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
+            Error::AnswerTooLarge { .. } => "ANSWER_TOO_LARGE",
             Error::Cancelled => "CANCELLED",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::AlreadyExists { .. } => "ALREADY_EXISTS",
@@ -350,7 +364,7 @@ impl From<Error> for Status {
                 (Code::AlreadyExists, error.to_string())
             }
             Error::Malformed { .. } => (Code::InvalidArgument, error.to_string()),
-            Error::MessageTooLarge { size, limit } => {
+            Error::MessageTooLarge { size, limit } | Error::AnswerTooLarge { size, limit } => {
                 metadata.insert("size".to_owned(), size.to_string());
                 metadata.insert("limit".to_owned(), limit.to_string());
                 (Code::ResourceExhausted, error.to_string())

@@ -49,6 +49,16 @@ impl CallerFault {
     }
 }
 
+/// The largest message of a call (`--max-message-bytes`), for the handlers
+/// whose answers could grow past it: they fit their pages to it.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageLimit(pub usize);
+
+impl MessageLimit {
+    /// tonic's own default, for a handler that gets no limit.
+    pub const DEFAULT: usize = 4 * 1024 * 1024;
+}
+
 /// Checks the content type and the message framing of every call, and
 /// admits client streams' messages to the stream budget.
 #[derive(Debug, Clone)]
@@ -103,6 +113,7 @@ where
             let refused = Status::from(error).into_http();
             return Box::pin(async move { Ok(refused) });
         }
+        request.extensions_mut().insert(MessageLimit(self.limit));
         let method = methods::find(request.uri().path());
         let unary = method.is_some_and(|m| !m.client_streaming);
         // Only a client stream's handler gives its batches' shares back.
@@ -139,8 +150,82 @@ where
                 ended: false,
             })
         });
-        Box::pin(self.inner.call(request))
+        let answered = self.inner.call(request);
+        Box::pin(async move {
+            let response = answered.await?;
+            Ok(response.map(|body| tonic::body::Body::new(CheckedAnswer { inner: body, limit })))
+        })
     }
+}
+
+pin_project! {
+    /// An answer whose status is told plainly when its message was over
+    /// the limit: tonic encodes it and then answers OUT_OF_RANGE ("encoded
+    /// message length too large"), which reads like the caller's range.
+    /// Every answer that can grow is paged or capped to fit; this is for
+    /// what those bounds miss.
+    struct CheckedAnswer<B> {
+        #[pin]
+        inner: B,
+        limit: usize,
+    }
+}
+
+impl<B> Body for CheckedAnswer<B>
+where
+    B: Body<Data = Bytes, Error = Status>,
+{
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        let Some(Ok(frame)) = frame else {
+            return Poll::Ready(frame);
+        };
+        let frame = match frame.into_trailers() {
+            Ok(mut trailers) => {
+                if let Some(size) = oversized_answer(&trailers) {
+                    let plain = Status::from(Error::AnswerTooLarge {
+                        size,
+                        limit: *this.limit,
+                    });
+                    let mut rewritten = http::HeaderMap::new();
+                    if plain.add_header(&mut rewritten).is_ok() {
+                        trailers = rewritten;
+                    }
+                }
+                Frame::trailers(trailers)
+            }
+            Err(frame) => frame,
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The size of the answer tonic refused to send for its length, if these
+/// trailers say so.
+fn oversized_answer(trailers: &http::HeaderMap) -> Option<usize> {
+    let status = Status::from_header_map(trailers)?;
+    if status.code() != tonic::Code::OutOfRange {
+        return None;
+    }
+    let found = status
+        .message()
+        .strip_prefix("Error, encoded message length too large: found ")?;
+    found.split(' ').next()?.parse().ok()
 }
 
 /// gRPC's content types: `application/grpc`, optionally `+proto` and

@@ -16,14 +16,15 @@ use super::{
         log_format_from_proto, quadrant_to_proto, severity_to_proto, situation_to_proto,
         stage_from_proto, trend_figure_from_proto, trend_figure_to_proto,
     },
-    enum_field, from_timestamp, named_touchpoints, parse_id, required_enum, respond, timestamp,
+    enum_field, fitting, from_timestamp, item_bytes, named_touchpoints, page_budget, parse_id,
+    required_enum, respond, timestamp,
 };
 use crate::{
     domain::{
         analysis::{
             DEFAULT_RANGE_DAYS, Distribution, Granularity, LogFormat, MAX_SCOPE_TOUCHPOINTS,
-            MIN_IMPORTANCE_PAIRS, Nps, Rate, Scope, ScorecardFigures, max_variants, quadrant,
-            range, splits,
+            MIN_IMPORTANCE_PAIRS, Nps, Rate, Scope, ScorecardFigures, check_trend_size, max_pairs,
+            max_variants, min_pair_count, quadrant, range, splits,
         },
         code::{Lookup, parse_code},
         encounter::Situation,
@@ -134,18 +135,21 @@ impl AnalysisApi {
     ) -> Result<pb::GetMotCycleResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
+        let budget = page_budget(&request);
         let request = request.into_inner();
-        let (checked, limit) = match (
-            checked_scope(request.scope.as_ref()),
-            max_variants(request.max_variants),
-        ) {
-            (Ok(checked), Ok(limit)) => (checked, limit),
-            (checked, limit) => {
-                let mut violations = checked.err().unwrap_or_default();
-                violations.extend(limit.err());
-                return Err(Error::InvalidArgument(violations));
+        let mut v = Violations::new();
+        let checked = match checked_scope(request.scope.as_ref()) {
+            Ok(checked) => Some(checked),
+            Err(violations) => {
+                violations.into_iter().for_each(|e| v.push(e));
+                None
             }
         };
+        let limit = v.check(max_variants(request.max_variants));
+        let most_pairs = v.check(max_pairs(request.max_pairs));
+        let least_count = v.check(min_pair_count(request.min_pair_count));
+        let (checked, limit, most_pairs, least_count) =
+            v.finish(|| Some((checked?, limit?, most_pairs?, least_count?)))?;
         let mut tx = self.begin(org, Reads::Rollups).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
@@ -183,7 +187,13 @@ impl AnalysisApi {
             journeys,
         );
         let transitions = pairs.iter().map(|p| p.count).sum();
-        Ok(pb::GetMotCycleResponse {
+        let all_pairs = pairs.len();
+        let pairs: Vec<_> = pairs
+            .into_iter()
+            .filter(|p| p.count >= least_count)
+            .take(most_pairs)
+            .collect();
+        let mut cycle = pb::GetMotCycleResponse {
             start_time: Some(timestamp(scope.start_time)),
             end_time: Some(timestamp(scope.end_time)),
             no_data: ends.encounters == 0,
@@ -234,7 +244,18 @@ impl AnalysisApi {
                     .map(|(id, n)| count(id, n))
                     .collect(),
             }),
-        })
+            pairs_omitted: 0,
+        };
+        // The most frequent pairs and variants that fit in one answer:
+        // variants take up to half of what is left, pairs the rest.
+        let pairs = std::mem::take(&mut cycle.pairs);
+        let variants = std::mem::take(&mut cycle.variants);
+        let mut room = budget.saturating_sub(prost::Message::encoded_len(&cycle));
+        cycle.variants = fitting(variants, room / 2);
+        room = room.saturating_sub(cycle.variants.iter().map(item_bytes).sum());
+        cycle.pairs = fitting(pairs, room);
+        cycle.pairs_omitted = (all_pairs - cycle.pairs.len()) as i64;
+        Ok(cycle)
     }
 }
 
@@ -418,6 +439,7 @@ impl AnalysisApi {
     async fn trend(&self, request: Request<pb::GetTrendRequest>) -> Result<pb::GetTrendResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
+        let budget = page_budget(&request);
         let request = request.into_inner();
         let mut v = Violations::new();
         let figure = v.check(required_enum(
@@ -437,6 +459,15 @@ impl AnalysisApi {
         let zone = time_zone(&mut tx, org).await?;
         let unit = granularity.unit();
         let starts = store::analysis::bucket_starts(&mut tx, &scope, unit, &zone).await?;
+        let touchpoints = touchpoints(&mut tx, org).await?;
+        // Refused before it is computed when it cannot fit: every
+        // touchpoint in scope may have a series.
+        let series = if request.per_touchpoint {
+            1 + touchpoints.values().filter(|t| scope.names(t)).count()
+        } else {
+            1
+        };
+        check_trend_size(starts.len(), series, request.per_touchpoint, budget)?;
         let rows = match self.rollup_days(&mut tx, org, &scope, &zone).await? {
             Some(covered) => {
                 let grouping = Grouping {
@@ -463,7 +494,6 @@ impl AnalysisApi {
                 .await?
             }
         };
-        let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 
         let mut cells: HashMap<(Option<Uuid>, chrono::DateTime<Utc>), ScorecardFigures> =

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     authorize,
     convert::{role_from_proto, role_to_proto},
-    parse_id, required_enum, respond, timestamp,
+    item_bytes, page_budget, parse_id, proto_id, required_enum, respond, timestamp,
 };
 use crate::{
     domain::{
@@ -68,6 +68,7 @@ impl ApiKeyApi {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<pb::ListApiKeysResponse> {
         let principal = authorize(&request, Access::Manage)?;
+        let budget = page_budget(&request);
         let request = request.into_inner();
         let size = paging::page_size(request.page_size)?;
         let query = self.tokens.query(
@@ -81,9 +82,11 @@ impl ApiKeyApi {
         let rows =
             store::api_key::list(&mut tx, org, request.show_revoked, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) = paging::split_page(rows, size, &query, |k| k.id);
+        let rows: Vec<pb::ApiKey> = rows.into_iter().map(to_proto).collect();
+        let (api_keys, next_page_token) =
+            paging::split_page(rows, size, budget, &query, |k| proto_id(&k.id), item_bytes);
         Ok(pb::ListApiKeysResponse {
-            api_keys: page.into_iter().map(to_proto).collect(),
+            api_keys,
             next_page_token,
         })
     }

@@ -11,7 +11,8 @@ use super::{
         channel_from_proto, channel_to_proto, outcome_to_proto, severity_to_proto,
         situation_from_proto, situation_to_proto,
     },
-    enum_field, from_timestamp, named_touchpoint, parse_id, respond, timestamp, touchpoint_filter,
+    enum_field, from_timestamp, item_bytes, named_touchpoint, page_budget, parse_id, respond,
+    timestamp, touchpoint_filter,
 };
 use crate::{
     domain::{
@@ -226,6 +227,7 @@ impl EncounterApi {
     ) -> Result<pb::ListEncountersResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
+        let budget = page_budget(&request);
         let request = request.into_inner();
         let ListFilter {
             filter,
@@ -260,10 +262,18 @@ impl EncounterApi {
         let after = PageToken::decode(&request.page_token, &query)?.map(|t| from_token(t.after));
         let rows = store::encounter::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) =
-            split_page(rows, size, &query, |(position, _)| to_token(*position));
+        let rows: Vec<(Position, pb::Encounter)> =
+            rows.into_iter().map(|(at, e)| (at, to_proto(e))).collect();
+        let (page, next_page_token) = split_page(
+            rows,
+            size,
+            budget,
+            &query,
+            |(position, _)| to_token(*position),
+            |(_, e)| item_bytes(e),
+        );
         Ok(pb::ListEncountersResponse {
-            encounters: page.into_iter().map(|(_, e)| to_proto(e)).collect(),
+            encounters: page.into_iter().map(|(_, e)| e).collect(),
             next_page_token,
         })
     }

@@ -5,8 +5,8 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use super::{
-    authorize, encounter_service::to_proto as encounter_to_proto, from_timestamp, respond,
-    timestamp,
+    authorize, encounter_service::to_proto as encounter_to_proto, fitting, from_timestamp,
+    page_budget, respond, timestamp,
 };
 use crate::{
     domain::{
@@ -68,6 +68,7 @@ impl JourneyApi {
     async fn get(&self, request: Request<pb::GetJourneyRequest>) -> Result<pb::GetJourneyResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
+        let budget = page_budget(&request);
         let journey_id = required_reference(
             "journey_id",
             &request.get_ref().journey_id,
@@ -82,10 +83,13 @@ impl JourneyApi {
         if summary.encounter_count == 0 && feedback.is_none() {
             return Err(Error::not_found("journey", journey_id));
         }
+        let encounters: Vec<pb::Encounter> =
+            encounters.into_iter().map(encounter_to_proto).collect();
         Ok(pb::GetJourneyResponse {
             journey: Some(pb::Journey {
                 journey_id,
-                encounters: encounters.into_iter().map(encounter_to_proto).collect(),
+                // The first ones, as many as fit beside the rest.
+                encounters: fitting(encounters, budget.saturating_sub(2048)),
                 encounter_count: summary.encounter_count,
                 failed_encounter_count: summary.failed_count,
                 feedback: feedback.map(|f| feedback_to_proto(f.feedback, f.receive_time)),

@@ -54,6 +54,37 @@ pub(crate) fn authorize<T>(request: &Request<T>, access: Access) -> Result<Princ
     Ok(principal)
 }
 
+/// The most bytes the items of one page may take: the message limit the
+/// call came in under (see `crate::framing::MessageLimit`), less room for
+/// the rest of the answer.
+pub(crate) fn page_budget<T>(request: &Request<T>) -> usize {
+    let limit = request
+        .extensions()
+        .get::<crate::framing::MessageLimit>()
+        .map_or(crate::framing::MessageLimit::DEFAULT, |limit| limit.0);
+    limit.saturating_sub(1024)
+}
+
+/// What one item adds to a repeated field's message: its bytes, its length
+/// and its tag.
+pub(crate) fn item_bytes(item: &impl prost::Message) -> usize {
+    item.encoded_len() + 11
+}
+
+/// The first of `items` that fit in `budget` bytes.
+pub(crate) fn fitting<T: prost::Message>(mut items: Vec<T>, budget: usize) -> Vec<T> {
+    let mut used = 0usize;
+    let fit = items
+        .iter()
+        .take_while(|item| {
+            used = used.saturating_add(item_bytes(*item));
+            used <= budget
+        })
+        .count();
+    items.truncate(fit);
+    items
+}
+
 /// Turns a handler's result into what tonic sends.
 pub(crate) fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
@@ -103,6 +134,11 @@ pub(crate) fn touchpoint_filter(
 }
 
 pub(crate) use crate::domain::code::parse_id;
+
+/// The id of an item just converted to its proto, for its page token.
+pub(crate) fn proto_id(id: &str) -> Uuid {
+    Uuid::try_parse(id).unwrap_or_default()
+}
 
 /// Reads a timestamp field; `None` when unset. Times before 1970 or beyond
 /// what chrono holds are violations, like malformed nanoseconds.

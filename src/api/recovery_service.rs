@@ -21,7 +21,8 @@ use super::{
     convert::{status_from_proto, status_to_proto},
     enum_field,
     field_mask::MaskRules,
-    named_touchpoint, parse_id, required_enum, respond, timestamp, touchpoint_filter,
+    item_bytes, named_touchpoint, page_budget, parse_id, proto_id, required_enum, respond,
+    timestamp, touchpoint_filter,
 };
 use crate::{
     domain::{
@@ -230,6 +231,7 @@ impl RecoveryApi {
     ) -> Result<pb::ListRecoveryCasesResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
+        let budget = page_budget(&request);
         let request = request.into_inner();
         let mut v = Violations::new();
         let size = v.check(page_size(request.page_size));
@@ -252,9 +254,11 @@ impl RecoveryApi {
         let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
         let rows = store::recovery::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) = split_page(rows, size, &query, |c| c.id);
+        let rows: Vec<pb::RecoveryCase> = rows.into_iter().map(to_proto).collect();
+        let (recovery_cases, next_page_token) =
+            split_page(rows, size, budget, &query, |c| proto_id(&c.id), item_bytes);
         Ok(pb::ListRecoveryCasesResponse {
-            recovery_cases: page.into_iter().map(to_proto).collect(),
+            recovery_cases,
             next_page_token,
         })
     }

@@ -10,12 +10,12 @@ use super::{
     convert::{
         comparison_from_proto, comparison_to_proto, element_from_proto, element_to_proto,
         metric_field_from_proto, metric_field_to_proto, severity_from_proto, severity_to_proto,
-        stage_to_proto,
+        stage_from_proto, stage_to_proto,
     },
     enum_field,
     field_mask::MaskRules,
-    named_touchpoint, parse_id, required_enum, required_lookup, respond, timestamp,
-    touchpoint_filter, touchpoint_service,
+    item_bytes, named_touchpoint, page_budget, parse_id, proto_id, required_enum, required_lookup,
+    respond, timestamp, touchpoint_filter, touchpoint_service,
 };
 use crate::{
     domain::{
@@ -114,6 +114,7 @@ impl StandardApi {
         request: Request<pb::ListStandardsRequest>,
     ) -> Result<pb::ListStandardsResponse> {
         let principal = authorize(&request, Access::Read)?;
+        let budget = page_budget(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let size = violations.check(paging::page_size(request.page_size));
@@ -131,9 +132,11 @@ impl StandardApi {
         let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
         let rows = store::standard::list(&mut tx, org, &filter, after, size + 1).await?;
         tx.commit().await?;
-        let (page, next_page_token) = paging::split_page(rows, size, &query, |s| s.id);
+        let rows: Vec<pb::Standard> = rows.into_iter().map(to_proto).collect();
+        let (standards, next_page_token) =
+            paging::split_page(rows, size, budget, &query, |s| proto_id(&s.id), item_bytes);
         Ok(pb::ListStandardsResponse {
-            standards: page.into_iter().map(to_proto).collect(),
+            standards,
             next_page_token,
         })
     }
@@ -197,6 +200,16 @@ impl StandardApi {
     ) -> Result<pb::GetServiceManualResponse> {
         let principal = authorize(&request, Access::Read)?;
         let org = principal.organisation_id;
+        let budget = page_budget(&request);
+        let request = request.into_inner();
+        let mut v = Violations::new();
+        let stage = v.check(enum_field("stage", request.stage, stage_from_proto));
+        let size = v.check(manual_page_size(request.page_size));
+        let (stage, size) = v.finish(|| Some((stage?, size?)))?;
+        let query = self.tokens.query(org, &format!("service manual {stage:?}"));
+        let from = PageToken::decode(&request.page_token, &query)?
+            .map_or(0, |token| token.after.as_u128() as usize);
+
         let mut tx = store::begin_for(&self.pool, org).await?;
         let organisation = store::organisation::get(&mut tx, org, false)
             .await?
@@ -204,14 +217,29 @@ impl StandardApi {
         let touchpoints = store::touchpoint::list_active(&mut tx, org).await?;
         let standards = store::standard::list_active(&mut tx, org).await?;
         tx.commit().await?;
-        let manual = manual::assemble(
+        let mut manual = manual::assemble(
             organisation.display_name,
             touchpoints,
             standards,
             chrono::Utc::now(),
         );
+        if let Some(stage) = stage {
+            manual.keep_stage(stage);
+        }
+        let parts = manual.page(from, budget, size);
+        let next = from + parts.len();
+        let next_page_token = if next < manual.parts().len() {
+            PageToken {
+                after: Uuid::from_u128(next as u128),
+            }
+            .encode(&query)
+        } else {
+            String::new()
+        };
+        let markdown = manual::render_parts(&manual, &parts);
         Ok(pb::GetServiceManualResponse {
-            service_manual: Some(manual_to_proto(manual)),
+            service_manual: Some(manual_to_proto(manual.only(&parts), markdown)),
+            next_page_token,
         })
     }
 }
@@ -336,8 +364,19 @@ pub(crate) fn to_proto(standard: Standard) -> pb::Standard {
     }
 }
 
-fn manual_to_proto(manual: ServiceManual) -> pb::ServiceManual {
-    let markdown = manual::render_markdown(&manual);
+/// A manual page's size in touchpoints: 0 for as many as fit.
+fn manual_page_size(requested: i32) -> Result<usize, FieldViolation> {
+    match requested {
+        n if n < 0 => Err(FieldViolation::new(
+            "page_size",
+            format!("must not be negative, got {n}"),
+        )),
+        0 => Ok(usize::MAX),
+        n => Ok(n as usize),
+    }
+}
+
+fn manual_to_proto(manual: ServiceManual, markdown: String) -> pb::ServiceManual {
     pb::ServiceManual {
         organisation_display_name: manual.organisation_name,
         organisation_standards: manual

@@ -13,7 +13,8 @@ use super::{
     },
     enum_field,
     field_mask::MaskRules,
-    parse_id, required_enum, required_lookup, respond, timestamp,
+    item_bytes, page_budget, parse_id, proto_id, required_enum, required_lookup, respond,
+    timestamp,
 };
 use crate::{
     domain::{
@@ -102,6 +103,7 @@ impl TouchpointApi {
         request: Request<pb::ListTouchpointsRequest>,
     ) -> Result<pb::ListTouchpointsResponse> {
         let principal = authorize(&request, Access::Catalogue)?;
+        let budget = page_budget(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let size = violations.check(paging::page_size(request.page_size));
@@ -118,9 +120,11 @@ impl TouchpointApi {
             store::touchpoint::list(&mut tx, principal.organisation_id, &filter, after, size + 1)
                 .await?;
         tx.commit().await?;
-        let (page, next_page_token) = paging::split_page(rows, size, &query, |t| t.id);
+        let rows: Vec<pb::Touchpoint> = rows.into_iter().map(to_proto).collect();
+        let (touchpoints, next_page_token) =
+            paging::split_page(rows, size, budget, &query, |t| proto_id(&t.id), item_bytes);
         Ok(pb::ListTouchpointsResponse {
-            touchpoints: page.into_iter().map(to_proto).collect(),
+            touchpoints,
             next_page_token,
         })
     }

@@ -309,6 +309,7 @@ pub(super) async fn call(
                     pb::GetMotCycleRequest {
                         scope,
                         max_variants: 10,
+                        ..Default::default()
                     },
                 ))
                 .await?;

@@ -31,6 +31,14 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Whether the scope's touchpoint and stage filters keep `touchpoint`.
+    pub fn names(&self, touchpoint: &super::touchpoint::Touchpoint) -> bool {
+        self.touchpoint_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&touchpoint.id))
+            && self.stage.is_none_or(|stage| stage == touchpoint.stage)
+    }
+
     /// Whether the scope keeps every encounter of its range, so that its
     /// journeys are whole within it.
     pub fn is_whole_journeys(&self) -> bool {
@@ -70,6 +78,34 @@ pub fn max_variants(requested: i32) -> Result<i64, FieldViolation> {
         0 => Ok(DEFAULT_VARIANTS),
         n => Ok(i64::from(n).min(MAX_VARIANTS)),
     }
+}
+
+/// The pairs a MOT cycle lists when the caller names no number.
+pub const DEFAULT_PAIRS: usize = 5000;
+/// The most pairs a MOT cycle lists.
+pub const MAX_PAIRS: usize = 20_000;
+
+/// How many directly-follows pairs to list.
+pub fn max_pairs(requested: i32) -> Result<usize, FieldViolation> {
+    match requested {
+        n if n < 0 => Err(FieldViolation::new(
+            "max_pairs",
+            format!("must not be negative, got {n}"),
+        )),
+        0 => Ok(DEFAULT_PAIRS),
+        n => Ok((n as usize).min(MAX_PAIRS)),
+    }
+}
+
+/// The least count of a pair listed.
+pub fn min_pair_count(requested: i64) -> Result<i64, FieldViolation> {
+    if requested < 0 {
+        return Err(FieldViolation::new(
+            "min_pair_count",
+            format!("must not be negative, got {requested}"),
+        ));
+    }
+    Ok(requested)
 }
 
 /// A share with its denominator.
@@ -259,6 +295,48 @@ pub enum Granularity {
 /// The most buckets a trend has.
 pub const MAX_BUCKETS: i64 = 1000;
 
+/// About what a trend's point takes in an answer, at most: its time, value
+/// and denominator with their tags.
+const TREND_POINT_BYTES: usize = 32;
+/// About what a trend's series takes besides its points: the touchpoint's
+/// id and code.
+const TREND_SERIES_BYTES: usize = 128;
+
+/// Checks that a trend of `buckets` buckets in `series` series (the total,
+/// and each touchpoint's when asked for) fits in `budget` bytes, before it
+/// is computed; the refusal says what to ask for instead.
+pub fn check_trend_size(
+    buckets: usize,
+    series: usize,
+    per_touchpoint: bool,
+    budget: usize,
+) -> Result<(), FieldViolation> {
+    let bytes =
+        series.saturating_mul(TREND_SERIES_BYTES + buckets.saturating_mul(TREND_POINT_BYTES));
+    if bytes <= budget {
+        return Ok(());
+    }
+    let points = buckets.saturating_mul(series);
+    let field = if per_touchpoint {
+        "per_touchpoint"
+    } else {
+        "granularity"
+    };
+    let narrow = if per_touchpoint {
+        "ask by week or month, for fewer touchpoints (scope.touchpoint_codes or a stage), \
+         for a shorter range, or in total"
+    } else {
+        "ask by week or month, or for a shorter range"
+    };
+    Err(FieldViolation::new(
+        field,
+        format!(
+            "would give {points} points ({buckets} buckets in {series} series), about {bytes} \
+             bytes: more than one answer holds ({budget} bytes); {narrow}"
+        ),
+    ))
+}
+
 impl Granularity {
     /// The unit PostgreSQL's date_trunc and intervals name it by.
     pub fn unit(self) -> &'static str {
@@ -344,6 +422,23 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_trend_too_large_for_one_answer_is_refused_with_what_to_narrow() {
+        let budget = 4 * 1024 * 1024;
+        assert!(check_trend_size(1000, 1, false, budget).is_ok());
+        assert!(check_trend_size(365, 300, true, budget).is_ok());
+        let refused = check_trend_size(365, 2001, true, budget).unwrap_err();
+        assert_eq!(refused.field, "per_touchpoint");
+        assert!(
+            refused.description.contains("730365 points"),
+            "{}",
+            refused.description
+        );
+        assert!(refused.description.contains("by week or month"));
+        let refused = check_trend_size(1000, 1, false, 10_000).unwrap_err();
+        assert_eq!(refused.field, "granularity");
+    }
 
     #[test]
     fn percentiles_of_seconds_lose_their_float_noise() {
@@ -454,6 +549,12 @@ mod tests {
 
     #[test]
     fn variants_default_to_10_and_stop_at_100() {
+        assert_eq!(max_pairs(0).unwrap(), DEFAULT_PAIRS);
+        assert_eq!(max_pairs(7).unwrap(), 7);
+        assert_eq!(max_pairs(i32::MAX).unwrap(), MAX_PAIRS);
+        assert!(max_pairs(-1).is_err());
+        assert!(min_pair_count(-1).is_err());
+        assert_eq!(min_pair_count(3).unwrap(), 3);
         assert_eq!(max_variants(0).unwrap(), 10);
         assert_eq!(max_variants(1000).unwrap(), 100);
         assert!(max_variants(-1).is_err());

@@ -109,11 +109,196 @@ fn stage_title(stage: Stage) -> &'static str {
     }
 }
 
+/// A piece of the manual, in reading order. A manual too long for one
+/// answer is cut into pages between parts; a page that opens inside a
+/// stage or a touchpoint repeats its heading, marked continued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The title and the introduction.
+    Header,
+    /// The standard at this index of the organisation-wide ones.
+    OrganisationStandard(usize),
+    /// The heading of the stage at this index.
+    Stage(usize),
+    /// A touchpoint of a stage (stage index, touchpoint index).
+    Touchpoint(usize, usize),
+    /// A standard of a touchpoint (stage, touchpoint, standard index).
+    Standard(usize, usize, usize),
+}
+
+/// What a part costs in an answer besides its texts: ids, enums, times,
+/// field tags, Markdown around the texts.
+const PART_OVERHEAD: usize = 512;
+
+impl ServiceManual {
+    /// Every part of the manual, in order.
+    pub fn parts(&self) -> Vec<Part> {
+        let mut parts = vec![Part::Header];
+        parts.extend((0..self.organisation_standards.len()).map(Part::OrganisationStandard));
+        for (s, stage) in self.stages.iter().enumerate() {
+            parts.push(Part::Stage(s));
+            for (t, entry) in stage.touchpoints.iter().enumerate() {
+                parts.push(Part::Touchpoint(s, t));
+                parts.extend((0..entry.standards.len()).map(|k| Part::Standard(s, t, k)));
+            }
+        }
+        parts
+    }
+
+    /// About how many bytes `part` takes in an answer: its texts twice (in
+    /// the structured manual and in the Markdown), escaping and the rest
+    /// allowed for.
+    pub fn part_bytes(&self, part: Part) -> usize {
+        let standard = |s: &Standard| s.title.len() + s.guidance.len() + s.code.len();
+        let texts = match part {
+            Part::Header => self.organisation_name.len() + 400,
+            Part::OrganisationStandard(i) => standard(&self.organisation_standards[i]),
+            Part::Stage(_) => 0,
+            Part::Touchpoint(s, t) => {
+                let t = &self.stages[s].touchpoints[t].touchpoint;
+                t.display_name.len() + t.description.len() + t.code.len()
+            }
+            Part::Standard(s, t, k) => standard(&self.stages[s].touchpoints[t].standards[k]),
+        };
+        // Escaping may double a text in Markdown.
+        3 * texts + PART_OVERHEAD
+    }
+
+    /// The parts of the page that starts at part `from`: as many as fit in
+    /// `budget` bytes (one at least), and parts of at most
+    /// `most_touchpoints` touchpoints.
+    pub fn page(&self, from: usize, budget: usize, most_touchpoints: usize) -> Vec<Part> {
+        let mut used = 0usize;
+        let mut touchpoints = 0usize;
+        let mut page = Vec::new();
+        for part in self.parts().into_iter().skip(from) {
+            if matches!(part, Part::Touchpoint(..))
+                || (page.is_empty() && matches!(part, Part::Standard(..)))
+            {
+                touchpoints += 1;
+            }
+            used = used.saturating_add(self.part_bytes(part));
+            if !page.is_empty() && (used > budget || touchpoints > most_touchpoints) {
+                break;
+            }
+            page.push(part);
+        }
+        page
+    }
+
+    /// The manual with only `parts` in it: the stages it touches, the
+    /// touchpoints with a part among them, and the standards among them.
+    pub fn only(&self, parts: &[Part]) -> ServiceManual {
+        let organisation_standards = parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::OrganisationStandard(i) => Some(self.organisation_standards[*i].clone()),
+                _ => None,
+            })
+            .collect();
+        let stages = self
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| parts.iter().any(|part| part_stage(*part) == Some(*s)))
+            .map(|(s, stage)| ManualStage {
+                stage: stage.stage,
+                touchpoints: stage
+                    .touchpoints
+                    .iter()
+                    .enumerate()
+                    .filter(|(t, _)| {
+                        parts.iter().any(|part| {
+                            matches!(part, Part::Touchpoint(ps, pt) | Part::Standard(ps, pt, _)
+                                if *ps == s && pt == t)
+                        })
+                    })
+                    .map(|(t, entry)| ManualTouchpoint {
+                        touchpoint: entry.touchpoint.clone(),
+                        standards: entry
+                            .standards
+                            .iter()
+                            .enumerate()
+                            .filter(|(k, _)| parts.contains(&Part::Standard(s, t, *k)))
+                            .map(|(_, standard)| standard.clone())
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        ServiceManual {
+            organisation_name: self.organisation_name.clone(),
+            organisation_standards,
+            stages,
+            generate_time: self.generate_time,
+        }
+    }
+}
+
+impl ServiceManual {
+    /// Keeps `stage` only, with the organisation-wide standards.
+    pub fn keep_stage(&mut self, stage: Stage) {
+        self.stages.retain(|s| s.stage == stage);
+    }
+}
+
+/// The stage a part belongs to, if any.
+fn part_stage(part: Part) -> Option<usize> {
+    match part {
+        Part::Stage(s) | Part::Touchpoint(s, _) | Part::Standard(s, _, _) => Some(s),
+        Part::Header | Part::OrganisationStandard(_) => None,
+    }
+}
+
 /// Renders the manual as CommonMark. Every text people typed is escaped, so
 /// a name or a guidance line is printed as written and never turns into a
 /// heading, a link or HTML.
 pub fn render_markdown(manual: &ServiceManual) -> String {
+    render_parts(manual, &manual.parts())
+}
+
+/// Renders `parts` of the manual (one page) as CommonMark, numbered as in
+/// the whole manual.
+pub fn render_parts(manual: &ServiceManual, parts: &[Part]) -> String {
     let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        let opens_page = i == 0;
+        match *part {
+            Part::Header => write_header(&mut out, manual),
+            Part::OrganisationStandard(k) => {
+                if k == 0 || opens_page {
+                    let continued = if k > 0 { " (continued)" } else { "" };
+                    let _ = writeln!(out, "## At every touchpoint{continued}\n");
+                }
+                write_standard(&mut out, &manual.organisation_standards[k]);
+            }
+            Part::Stage(s) => {
+                write_stage_heading(&mut out, &manual.stages[s], "");
+                if manual.stages[s].touchpoints.is_empty() {
+                    let _ = writeln!(out, "*No touchpoints in this stage.*\n");
+                }
+            }
+            Part::Touchpoint(s, t) => {
+                if opens_page {
+                    write_stage_heading(&mut out, &manual.stages[s], " (continued)");
+                }
+                write_touchpoint(&mut out, &manual.stages[s], t, "");
+            }
+            Part::Standard(s, t, k) => {
+                if opens_page {
+                    write_stage_heading(&mut out, &manual.stages[s], " (continued)");
+                    write_touchpoint(&mut out, &manual.stages[s], t, " (continued)");
+                }
+                write_standard(&mut out, &manual.stages[s].touchpoints[t].standards[k]);
+            }
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+fn write_header(out: &mut String, manual: &ServiceManual) {
     let _ = writeln!(
         out,
         "# {} — service manual\n",
@@ -130,47 +315,52 @@ pub fn render_markdown(manual: &ServiceManual) -> String {
         "Generated {}.\n",
         manual.generate_time.format("%Y-%m-%d %H:%M UTC")
     );
+}
 
-    if !manual.organisation_standards.is_empty() {
-        let _ = writeln!(out, "## At every touchpoint\n");
-        for standard in &manual.organisation_standards {
-            write_standard(&mut out, standard);
-        }
-    }
+/// The stage's number in the cycle (1 to 3).
+fn stage_number(stage: Stage) -> usize {
+    Stage::ALL
+        .iter()
+        .position(|s| *s == stage)
+        .map_or(0, |i| i + 1)
+}
 
-    for (number, stage) in (1..).zip(&manual.stages) {
-        let _ = writeln!(out, "## {number}. {}\n", stage_title(stage.stage));
-        if stage.touchpoints.is_empty() {
-            let _ = writeln!(out, "*No touchpoints in this stage.*\n");
-            continue;
-        }
-        for (sub, entry) in (1..).zip(&stage.touchpoints) {
-            let t = &entry.touchpoint;
-            let star = if t.key { " ★" } else { "" };
-            let _ = writeln!(
-                out,
-                "### {number}.{sub} {}{star}\n",
-                escape_line(&t.display_name)
-            );
-            let mut facts = format!("Code `{}` · {}", t.code, channel_text(t));
-            if t.cycle_position == 0 {
-                facts.push_str(" · outside the designed cycle");
-            }
-            let _ = writeln!(out, "{facts}\n");
-            if !t.description.is_empty() {
-                let _ = writeln!(out, "{}\n", escape_block(&t.description));
-            }
-            if entry.standards.is_empty() {
-                let _ = writeln!(out, "*No standards yet.*\n");
-            }
-            for standard in &entry.standards {
-                write_standard(&mut out, standard);
-            }
-        }
+fn write_stage_heading(out: &mut String, stage: &ManualStage, continued: &str) {
+    let number = stage_number(stage.stage);
+    let _ = writeln!(
+        out,
+        "## {number}. {}{continued}\n",
+        stage_title(stage.stage)
+    );
+}
+
+/// The touchpoint's heading and facts; on a page it continues, its
+/// heading only.
+fn write_touchpoint(out: &mut String, stage: &ManualStage, index: usize, continued: &str) {
+    let number = stage_number(stage.stage);
+    let entry = &stage.touchpoints[index];
+    let t = &entry.touchpoint;
+    let star = if t.key { " ★" } else { "" };
+    let _ = writeln!(
+        out,
+        "### {number}.{} {}{star}{continued}\n",
+        index + 1,
+        escape_line(&t.display_name)
+    );
+    if !continued.is_empty() {
+        return;
     }
-    out.truncate(out.trim_end().len());
-    out.push('\n');
-    out
+    let mut facts = format!("Code `{}` · {}", t.code, channel_text(t));
+    if t.cycle_position == 0 {
+        facts.push_str(" · outside the designed cycle");
+    }
+    let _ = writeln!(out, "{facts}\n");
+    if !t.description.is_empty() {
+        let _ = writeln!(out, "{}\n", escape_block(&t.description));
+    }
+    if entry.standards.is_empty() {
+        let _ = writeln!(out, "*No standards yet.*\n");
+    }
 }
 
 fn channel_text(touchpoint: &Touchpoint) -> &'static str {
@@ -413,5 +603,93 @@ mod tests {
             escape_block("2026 was a good year."),
             "2026 was a good year."
         );
+    }
+
+    /// A manual of two stages' touchpoints with long guidance.
+    fn long_manual() -> ServiceManual {
+        let desk = touchpoint("desk", Stage::Service, 10);
+        let lab = touchpoint("lab", Stage::Service, 20);
+        let call = touchpoint("call", Stage::PostService, 10);
+        let mut standards = vec![standard("badge", None, Severity::Minor)];
+        for (at, n) in [(&desk, 3), (&lab, 2), (&call, 1)] {
+            for k in 0..n {
+                let mut s = standard(&format!("{}-{k}", at.code), Some(at), Severity::Minor);
+                s.guidance = "Say hello. ".repeat(1000);
+                standards.push(s);
+            }
+        }
+        assemble(
+            "St. Mary".into(),
+            vec![desk, lab, call],
+            standards,
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn pages_cut_the_manual_between_parts_and_cover_it_once() {
+        let manual = long_manual();
+        let all = manual.parts();
+        let mut from = 0;
+        let mut pages = Vec::new();
+        while from < all.len() {
+            let page = manual.page(from, 40_000, usize::MAX);
+            assert!(!page.is_empty());
+            let bytes: usize = page.iter().map(|p| manual.part_bytes(*p)).sum();
+            assert!(page.len() == 1 || bytes <= 40_000, "{bytes}");
+            from += page.len();
+            pages.push(page);
+        }
+        assert!(pages.len() > 2, "{} pages", pages.len());
+        assert_eq!(pages.concat(), all);
+        // Every standard comes on exactly one page.
+        let codes: Vec<String> = pages
+            .iter()
+            .flat_map(|page| {
+                let part = manual.only(page);
+                let mut codes: Vec<String> = part
+                    .organisation_standards
+                    .iter()
+                    .map(|s| s.code.clone())
+                    .collect();
+                for stage in &part.stages {
+                    for entry in &stage.touchpoints {
+                        codes.extend(entry.standards.iter().map(|s| s.code.clone()));
+                    }
+                }
+                codes
+            })
+            .collect();
+        assert_eq!(codes.len(), 7);
+        // A page opening inside a touchpoint says whose standards follow.
+        let inside = pages
+            .iter()
+            .find(|page| matches!(page[0], Part::Standard(..)))
+            .expect("no page opens inside a touchpoint");
+        let markdown = render_parts(&manual, inside);
+        assert!(
+            markdown.starts_with("## 2. The service (continued)"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("(continued)\n\n#### "), "{markdown}");
+    }
+
+    #[test]
+    fn one_page_is_the_whole_manual_and_page_size_counts_touchpoints() {
+        let manual = long_manual();
+        let whole = manual.page(0, usize::MAX, usize::MAX);
+        assert_eq!(whole, manual.parts());
+        assert_eq!(manual.only(&whole), manual);
+        assert_eq!(render_parts(&manual, &whole), render_markdown(&manual));
+        let two = manual.page(0, usize::MAX, 2);
+        let touchpoints = two
+            .iter()
+            .filter(|p| matches!(p, Part::Touchpoint(..)))
+            .count();
+        assert_eq!(touchpoints, 2);
+        let mut only_service = manual.clone();
+        only_service.keep_stage(Stage::Service);
+        assert_eq!(only_service.stages.len(), 1);
+        assert_eq!(only_service.organisation_standards.len(), 1);
     }
 }

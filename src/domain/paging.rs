@@ -134,19 +134,34 @@ impl PageToken {
     }
 }
 
-/// Splits one row more than the page holds off a query result: its presence
-/// says there is a next page, whose token points after the last row kept.
+/// Splits a page off a query result of up to `size + 1` rows: at most
+/// `size` rows, and only as many as fit in `budget` bytes as `bytes`
+/// measures them (one at least), so that the answer fits in a message
+/// (AIP-158 lets a page hold fewer than asked for). A row left over says
+/// there is a next page, whose token points after the last row kept.
 pub fn split_page<T>(
     mut rows: Vec<T>,
     size: i64,
+    budget: usize,
     query: &Query,
     id: impl Fn(&T) -> Uuid,
+    bytes: impl Fn(&T) -> usize,
 ) -> (Vec<T>, String) {
     let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if rows.len() <= size {
+    let mut used = 0usize;
+    let fits = rows
+        .iter()
+        .take(size)
+        .take_while(|row| {
+            used = used.saturating_add(bytes(row));
+            used <= budget
+        })
+        .count()
+        .max(1);
+    if rows.len() <= fits {
         return (rows, String::new());
     }
-    rows.truncate(size);
+    rows.truncate(fits);
     let token = rows
         .last()
         .map(|last| PageToken { after: id(last) }.encode(query))
@@ -202,13 +217,30 @@ mod tests {
     fn split_page_keeps_size_rows_and_points_after_the_last() {
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
         let query = key().query(Uuid::nil(), "q");
-        let (page, token) = split_page(ids.clone(), 3, &query, |id| *id);
+        let (page, token) = split_page(ids.clone(), 3, usize::MAX, &query, |id| *id, |_| 1);
         assert_eq!(page, ids[..3]);
         let decoded = PageToken::decode(&token, &query).unwrap().unwrap();
         assert_eq!(decoded.after, ids[2]);
-        let (page, token) = split_page(ids[..3].to_vec(), 3, &query, |id| *id);
+        let (page, token) = split_page(ids[..3].to_vec(), 3, usize::MAX, &query, |id| *id, |_| 1);
         assert_eq!(page.len(), 3);
         assert!(token.is_empty());
+    }
+
+    #[test]
+    fn a_page_holds_no_more_than_fits_its_budget_and_one_at_least() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let query = key().query(Uuid::nil(), "q");
+        let (page, token) = split_page(ids.clone(), 5, 250, &query, |id| *id, |_| 100);
+        assert_eq!(page, ids[..2]);
+        assert_eq!(
+            PageToken::decode(&token, &query).unwrap().unwrap().after,
+            ids[1]
+        );
+        let (page, token) = split_page(ids.clone(), 5, 10, &query, |id| *id, |_| 100);
+        assert_eq!(page, ids[..1]);
+        assert!(!token.is_empty());
+        let (page, token) = split_page(Vec::<Uuid>::new(), 5, 10, &query, |id| *id, |_| 100);
+        assert!(page.is_empty() && token.is_empty());
     }
 
     proptest! {

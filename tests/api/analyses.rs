@@ -95,6 +95,7 @@ async fn mot_cycle(
             pb::GetMotCycleRequest {
                 scope: Some(scope),
                 max_variants,
+                ..Default::default()
             },
         ))
         .await
@@ -441,6 +442,7 @@ async fn analyses_reject_bad_scopes_and_need_a_reading_key() {
             pb::GetMotCycleRequest {
                 scope: None,
                 max_variants: -1,
+                ..Default::default()
             },
         ))
         .await
@@ -506,6 +508,7 @@ async fn analyses_see_only_the_callers_organisation() {
                 pb::GetMotCycleRequest {
                     scope: Some(scope),
                     max_variants: 0,
+                    ..Default::default()
                 },
             ))
             .await
@@ -1307,6 +1310,7 @@ async fn every_analysis(
                     pb::GetMotCycleRequest {
                         scope: s(),
                         max_variants: 0,
+                        ..Default::default()
                     },
                 ))
                 .await

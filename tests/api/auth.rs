@@ -234,7 +234,7 @@ async fn analysts_read_standards_and_the_manual_but_only_admins_change_them() {
             .await
             .expect("readers get standards");
         client
-            .get_service_manual(authed(key, pb::GetServiceManualRequest {}))
+            .get_service_manual(authed(key, pb::GetServiceManualRequest::default()))
             .await
             .expect("readers get the manual");
     }
@@ -293,11 +293,11 @@ async fn analysts_read_standards_and_the_manual_but_only_admins_change_them() {
             .await
             .unwrap_err(),
         client
-            .get_service_manual(authed(&ingest, pb::GetServiceManualRequest {}))
+            .get_service_manual(authed(&ingest, pb::GetServiceManualRequest::default()))
             .await
             .unwrap_err(),
         client
-            .get_service_manual(Request::new(pb::GetServiceManualRequest {}))
+            .get_service_manual(Request::new(pb::GetServiceManualRequest::default()))
             .await
             .unwrap_err(),
     ] {

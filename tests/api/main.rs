@@ -2,6 +2,7 @@
 //! real PostgreSQL with a database of its own for every test.
 
 mod analyses;
+mod answer_limits;
 mod api_keys;
 mod auth;
 mod demo;

@@ -8,7 +8,7 @@ use crate::helpers::{authed, create_standard, create_touchpoint, spawn_app, stan
 async fn manual(app: &crate::helpers::TestApp, key: &str) -> pb::ServiceManual {
     app.standards()
         .await
-        .get_service_manual(authed(key, pb::GetServiceManualRequest {}))
+        .get_service_manual(authed(key, pb::GetServiceManualRequest::default()))
         .await
         .expect("get_service_manual failed")
         .into_inner()

@@ -287,6 +287,7 @@ async fn every_analysis_and_option_gives_the_same_answer_from_rollups_and_encoun
             pb::GetMotCycleRequest {
                 scope: whole_days,
                 max_variants: 0,
+                ..Default::default()
             },
         ))
         .await
@@ -324,6 +325,7 @@ async fn every_analysis_and_option_gives_the_same_answer_from_rollups_and_encoun
                     pb::GetMotCycleRequest {
                         scope: scope.clone(),
                         max_variants,
+                        ..Default::default()
                     }
                 );
             }

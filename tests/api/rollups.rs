@@ -822,6 +822,7 @@ async fn the_journey_rollups_give_the_journey_analyses_the_figures_of_the_encoun
         let request = pb::GetMotCycleRequest {
             scope,
             max_variants: 20,
+            ..Default::default()
         };
         let mut from_rollups = rolled
             .get_mot_cycle(authed(key, request.clone()))

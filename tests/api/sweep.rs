@@ -315,7 +315,7 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
     nothing_of_a(
         &rpc("StandardService/GetServiceManual"),
         standards
-            .get_service_manual(authed(b_key, pb::GetServiceManualRequest {}))
+            .get_service_manual(authed(b_key, pb::GetServiceManualRequest::default()))
             .await,
         |r| {
             let manual = format!("{r:?}");
@@ -556,6 +556,7 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
                 pb::GetMotCycleRequest {
                     scope: scope(),
                     max_variants: 10,
+                    ..Default::default()
                 },
             ))
             .await,

@@ -294,7 +294,7 @@ async fn another_organisations_standard_is_not_found_by_any_method() {
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
     let manual = client
-        .get_service_manual(authed(&b.admin_key, pb::GetServiceManualRequest {}))
+        .get_service_manual(authed(&b.admin_key, pb::GetServiceManualRequest::default()))
         .await
         .unwrap()
         .into_inner()
