@@ -28,7 +28,7 @@ use crate::{
         },
         code::{Lookup, parse_code},
         encounter::Situation,
-        event_log::{CsvLog, Event, XesLog},
+        event_log::{CaseSequence, CsvLog, Event, XesLog, utc_offset},
         organisation::Organisation,
         role::Access,
         standard::Element,
@@ -778,17 +778,23 @@ async fn write_log(
     sender: &mpsc::Sender<Result<pb::ExportEventLogResponse, Status>>,
 ) -> Result<()> {
     let touchpoints = touchpoints(&mut tx, org).await?;
+    let zone = time_zone(&mut tx, org).await?;
     {
-        let mut rows = store::analysis::event_log(&mut tx, org, &scope).await?;
+        let mut rows = store::analysis::event_log(&mut tx, org, &scope, &zone).await?;
         let mut log = match format {
             LogFormat::Csv => Log::Csv(Box::default()),
             LogFormat::Xes => Log::Xes(XesLog::new()),
         };
+        let mut sequence = CaseSequence::default();
         while let Some(row) = rows.next().await? {
+            let touchpoint = touchpoints.get(&row.touchpoint_id);
             log.event(&Event {
                 case_id: &row.journey_id,
-                activity: touchpoints.get(&row.touchpoint_id).map_or("", |t| &t.code),
+                activity: touchpoint.map_or("", |t| &t.code),
+                activity_name: touchpoint.map_or("", |t| &t.display_name),
                 time: row.occur_time,
+                offset: utc_offset(row.offset_seconds),
+                sequence: sequence.next(&row.journey_id),
                 resource: row.staff_ref.as_deref(),
             });
             if log.len() >= CHUNK_BYTES && !send_bytes(sender, log.take()).await {

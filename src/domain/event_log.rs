@@ -1,18 +1,56 @@
 //! Event logs for process-mining tools, as CSV and IEEE XES, written an
 //! event at a time so that an export never holds the whole log.
+//!
+//! Times are written in the organisation's zone with its offset, so that a
+//! tool grouping events by day groups them by the organisation's days; each
+//! event carries its touchpoint's name beside its code (the activity), and
+//! its place in its case, so that events at the same time keep their order
+//! through a tool that sorts by time.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, Offset, SecondsFormat, Utc};
 
 /// One event: case = journey, activity = touchpoint code.
 pub struct Event<'a> {
     pub case_id: &'a str,
     pub activity: &'a str,
+    /// The touchpoint's display name.
+    pub activity_name: &'a str,
     pub time: DateTime<Utc>,
+    /// The organisation's offset from UTC at `time`.
+    pub offset: FixedOffset,
+    /// The event's place in its case, from 1.
+    pub sequence: u64,
     pub resource: Option<&'a str>,
 }
 
-fn timestamp(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+fn timestamp(time: DateTime<Utc>, offset: FixedOffset) -> String {
+    time.with_timezone(&offset)
+        .to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+/// The offset of `seconds` east of UTC; UTC itself for one no zone has.
+pub fn utc_offset(seconds: i32) -> FixedOffset {
+    FixedOffset::east_opt(seconds).unwrap_or(Utc.fix())
+}
+
+/// Numbers the events of each case, in the order they come (a log comes
+/// case by case).
+#[derive(Debug, Default)]
+pub struct CaseSequence {
+    case: String,
+    next: u64,
+}
+
+impl CaseSequence {
+    /// The place of the next event, of case `case`.
+    pub fn next(&mut self, case: &str) -> u64 {
+        if self.case != case || self.next == 0 {
+            case.clone_into(&mut self.case);
+            self.next = 0;
+        }
+        self.next += 1;
+        self.next
+    }
 }
 
 /// A CSV event log being written: RFC 4180 quoting, by the csv crate.
@@ -32,7 +70,14 @@ impl CsvLog {
         let mut log = Self {
             writer: Self::writer(),
         };
-        log.write(["case_id", "activity", "timestamp", "resource"]);
+        log.write([
+            "case_id",
+            "activity",
+            "timestamp",
+            "resource",
+            "activity_name",
+            "sequence",
+        ]);
         log
     }
 
@@ -43,16 +88,18 @@ impl CsvLog {
     }
 
     pub fn event(&mut self, event: &Event<'_>) {
-        let time = timestamp(event.time);
+        let time = timestamp(event.time, event.offset);
         self.write([
             event.case_id,
             event.activity,
             &time,
             event.resource.unwrap_or(""),
+            event.activity_name,
+            &event.sequence.to_string(),
         ]);
     }
 
-    fn write(&mut self, fields: [&str; 4]) {
+    fn write(&mut self, fields: [&str; 6]) {
         // Writing to a Vec cannot fail.
         let _ = self.writer.write_record(fields);
     }
@@ -182,7 +229,11 @@ fn xes_event(event: &Event<'_>, out: &mut String) {
     out.push_str("    <event>\n      <string key=\"concept:name\" value=\"");
     out.push_str(&xml_attribute(event.activity));
     out.push_str("\"/>\n      <date key=\"time:timestamp\" value=\"");
-    out.push_str(&timestamp(event.time));
+    out.push_str(&timestamp(event.time, event.offset));
+    out.push_str("\"/>\n      <string key=\"activity_name\" value=\"");
+    out.push_str(&xml_attribute(event.activity_name));
+    out.push_str("\"/>\n      <int key=\"sequence\" value=\"");
+    out.push_str(&event.sequence.to_string());
     out.push_str("\"/>\n");
     if let Some(resource) = event.resource {
         out.push_str("      <string key=\"org:resource\" value=\"");
@@ -200,7 +251,10 @@ mod tests {
         Event {
             case_id,
             activity: "desk",
+            activity_name: "Front desk",
             time: DateTime::from_timestamp(1_780_304_400, 123_000).unwrap(),
+            offset: FixedOffset::east_opt(0).unwrap(),
+            sequence: 1,
             resource,
         }
     }
@@ -215,13 +269,13 @@ mod tests {
         let second = log.take();
         assert_eq!(
             String::from_utf8(first).unwrap(),
-            "case_id,activity,timestamp,resource\n\
-             J1,desk,2026-06-01T09:00:00.000123Z,kim\n\
-             \"a,\"\"b\"\"\",desk,2026-06-01T09:00:00.000123Z,\n"
+            "case_id,activity,timestamp,resource,activity_name,sequence\n\
+             J1,desk,2026-06-01T09:00:00.000123+00:00,kim,Front desk,1\n\
+             \"a,\"\"b\"\"\",desk,2026-06-01T09:00:00.000123+00:00,,Front desk,1\n"
         );
         assert_eq!(
             String::from_utf8(second).unwrap(),
-            "\"line\nbreak\",desk,2026-06-01T09:00:00.000123Z,\n"
+            "\"line\nbreak\",desk,2026-06-01T09:00:00.000123+00:00,,Front desk,1\n"
         );
         assert!(log.is_empty());
     }
@@ -234,7 +288,26 @@ mod tests {
         assert!(out.contains("value=\"&lt;J&amp;1&gt;\""), "{out}");
         assert!(out.contains("value=\"&quot;kim&quot;\""), "{out}");
         assert!(
-            out.contains("<date key=\"time:timestamp\" value=\"2026-06-01T09:00:00.000123Z\"/>")
+            out.contains(
+                "<date key=\"time:timestamp\" value=\"2026-06-01T09:00:00.000123+00:00\"/>"
+            )
         );
+        assert!(out.contains("<string key=\"activity_name\" value=\"Front desk\"/>"));
+        assert!(out.contains("<int key=\"sequence\" value=\"1\"/>"));
+    }
+
+    #[test]
+    fn times_carry_the_organisations_offset_and_cases_number_their_events() {
+        let seoul = FixedOffset::east_opt(9 * 3600).unwrap();
+        let time = DateTime::from_timestamp(1_780_351_200, 0).unwrap();
+        assert_eq!(timestamp(time, seoul), "2026-06-02T07:00:00.000000+09:00");
+        let mut sequence = CaseSequence::default();
+        let places: Vec<u64> = ["a", "a", "b", "a", "a"]
+            .iter()
+            .map(|case| sequence.next(case))
+            .collect();
+        assert_eq!(places, [1, 2, 1, 1, 2]);
+        let mut first = CaseSequence::default();
+        assert_eq!(first.next(""), 1);
     }
 }

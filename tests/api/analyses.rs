@@ -1733,28 +1733,40 @@ async fn the_event_log_exports_as_csv_and_xes() {
         served_by("lobby", "A", "2", at(0), ""),
         served_by("desk", "B,2", "3", at(0), "kim & lee"),
         served_by("lobby", "D \"the\" one", "5", at(30), "park"),
+        // Two at the same second: the sequence keeps their arrival order.
+        served_by("lobby", "T", "6", at(40), ""),
+        served_by("desk", "T", "7", at(40), ""),
         // The day before: not exported.
         served_by("desk", "C", "4", at(-86_400), ""),
     ] {
         record(&app, key, e).await;
     }
 
+    // In the organisation's zone (Asia/Seoul), with its offset, so that a
+    // tool's days are the organisation's.
     let csv = export(&app, key, pb::EventLogFormat::Unspecified).await;
     assert_eq!(
         csv,
-        "case_id,activity,timestamp,resource\n\
-         A,lobby,2026-06-01T09:00:00.000000Z,\n\
-         A,desk,2026-06-01T09:01:00.000000Z,kim\n\
-         \"B,2\",desk,2026-06-01T09:00:00.000000Z,kim & lee\n\
-         \"D \"\"the\"\" one\",lobby,2026-06-01T09:00:30.000000Z,park\n"
+        "case_id,activity,timestamp,resource,activity_name,sequence\n\
+         A,lobby,2026-06-01T18:00:00.000000+09:00,,Touchpoint lobby,1\n\
+         A,desk,2026-06-01T18:01:00.000000+09:00,kim,Touchpoint desk,2\n\
+         \"B,2\",desk,2026-06-01T18:00:00.000000+09:00,kim & lee,Touchpoint desk,1\n\
+         \"D \"\"the\"\" one\",lobby,2026-06-01T18:00:30.000000+09:00,park,Touchpoint lobby,1\n\
+         T,lobby,2026-06-01T18:00:40.000000+09:00,,Touchpoint lobby,1\n\
+         T,desk,2026-06-01T18:00:40.000000+09:00,,Touchpoint desk,2\n"
     );
 
     let xes = export(&app, key, pb::EventLogFormat::Xes).await;
     assert!(xes.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<log "));
     assert!(xes.ends_with("</log>\n"));
-    assert_eq!(xes.matches("<trace>").count(), 3);
-    assert_eq!(xes.matches("</trace>").count(), 3);
-    assert_eq!(xes.matches("<event>").count(), 4);
+    assert_eq!(xes.matches("<trace>").count(), 4);
+    assert_eq!(xes.matches("</trace>").count(), 4);
+    assert_eq!(xes.matches("<event>").count(), 6);
+    assert!(
+        xes.contains("<date key=\"time:timestamp\" value=\"2026-06-01T18:01:00.000000+09:00\"/>")
+    );
+    assert!(xes.contains("<string key=\"activity_name\" value=\"Touchpoint desk\"/>"));
+    assert!(xes.contains("<int key=\"sequence\" value=\"2\"/>"));
     assert!(xes.contains("<string key=\"concept:name\" value=\"B,2\"/>"));
     assert!(xes.contains("<string key=\"org:resource\" value=\"kim &amp; lee\"/>"));
     let a = xes.find("value=\"lobby\"").unwrap();
@@ -1771,7 +1783,10 @@ async fn the_event_log_exports_as_csv_and_xes() {
     assert_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
     let other = app.create_org("Hospital B").await;
     let theirs = export(&app, &other.admin_key, pb::EventLogFormat::Csv).await;
-    assert_eq!(theirs, "case_id,activity,timestamp,resource\n");
+    assert_eq!(
+        theirs,
+        "case_id,activity,timestamp,resource,activity_name,sequence\n"
+    );
 }
 
 #[tokio::test]
@@ -1799,7 +1814,7 @@ async fn the_event_log_keeps_to_the_scopes_filters() {
     ] {
         record(&app, key, e).await;
     }
-    let header = "case_id,activity,timestamp,resource\n";
+    let header = "case_id,activity,timestamp,resource,activity_name,sequence\n";
     let scoped = |f: fn(&mut pb::AnalysisScope)| {
         let mut scope = fixture_day();
         f(&mut scope);
@@ -1809,20 +1824,22 @@ async fn the_event_log_keeps_to_the_scopes_filters() {
     let pre_service = scoped(|s| s.stage = pb::Stage::PreService.into());
     assert_eq!(
         export_scope(&app, key, pb::EventLogFormat::Csv, pre_service).await,
-        format!("{header}A,booking,2026-06-01T09:00:00.000000Z,\n")
+        format!("{header}A,booking,2026-06-01T18:00:00.000000+09:00,,Touchpoint booking,1\n")
     );
     let mut at_desk = fixture_day();
     at_desk.touchpoint_ids = vec![desk.id.clone()];
     assert_eq!(
         export_scope(&app, key, pb::EventLogFormat::Csv, at_desk).await,
         format!(
-            "{header}A,desk,2026-06-01T09:01:00.000000Z,\n\
-             B,desk,2026-06-01T09:02:00.000000Z,\n"
+            "{header}A,desk,2026-06-01T18:01:00.000000+09:00,,Touchpoint desk,1\n\
+             B,desk,2026-06-01T18:02:00.000000+09:00,,Touchpoint desk,1\n"
         )
     );
     let by_phone = scoped(|s| s.channel = pb::Channel::Phone.into());
     let xes = export_scope(&app, key, pb::EventLogFormat::Xes, by_phone).await;
     assert_eq!(xes.matches("<event>").count(), 1);
     assert!(xes.contains("<string key=\"concept:name\" value=\"B\"/>"));
-    assert!(xes.contains("<date key=\"time:timestamp\" value=\"2026-06-01T09:02:00.000000Z\"/>"));
+    assert!(
+        xes.contains("<date key=\"time:timestamp\" value=\"2026-06-01T18:02:00.000000+09:00\"/>")
+    );
 }

@@ -284,7 +284,11 @@ async fn under_a_small_message_limit_pages_and_cycles_shrink_to_fit() {
         .map(|n| pb::Encounter {
             journey_id: format!("walk-{}", n / 30),
             occur_time: Some(at(n as i64 * 10)),
-            ..encounter(&codes[scatter(n / 30, n % 30, codes.len())], "his", &format!("w{n}"))
+            ..encounter(
+                &codes[scatter(n / 30, n % 30, codes.len())],
+                "his",
+                &format!("w{n}"),
+            )
         })
         .collect::<Vec<_>>();
     for chunk in small.chunks(100) {

@@ -655,7 +655,10 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
                 log.extend(piece.chunk);
             }
             let log = String::from_utf8(log).unwrap();
-            assert_eq!(log, "case_id,activity,timestamp,resource\n");
+            assert_eq!(
+                log,
+                "case_id,activity,timestamp,resource,activity_name,sequence\n"
+            );
         }
         Err(status) => assert!(
             matches!(status.code(), Code::NotFound | Code::InvalidArgument),

@@ -22,6 +22,8 @@ pub struct LogRow {
     pub touchpoint_id: Uuid,
     pub occur_time: DateTime<Utc>,
     pub staff_ref: Option<String>,
+    /// The organisation's offset from UTC at `occur_time`, in seconds.
+    pub offset_seconds: i32,
 }
 
 /// The encounters in scope ordered by journey, time and arrival, as the
@@ -34,20 +36,25 @@ pub struct EventLog<S> {
     header_read: bool,
 }
 
-/// Opens the event log of the scope.
+/// Opens the event log of the scope, with each event's offset from UTC in
+/// `time_zone` (the organisation's, an IANA name the database knows).
 pub async fn event_log<'c>(
     connection: &'c mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    time_zone: &str,
 ) -> Result<EventLog<impl Stream<Item = sqlx::Result<impl AsRef<[u8]>>> + Send + Unpin + 'c>> {
     let statement = format!(
         "copy (
-             select e.journey_id, e.touchpoint_id, e.occur_time, nullif(e.staff_ref, '')
+             select e.journey_id, e.touchpoint_id, e.occur_time, nullif(e.staff_ref, ''),
+                    extract(epoch from (e.occur_time at time zone {zone})
+                                       - (e.occur_time at time zone 'UTC'))::int4
              from encounter e
              where {}
              order by e.journey_id, e.occur_time, e.receive_seq
          ) to stdout with (format binary)",
-        conditions(organisation_id, scope)
+        conditions(organisation_id, scope),
+        zone = quoted(time_zone)
     );
     Ok(EventLog {
         data: connection.copy_out_raw(&statement).await?,
@@ -101,11 +108,16 @@ where
     }
 }
 
+/// `value` as a quoted SQL literal.
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
 /// The conditions of the scope on `e`, written as quoted literals because
 /// COPY takes no parameters; every one of them is a uuid, a timestamp or a
 /// fixed enum name.
 fn conditions(organisation_id: Uuid, scope: &Scope) -> String {
-    let text = |value: &str| format!("'{}'", value.replace('\'', "''"));
+    let text = quoted;
     let organisation = format!("{}::uuid", text(&organisation_id.to_string()));
     let mut conditions = vec![
         format!("e.organisation_id = {organisation}"),
@@ -141,7 +153,7 @@ fn conditions(organisation_id: Uuid, scope: &Scope) -> String {
 
 // PostgreSQL's binary COPY format: a header, then per row a field count and
 // each field as its length (-1 for null) and bytes, then a field count of
-// -1. The row's fields are the four `event_log` selects, in order.
+// -1. The row's fields are the five `event_log` selects, in order.
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
@@ -182,10 +194,10 @@ fn decode_row(data: &[u8]) -> Result<Option<(usize, Decoded)>> {
     };
     match i16::from_be_bytes([count[0], count[1]]) {
         -1 => return Ok(Some((2, Decoded::Trailer))),
-        4 => {}
+        5 => {}
         other => return Err(malformed(&format!("a row of {other} fields"))),
     }
-    let mut fields: [Option<&[u8]>; 4] = [None; 4];
+    let mut fields: [Option<&[u8]>; 5] = [None; 5];
     let mut at = 2;
     for field in &mut fields {
         let Some(length) = data.get(at..at + 4) else {
@@ -202,8 +214,15 @@ fn decode_row(data: &[u8]) -> Result<Option<(usize, Decoded)>> {
             at = end;
         }
     }
-    let [Some(journey), Some(touchpoint), Some(time), staff] = fields else {
-        return Err(malformed("a null journey, touchpoint or time"));
+    let [
+        Some(journey),
+        Some(touchpoint),
+        Some(time),
+        staff,
+        Some(offset),
+    ] = fields
+    else {
+        return Err(malformed("a null journey, touchpoint, time or offset"));
     };
     let text = |value: &[u8]| {
         String::from_utf8(value.to_vec()).map_err(|_| malformed("text that is not UTF-8"))
@@ -217,6 +236,7 @@ fn decode_row(data: &[u8]) -> Result<Option<(usize, Decoded)>> {
             .and_then(DateTime::from_timestamp_micros)
             .ok_or_else(|| malformed("a time out of range"))?,
         staff_ref: staff.map(text).transpose()?,
+        offset_seconds: i32::from_be_bytes(bytes_at(offset, 0)?),
     };
     Ok(Some((at, Decoded::Row(row))))
 }
@@ -243,12 +263,13 @@ mod tests {
     }
 
     fn row(journey: &str, micros: i64, staff: Option<&str>) -> Vec<u8> {
-        let mut data = 4i16.to_be_bytes().to_vec();
+        let mut data = 5i16.to_be_bytes().to_vec();
         for field in [
             Some(journey.as_bytes()),
             Some(Uuid::nil().as_bytes().as_slice()),
             Some(&micros.to_be_bytes()[..]),
             staff.map(str::as_bytes),
+            Some(&7200i32.to_be_bytes()[..]),
         ] {
             match field {
                 Some(value) => {
@@ -276,6 +297,7 @@ mod tests {
                 touchpoint_id: Uuid::nil(),
                 occur_time: Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(),
                 staff_ref: Some("kim".into()),
+                offset_seconds: 7200,
             })
         );
         assert_eq!(
