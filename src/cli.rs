@@ -140,12 +140,29 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         tracing::info!(address = %addr, "metrics are served");
     }
     if args.demo {
-        let key = demo::ensure_demo(&pool).await?;
-        println!(
-            "Demo hospital ready (organisation {}). Its admin API key, shown only now:\n\n    export VERDAD_KEY={}\n",
-            demo::DEMO_ORGANISATION_ID,
-            key.secret
-        );
+        let organisation = demo::DEMO_ORGANISATION_ID;
+        match demo::ensure_demo(&pool).await? {
+            Some(key) => {
+                tracing::info!("making the demo hospital's history: some 90 days of visits");
+                let history = demo::history::seed(&pool).await?;
+                tracing::info!(
+                    journeys = history.journeys,
+                    encounters = history.encounters,
+                    recovery_cases = history.recovery_cases,
+                    "the demo hospital's history is made"
+                );
+                println!(
+                    "Demo hospital ready (organisation {organisation}), with {} visits of the \
+                     last 90 days. Its admin API key, shown only now:\n\n    export VERDAD_KEY={}\n",
+                    history.journeys, key.secret
+                );
+            }
+            None => println!(
+                "Demo hospital ready (organisation {organisation}). Its admin API key was shown \
+                 when it was made and still works; another one:\n\n    \
+                 verdad admin create-key --org {organisation} --role admin\n"
+            ),
+        }
     }
     let settings = ServerSettings {
         listen_addr: args.listen_addr,

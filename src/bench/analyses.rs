@@ -15,12 +15,10 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use super::{
-    in_fresh_database, ingest::stream_all, prepare, ratio, server::ServerProcess, workload::plan,
-};
+use super::{in_fresh_database, ingest::stream_all, prepare, ratio, server::ServerProcess};
 use crate::{
     config::AnalysesBenchArgs,
-    demo,
+    demo::{self, visits::plan},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
 };

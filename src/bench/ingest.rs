@@ -18,13 +18,10 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use super::{
-    in_fresh_database, prepare,
-    server::ServerProcess,
-    workload::{self, Share},
-};
+use super::{in_fresh_database, prepare, server::ServerProcess};
 use crate::{
     config::IngestBenchArgs,
+    demo::visits::{self, Share},
     domain::role::Role,
     proto::verdad::v1::{self as pb, encounter_service_client::EncounterServiceClient},
 };
@@ -55,7 +52,7 @@ async fn bench_in(url: &str, args: &IngestBenchArgs) -> anyhow::Result<ExitCode>
         .await?
         .pop()
         .context("no ingest key was made")?;
-    let shares = workload::plan(args.encounters, args.streams);
+    let shares = visits::plan(args.encounters, args.streams);
     let journeys: u64 = shares.iter().map(|share| share.journeys).sum();
     println!(
         "verdad bench ingest: {} encounters in {journeys} journeys, {} streams x batches of {} \

@@ -28,10 +28,10 @@ use super::{
     ingest::{connect, stream_all, today},
     prepare, ratio,
     server::ServerProcess,
-    workload::{journey, plan, poisson_schedule, tick_schedule},
 };
 use crate::{
     config::{Arrivals, LoadBenchArgs},
+    demo::visits::{journey, plan, poisson_schedule, tick_schedule},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
 };

@@ -7,7 +7,6 @@ mod load;
 mod machine;
 mod server;
 mod streams;
-mod workload;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod api_key;
+pub mod demo;
 pub mod encounter;
 pub mod journey;
 pub mod organisation;

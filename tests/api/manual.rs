@@ -1,7 +1,7 @@
 //! The service manual of the demo hospital: the designed cycle in order,
 //! each touchpoint with its standards, and the same as Markdown.
 
-use verdad::{demo, proto::verdad::v1 as pb};
+use verdad::proto::verdad::v1 as pb;
 
 use crate::helpers::{authed, create_standard, create_touchpoint, spawn_app, standard, touchpoint};
 
@@ -19,7 +19,7 @@ async fn manual(app: &crate::helpers::TestApp, key: &str) -> pb::ServiceManual {
 #[tokio::test]
 async fn the_demo_manual_follows_the_designed_cycle_stage_by_stage() {
     let app = spawn_app().await;
-    let key = demo::ensure_demo(&app.pool).await.unwrap().secret;
+    let key = crate::encounters::demo_key(&app).await;
 
     let manual = manual(&app, &key).await;
 

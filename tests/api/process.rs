@@ -24,6 +24,20 @@ pub(crate) struct ServeProcess {
     pub(crate) addr: SocketAddr,
     /// Everything the server wrote to stderr so far (its log).
     log: Arc<Mutex<String>>,
+    /// Everything it wrote to stdout so far.
+    output: Arc<Mutex<String>>,
+}
+
+/// Collects the lines `stream` gives into `sink`.
+fn collect(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, sink: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
 }
 
 /// A loopback address nobody listens on right now.
@@ -48,23 +62,24 @@ impl ServeProcess {
             .env_remove("VERDAD_DEMO")
             .env_remove("VERDAD_METRICS_ADDR")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("cannot start verdad serve");
         let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let process = ServeProcess { child, addr, log };
+        collect(child.stderr.take().expect("stderr is piped"), log.clone());
+        let output = Arc::new(Mutex::new(String::new()));
+        collect(
+            child.stdout.take().expect("stdout is piped"),
+            output.clone(),
+        );
+        let process = ServeProcess {
+            child,
+            addr,
+            log,
+            output,
+        };
         process.wait_until_serving().await;
         process
     }
@@ -101,6 +116,11 @@ impl ServeProcess {
     /// What the server has logged so far.
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// What the server has printed so far.
+    pub(crate) fn stdout(&self) -> String {
+        self.output.lock().unwrap().clone()
     }
 
     /// Sends SIGTERM and waits (at most 20 s) for the process to end.

@@ -1,4 +1,5 @@
-//! The bench's workload: hospital visits along the demo hospital's MOT cycle.
+//! Hospital visits along the demo hospital's MOT cycle: the demo's history
+//! and the benches' workload.
 //!
 //! Every journey is a pure function of its index (and of the current day), so
 //! the streams generate their encounters lazily, a batch at a time, and a run
@@ -21,9 +22,9 @@ const DAY: i64 = 86_400;
 /// before: visits start within nine hours of it.
 const OPENING_AFTER_UTC_MIDNIGHT: i64 = 8 * HOUR - 9 * HOUR;
 
-/// Visits happened between these many days before today. Five days at least
-/// leaves room for the visit itself and a happy call up to three days later,
-/// so that no encounter lies in the future.
+/// The benches' visits happened between these many days before today. Five
+/// days at least leaves room for the visit itself and a happy call up to
+/// three days later, so that no encounter lies in the future.
 const DAYS_AGO: RangeInclusive<i64> = 5..=300;
 
 /// Purposes of the random streams of one journey: the route and the day are
@@ -184,10 +185,10 @@ fn route(journey: u64) -> Vec<Touchpoint> {
 /// One stream's share of the workload: consecutive journeys, cut after
 /// `encounters` encounters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Share {
-    pub(super) first_journey: u64,
-    pub(super) journeys: u64,
-    pub(super) encounters: u64,
+pub(crate) struct Share {
+    pub(crate) first_journey: u64,
+    pub(crate) journeys: u64,
+    pub(crate) encounters: u64,
 }
 
 impl Share {
@@ -195,11 +196,11 @@ impl Share {
     /// journey in the order of their visit days, as a feed sends them (and
     /// as an export of history would): each batch then falls on a day or
     /// two, not on the whole year.
-    pub(super) fn encounters(self, today: i64) -> impl Iterator<Item = pb::Encounter> {
+    pub(crate) fn encounters(self, today: i64) -> impl Iterator<Item = pb::Encounter> {
         let count = usize::try_from(self.encounters).unwrap_or(usize::MAX);
         let mut journeys: Vec<u64> =
             (self.first_journey..self.first_journey + self.journeys).collect();
-        journeys.sort_by_key(|&index| (std::cmp::Reverse(visit_days_ago(index)), index));
+        journeys.sort_by_key(|&index| (std::cmp::Reverse(visit_days_ago(index, DAYS_AGO)), index));
         journeys
             .into_iter()
             .flat_map(move |index| journey(index, today))
@@ -210,7 +211,7 @@ impl Share {
 /// Splits `total` encounters into at most `streams` shares of whole journeys
 /// and nearly equal size; only the very last journey may be cut short. Empty
 /// shares (more streams than journeys) are left out.
-pub(super) fn plan(total: u64, streams: u32) -> Vec<Share> {
+pub(crate) fn plan(total: u64, streams: u32) -> Vec<Share> {
     let streams = u64::from(streams.max(1));
     let mut shares = Vec::new();
     let (mut next_journey, mut planned) = (0u64, 0u64);
@@ -395,13 +396,22 @@ struct Visit {
 }
 
 /// How many days before today journey `index`'s visit was.
-fn visit_days_ago(index: u64) -> i64 {
-    Rng::new(index, DAY_OF_VISIT).within(DAYS_AGO)
+fn visit_days_ago(index: u64, days_ago: RangeInclusive<i64>) -> i64 {
+    Rng::new(index, DAY_OF_VISIT).within(days_ago)
 }
 
 /// The encounters of journey `index`, in the order they happened. `today` is
 /// the first second (UTC, Unix time) of the current day.
-pub(super) fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
+pub(crate) fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
+    journey_within(index, today, DAYS_AGO)
+}
+
+/// As [`journey`], the visit `days_ago` days before today (at least five).
+pub(crate) fn journey_within(
+    index: u64,
+    today: i64,
+    days_ago: RangeInclusive<i64>,
+) -> Vec<pb::Encounter> {
     let route = route(index);
     let mut rng = Rng::new(index, DETAILS);
     let visit = Visit {
@@ -416,7 +426,7 @@ pub(super) fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
         },
         department: rng.pick(&DEPARTMENTS),
     };
-    let day = today - visit_days_ago(index) * DAY;
+    let day = today - visit_days_ago(index, days_ago) * DAY;
     let arrival = day + OPENING_AFTER_UTC_MIDNIGHT + rng.within(0..=9 * HOUR);
     let mut clock = arrival;
     let mut encounters = Vec::with_capacity(route.len());
@@ -500,7 +510,7 @@ fn encounter(
 /// the gaps between calls drawn at random (exponentially, so that calls
 /// from independent systems sometimes come close together), the same on
 /// every run.
-pub(super) fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
+pub(crate) fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
     let mut rng = Rng::new(0, ARRIVALS);
     let mean_gap = 1.0 / rate.max(1) as f64;
     let mut due = 0.0;
@@ -516,7 +526,7 @@ pub(super) fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
 
 /// When each of `count` calls at `rate` a second is due, from the start,
 /// sent in groups every `tick`.
-pub(super) fn tick_schedule(count: usize, rate: u64, tick: Duration) -> Vec<Duration> {
+pub(crate) fn tick_schedule(count: usize, rate: u64, tick: Duration) -> Vec<Duration> {
     let per_tick = (rate as f64 * tick.as_secs_f64()).max(1.0);
     (0..count)
         .map(|i| tick.mul_f64((i as f64 / per_tick).floor()))

@@ -1,6 +1,10 @@
 //! The demo hospital of `serve --demo`: the MOT cycle of the design brief,
 //! from the phone booking to the happy call after care, with a realistic set
-//! of service standards, so that a new user can try every call at once.
+//! of service standards and, made once with the hospital, some 90 days of
+//! visits (`history`), so that a new user can try every call at once.
+
+pub mod history;
+pub mod visits;
 
 use sqlx::{PgConnection, PgPool};
 use uuid::{Uuid, uuid};
@@ -30,11 +34,12 @@ pub const DEMO_ORGANISATION_ID: Uuid = uuid!("00000000-0000-4000-8000-00000000d3
 
 const DEMO_KEY_NAME: &str = "demo admin key";
 
-/// Creates the demo hospital the first time, and on every call adds the demo
-/// touchpoints and standards it lacks (by code; what a user changed stays as
-/// it is). Each call makes a fresh demo admin key and revokes the demo keys
-/// made before, because the secret of a key cannot be shown twice.
-pub async fn ensure_demo(pool: &PgPool) -> Result<CreatedKey> {
+/// Creates the demo hospital the first time, with its first admin key, and
+/// on every call adds the demo touchpoints and standards it lacks (by code;
+/// what a user changed stays as it is). The key comes back only when the
+/// hospital is created: its secret cannot be shown twice, and a later run
+/// leaves it working rather than revoke what a user has exported.
+pub async fn ensure_demo(pool: &PgPool) -> Result<Option<CreatedKey>> {
     let id = DEMO_ORGANISATION_ID;
     let mut tx = store::begin_for(pool, id).await?;
     let key = if store::organisation::get(&mut tx, id, false)
@@ -46,21 +51,30 @@ pub async fn ensure_demo(pool: &PgPool) -> Result<CreatedKey> {
             kind: OrganisationKind::Hospital,
             time_zone: "Asia/Seoul".to_owned(),
         };
-        insert_organisation(&mut tx, id, demo, DEMO_KEY_NAME)
-            .await?
-            .admin_key
+        Some(
+            insert_organisation(&mut tx, id, demo, DEMO_KEY_NAME)
+                .await?
+                .admin_key,
+        )
     } else {
-        let new = NewApiKey {
-            display_name: DEMO_KEY_NAME.to_owned(),
-            role: Role::Admin,
-        };
-        let created = insert_key(&mut tx, id, &new).await?;
-        store::api_key::revoke_named(&mut tx, id, DEMO_KEY_NAME, created.key.id).await?;
-        created
+        None
     };
     add_missing(&mut tx, id).await?;
     tx.commit().await?;
     Ok(key)
+}
+
+/// A new admin key of the demo hospital, which must exist.
+pub async fn new_admin_key(pool: &PgPool) -> Result<CreatedKey> {
+    let id = DEMO_ORGANISATION_ID;
+    let mut tx = store::begin_for(pool, id).await?;
+    let new = NewApiKey {
+        display_name: DEMO_KEY_NAME.to_owned(),
+        role: Role::Admin,
+    };
+    let created = insert_key(&mut tx, id, &new).await?;
+    tx.commit().await?;
+    Ok(created)
 }
 
 async fn add_missing(tx: &mut PgConnection, org: Uuid) -> Result<()> {
