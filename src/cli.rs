@@ -175,6 +175,8 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         stream_buffer_bytes: args.stream_buffer_bytes,
         bulk_lanes: args.bulk_lanes,
         rollup_delay: args.rollup_delay,
+        fold_wait: args.fold_wait,
+        analyze_after: args.analyze_after,
     };
     let app = Application::bind(settings, pool)
         .await

@@ -148,6 +148,20 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_ROLLUP_DELAY", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub rollup_delay: Duration,
 
+    /// How long an analysis that reads the rollups folds pending changes in
+    /// before it reads. A backlog it cannot fold in that time (a bulk
+    /// load's) is left to the server's own folds, and the analysis reads
+    /// the encounters instead: slower for long ranges, never wrong.
+    #[arg(long, env = "VERDAD_FOLD_WAIT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub fold_wait: Duration,
+
+    /// Encounters stored and rollup changes folded between two analyses of
+    /// the tables' statistics, which the server runs itself after large
+    /// ingests (autovacuum comes a minute later, or never where it is off,
+    /// and plans made without them can be many times slower). 0: never.
+    #[arg(long, env = "VERDAD_ANALYZE_AFTER", default_value_t = crate::statistics::DEFAULT_ANALYZE_AFTER)]
+    pub analyze_after: u64,
+
     /// Serve Prometheus metrics over HTTP on this address (any path);
     /// off when not given.
     #[arg(long, env = "VERDAD_METRICS_ADDR")]

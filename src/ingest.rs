@@ -205,7 +205,9 @@ async fn ingest_kept(
         return Ok(None);
     };
     if !stored.inserted.is_empty() {
-        pipeline.rollups.changed(organisation_id);
+        pipeline
+            .rollups
+            .changed(organisation_id, stored.inserted.len());
     }
     let replayed = replayed(&planned, &stored);
     let replays = if origin == Origin::Calls && !replayed.is_empty() {
@@ -281,7 +283,9 @@ async fn ingest_reading(
         tx.rollback().await?;
     } else {
         tx.commit().await?;
-        pipeline.rollups.changed(organisation_id);
+        pipeline
+            .rollups
+            .changed(organisation_id, stored.inserted.len());
     }
     Ok(settle(planned, &stored, &reference, origin, replays))
 }

@@ -23,6 +23,7 @@ pub mod methods;
 pub mod proto;
 pub mod rollup_applier;
 pub mod server;
+pub mod statistics;
 pub mod store;
 pub mod stream_budget;
 pub mod telemetry;

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::{
     error::Result,
     lanes::{Lanes, Work},
-    meters, store,
+    meters,
+    statistics::Statistics,
+    store,
 };
 
 /// How long the task gathers reports before it folds (`--rollup-delay`).
@@ -46,7 +48,15 @@ pub struct RollupApplier {
     pool: PgPool,
     reports: mpsc::UnboundedSender<Uuid>,
     turns: Turns,
+    statistics: Statistics,
 }
+
+/// The default of `--fold-wait`.
+pub const DEFAULT_FOLD_WAIT: Duration = Duration::from_secs(2);
+
+/// Pending changes an analysis folds in one transaction: pieces small
+/// enough that it can stop soon after its wait is over.
+const PIECE_IN_A_CALL: i32 = 5_000;
 
 impl RollupApplier {
     /// Starts the task, which folds an organisation's changes in `delay`
@@ -55,7 +65,13 @@ impl RollupApplier {
     /// organisation with more pending.
     /// Each of its folds takes one of the `bulk` lanes; an analysis's own
     /// fold runs in the lane its call holds.
-    pub fn start(pool: PgPool, delay: Duration, bulk: Lanes) -> (Self, JoinHandle<()>) {
+    /// Rows stored and folded count towards `statistics`.
+    pub fn start(
+        pool: PgPool,
+        delay: Duration,
+        bulk: Lanes,
+        statistics: Statistics,
+    ) -> (Self, JoinHandle<()>) {
         let (reports, received) = mpsc::unbounded_channel();
         let turns = Turns::default();
         let task = tokio::spawn(apply_reported(
@@ -65,30 +81,47 @@ impl RollupApplier {
             received,
             turns.clone(),
             bulk,
+            statistics.clone(),
         ));
         let applier = Self {
             pool,
             reports,
             turns,
+            statistics,
         };
         (applier, task)
     }
 
-    /// Notes that `organisation_id` has changes pending.
-    pub fn changed(&self, organisation_id: Uuid) {
+    /// Notes that `organisation_id` has changes pending: `stored`
+    /// encounters were stored.
+    pub fn changed(&self, organisation_id: Uuid, stored: usize) {
+        self.statistics.written(stored as u64);
         // The task is gone only while the server shuts down; what it leaves
         // pending is folded in before the next analysis reads.
         let _ = self.reports.send(organisation_id);
     }
 
     /// Folds in everything `organisation_id` had pending when called,
-    /// before an analysis reads its rollups.
-    pub async fn bring_up_to_date(&self, organisation_id: Uuid) -> Result<()> {
+    /// before an analysis reads its rollups, for at most about `wait`
+    /// (what is left of a piece begun before it is over); true when it is
+    /// all folded in. A backlog left (a bulk load's) stays for the server's
+    /// own folds, and the analysis reads the encounters instead.
+    pub async fn bring_up_to_date(&self, organisation_id: Uuid, wait: Duration) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + wait;
         let turn = self.turns.of(organisation_id);
-        let _turn = turn.lock().await;
-        let applied = store::rollup_queue::apply(&self.pool, organisation_id).await?;
+        let Ok(_turn) = tokio::time::timeout_at(deadline, turn.lock()).await else {
+            return Ok(false);
+        };
+        let (applied, caught_up) = store::rollup_queue::apply_until(
+            &self.pool,
+            organisation_id,
+            deadline.into_std(),
+            PIECE_IN_A_CALL,
+        )
+        .await?;
         meters::rollups_applied(applied);
-        Ok(())
+        self.statistics.written(applied);
+        Ok(caught_up)
     }
 }
 
@@ -102,6 +135,7 @@ async fn apply_reported(
     mut received: mpsc::UnboundedReceiver<Uuid>,
     turns: Turns,
     bulk: Lanes,
+    statistics: Statistics,
 ) {
     while let Some(first) = received.recv().await {
         tokio::time::sleep(delay).await;
@@ -124,6 +158,7 @@ async fn apply_reported(
             match store::rollup_queue::apply_some(&pool, organisation_id).await {
                 Ok(taken) => {
                     meters::rollups_applied(u64::try_from(taken).unwrap_or(0));
+                    statistics.written(u64::try_from(taken).unwrap_or(0));
                     if taken == store::rollup_queue::TAKEN_AT_ONCE {
                         let _ = again.send(organisation_id);
                     }

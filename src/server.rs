@@ -44,6 +44,7 @@ use crate::{
         },
     },
     rollup_applier::RollupApplier,
+    statistics::Statistics,
     store,
     stream_budget::StreamBudget,
     telemetry::CallTraceLayer,
@@ -74,6 +75,10 @@ pub struct ServerSettings {
     pub bulk_lanes: usize,
     /// See `ServeArgs::rollup_delay`.
     pub rollup_delay: Duration,
+    /// See `ServeArgs::fold_wait`.
+    pub fold_wait: Duration,
+    /// See `ServeArgs::analyze_after`; 0 never.
+    pub analyze_after: u64,
 }
 
 /// The stream budget's default (see `ServeArgs::stream_buffer_bytes`):
@@ -101,6 +106,8 @@ impl Default for ServerSettings {
             stream_buffer_bytes: DEFAULT_STREAM_BUFFER_BYTES,
             bulk_lanes: 0,
             rollup_delay: crate::rollup_applier::DEFAULT_DELAY,
+            fold_wait: crate::rollup_applier::DEFAULT_FOLD_WAIT,
+            analyze_after: crate::statistics::DEFAULT_ANALYZE_AFTER,
         }
     }
 }
@@ -193,8 +200,13 @@ impl Application {
             tokens.clone()
         )));
         let bulk = Lanes::new("bulk_lanes", settings.bulk_lanes);
-        let (rollups, applier) =
-            RollupApplier::start(pool.clone(), settings.rollup_delay, bulk.clone());
+        let statistics = Statistics::new(pool.clone(), settings.analyze_after);
+        let (rollups, applier) = RollupApplier::start(
+            pool.clone(),
+            settings.rollup_delay,
+            bulk.clone(),
+            statistics,
+        );
         let encounter_api = Arc::new(EncounterApi::new(
             pool.clone(),
             tokens.clone(),
@@ -209,6 +221,7 @@ impl Application {
             pool.clone(),
             rollups,
             settings.exact_percentile_limit,
+            settings.fold_wait,
             bulk
         )));
         let feed = RecoveryFeed::new(pool.clone());

@@ -67,6 +67,9 @@ pub struct AnalysisApi {
     rollups: RollupApplier,
     /// Scopes with more encounters read the daily rollups.
     exact_percentile_limit: i64,
+    /// How long an analysis folds pending changes in (see
+    /// ServeArgs::fold_wait).
+    fold_wait: std::time::Duration,
     /// The server's lanes for bulk work (see ServeArgs::bulk_lanes).
     bulk: Lanes,
 }
@@ -76,12 +79,14 @@ impl AnalysisApi {
         pool: PgPool,
         rollups: RollupApplier,
         exact_percentile_limit: i64,
+        fold_wait: std::time::Duration,
         bulk: Lanes,
     ) -> Self {
         Self {
             pool,
             rollups,
             exact_percentile_limit,
+            fold_wait,
             bulk,
         }
     }
@@ -259,6 +264,34 @@ impl AnalysisApi {
     }
 }
 
+/// The transaction an analysis reads in, and whether it may read the
+/// rollups: not while a backlog waits to be folded in.
+struct Reading {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    rollups: bool,
+}
+
+impl Reading {
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Reading {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Reading {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
 impl AnalysisApi {
     /// Checks the scope of a request and fixes its range, in a transaction
     /// acting for the caller's organisation.
@@ -267,7 +300,7 @@ impl AnalysisApi {
         org: Uuid,
         scope: Option<&pb::AnalysisScope>,
         reads: Reads,
-    ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Scope)> {
+    ) -> Result<(Reading, Scope)> {
         let checked = checked_scope(scope)?;
         let mut tx = self.begin(org, reads).await?;
         let scope = resolve_scope(&mut tx, org, checked).await?;
@@ -276,29 +309,28 @@ impl AnalysisApi {
 
     /// The transaction an analysis reads in, planning each statement for
     /// its parameters; when it reads the rollups, after they have caught up
-    /// with every change committed so far.
-    async fn begin(
-        &self,
-        org: Uuid,
-        reads: Reads,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        if reads == Reads::Rollups {
-            self.rollups.bring_up_to_date(org).await?;
-        }
+    /// with every change committed so far, or, when a backlog is too large
+    /// to fold in the wait allowed, reading the encounters only.
+    async fn begin(&self, org: Uuid, reads: Reads) -> Result<Reading> {
+        let rollups =
+            reads == Reads::Rollups && self.rollups.bring_up_to_date(org, self.fold_wait).await?;
         let mut tx = store::begin_for(&self.pool, org).await?;
         store::analysis::plan_for_parameters(&mut tx).await?;
-        Ok(tx)
+        Ok(Reading { tx, rollups })
     }
 
     /// The whole days of the scope when the rollups are to be read: when
     /// the scope holds more encounters than percentiles are sorted for.
     async fn rollup_days(
         &self,
-        tx: &mut PgConnection,
+        tx: &mut Reading,
         org: Uuid,
         scope: &Scope,
         zone: &str,
     ) -> Result<Option<CoveredDays>> {
+        if !tx.rollups {
+            return Ok(None);
+        }
         days_over(tx, org, scope, zone, self.exact_percentile_limit).await
     }
 
@@ -312,11 +344,11 @@ impl AnalysisApi {
     /// the rollups, the whole year 8.7 s and 0.35 s.
     async fn journey_rollup_days(
         &self,
-        tx: &mut PgConnection,
+        tx: &mut Reading,
         org: Uuid,
         scope: &Scope,
     ) -> Result<Option<CoveredDays>> {
-        if !scope.is_whole_journeys() {
+        if !scope.is_whole_journeys() || !tx.rollups {
             return Ok(None);
         }
         let zone = time_zone(tx, org).await?;
@@ -329,7 +361,7 @@ impl AnalysisApi {
     /// Scorecard figures per touchpoint (`Some`) and in total (`None`).
     async fn scorecard_rows(
         &self,
-        tx: &mut PgConnection,
+        tx: &mut Reading,
         org: Uuid,
         scope: &Scope,
         zone: &str,
@@ -621,7 +653,7 @@ impl AnalysisApi {
             .await?;
         let (sender, receiver) = mpsc::channel(4);
         tokio::spawn(async move {
-            if let Err(error) = write_log(tx, org, scope, format, &sender).await {
+            if let Err(error) = write_log(tx.tx, org, scope, format, &sender).await {
                 let _ = sender.send(Err(Status::from(error))).await;
             }
         });

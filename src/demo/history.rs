@@ -18,8 +18,12 @@ use crate::{
     ingest::{Item, Origin, Pipeline, ingest_batch},
     lanes::Lanes,
     rollup_applier::RollupApplier,
+    statistics::Statistics,
     store,
 };
+
+/// How long one fold of the history may go on before it comes round again.
+const FOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Visits in the history: some 20,000 encounters.
 const JOURNEYS: u64 = 2_500;
@@ -44,10 +48,12 @@ pub struct History {
 pub async fn seed(pool: &PgPool) -> Result<History> {
     let org = DEMO_ORGANISATION_ID;
     let today = Utc::now().timestamp().div_euclid(86_400) * 86_400;
+    // The history's tables analysed as it grows, as a server would.
     let (rollups, folding) = RollupApplier::start(
         pool.clone(),
         std::time::Duration::from_millis(50),
         Lanes::new("bulk_lanes", 0),
+        Statistics::new(pool.clone(), 10_000),
     );
     let pipeline = Pipeline::new(pool.clone(), rollups.clone());
     let mut history = History {
@@ -73,7 +79,7 @@ pub async fn seed(pool: &PgPool) -> Result<History> {
         }
     }
     let result = async {
-        rollups.bring_up_to_date(org).await?;
+        while !rollups.bring_up_to_date(org, FOLD_WAIT).await? {}
         let mut tx = store::begin_for(pool, org).await?;
         history.journeys_with_feedback = store::demo::add_feedback(&mut tx, org).await?;
         history.resolved_cases = store::demo::settle_cases(&mut tx, org).await?;

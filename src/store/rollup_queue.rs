@@ -11,10 +11,16 @@ use crate::error::Result;
 /// statement timeout.
 pub const TAKEN_AT_ONCE: i32 = 20_000;
 
-/// Folds into the organisation's rollups everything it had pending when
-/// called, in transactions of their own, and returns how many changes that
-/// was. It stops there: a feed that keeps streaming does not keep it going.
-pub async fn apply(pool: &PgPool, organisation_id: Uuid) -> Result<u64> {
+/// Folds into the organisation's rollups what it had pending when called,
+/// in transactions of at most `piece` changes, until all of it is in or
+/// `deadline` has passed; returns how many changes that was, and whether
+/// it was all of them.
+pub async fn apply_until(
+    pool: &PgPool,
+    organisation_id: Uuid,
+    deadline: std::time::Instant,
+    piece: i32,
+) -> Result<(u64, bool)> {
     let mut up_to = None;
     let mut total = 0;
     loop {
@@ -22,14 +28,17 @@ pub async fn apply(pool: &PgPool, organisation_id: Uuid) -> Result<u64> {
         if up_to.is_none() {
             up_to = last_pending(&mut tx, organisation_id).await?;
             if up_to.is_none() {
-                return Ok(0);
+                return Ok((0, true));
             }
         }
-        let taken = take(&mut tx, organisation_id, up_to, None).await?;
+        let taken = take(&mut tx, organisation_id, up_to, None, piece).await?;
         tx.commit().await?;
         total += u64::try_from(taken).unwrap_or(0);
-        if taken < TAKEN_AT_ONCE {
-            return Ok(total);
+        if taken < piece {
+            return Ok((total, true));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok((total, false));
         }
     }
 }
@@ -38,7 +47,7 @@ pub async fn apply(pool: &PgPool, organisation_id: Uuid) -> Result<u64> {
 /// in one transaction, and returns how many it took.
 pub async fn apply_some(pool: &PgPool, organisation_id: Uuid) -> Result<i32> {
     let mut tx = super::begin_for(pool, organisation_id).await?;
-    let taken = take(&mut tx, organisation_id, None, None).await?;
+    let taken = take(&mut tx, organisation_id, None, None, TAKEN_AT_ONCE).await?;
     tx.commit().await?;
     Ok(taken)
 }
@@ -53,7 +62,14 @@ pub async fn apply_journeys(
 ) -> Result<u64> {
     let mut total = 0;
     loop {
-        let taken = take(connection, organisation_id, None, Some(journeys)).await?;
+        let taken = take(
+            connection,
+            organisation_id,
+            None,
+            Some(journeys),
+            TAKEN_AT_ONCE,
+        )
+        .await?;
         total += u64::try_from(taken).unwrap_or(0);
         if taken < TAKEN_AT_ONCE {
             return Ok(total);
@@ -76,11 +92,12 @@ async fn take(
     organisation_id: Uuid,
     up_to: Option<i64>,
     journeys: Option<&[String]>,
+    most: i32,
 ) -> Result<i32> {
     let taken = sqlx::query_scalar!(
         r#"select verdad_apply_rollups($1, $2, $3, $4) as "taken!""#,
         organisation_id,
-        TAKEN_AT_ONCE,
+        most,
         up_to,
         journeys,
     )

@@ -863,3 +863,113 @@ async fn the_journey_rollups_give_the_journey_analyses_the_figures_of_the_encoun
         );
     }
 }
+
+#[tokio::test]
+async fn an_analysis_waits_for_a_backlog_no_longer_than_its_fold_wait_and_reads_the_encounters() {
+    // A fold wait of nothing: an analysis folds one piece and, with more
+    // pending, reads the encounters.
+    let app = spawn_app_with(|settings| {
+        settings.exact_percentile_limit = 0;
+        settings.rollup_delay = Duration::from_secs(3600);
+        settings.fold_wait = Duration::ZERO;
+    })
+    .await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    set_time_zone(&app, key, "UTC").await;
+    create_touchpoint(&app, key, crate::helpers::touchpoint("desk")).await;
+    // More than one piece of an analysis's fold (5,000) waits.
+    let batches: Vec<Vec<pb::Encounter>> = (0..8)
+        .map(|b| {
+            (0..1000)
+                .map(|n| {
+                    let i = b * 1000 + n;
+                    crate::analyses::event(
+                        "desk",
+                        &format!("j{}", i / 4),
+                        &format!("e{i}"),
+                        at(i64::from(i) * 10 - 9 * 3600),
+                        Measured {
+                            satisfaction: Some(1 + i % 5),
+                            wait: Some(i64::from(i % 900)),
+                            first_response: None,
+                        },
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    crate::encounters::ingest(&app, key, batches).await.unwrap();
+
+    let card = scorecard(&app, key, fixture_day()).await;
+    let waits = card.total.as_ref().unwrap().wait_seconds.as_ref().unwrap();
+    assert!(!waits.approximate, "read from the rollups with a backlog");
+    let left = pending(&app).await.get(&org.id).copied().unwrap_or(0);
+    assert!(left > 0, "the analysis folded the whole backlog");
+    // The same answer as a server that never reads the rollups.
+    let exact = exact_server(&app)
+        .await
+        .get_scorecard(crate::helpers::authed(
+            key,
+            pb::GetScorecardRequest {
+                scope: Some(fixture_day()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(card, exact);
+
+    // With time to fold, the backlog is folded and the rollups read.
+    let patient = AnalysisServiceClient::new(
+        app.second_server(|s| {
+            s.exact_percentile_limit = 0;
+            s.fold_wait = Duration::from_secs(30);
+        })
+        .await,
+    );
+    let mut patient = patient;
+    let card = patient
+        .get_scorecard(crate::helpers::authed(
+            key,
+            pb::GetScorecardRequest {
+                scope: Some(fixture_day()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(card.total.unwrap().wait_seconds.unwrap().approximate);
+    assert_eq!(pending(&app).await.get(&org.id).copied().unwrap_or(0), 0);
+}
+
+#[tokio::test]
+async fn after_a_large_ingest_the_server_analyses_the_tables_itself() {
+    let last_analyse = async |app: &TestApp| -> Option<chrono::DateTime<chrono::Utc>> {
+        sqlx::query_scalar(
+            "select last_analyze from pg_stat_user_tables where relname = 'encounter'",
+        )
+        .fetch_one(&mut app.owner_connection().await)
+        .await
+        .unwrap()
+    };
+    for (after, analysed) in [(0, false), (1000, true)] {
+        let app = spawn_app_with(|settings| settings.analyze_after = after).await;
+        let key = crate::encounters::demo_key(&app).await;
+        let batch = (0..1500)
+            .map(|n| crate::encounters::encounter("reception-desk", "his", &n.to_string()))
+            .collect();
+        crate::encounters::ingest(&app, &key, vec![batch])
+            .await
+            .unwrap();
+        let mut seen = None;
+        for _ in 0..100 {
+            seen = last_analyse(&app).await;
+            if seen.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen.is_some(), analysed, "--analyze-after {after}");
+    }
+}
