@@ -284,17 +284,13 @@ struct Admission {
 }
 
 impl Admission {
-    /// Holds `frame` back until the budget has room for the messages begun
-    /// in it; `Some(frame)` when it may pass at once.
-    fn admit(&mut self, frame: Frame<Bytes>, begun: &[usize]) -> Option<Frame<Bytes>> {
-        if begun.is_empty() {
-            return Some(frame);
-        }
+    /// Holds `data` back until the budget has room for the messages begun
+    /// in it.
+    fn hold_back(&mut self, data: Bytes, begun: &[usize]) {
         self.costs = begun.iter().map(|l| self.budget.cost(*l)).collect();
         let total = self.costs.iter().sum();
         self.taking = Some(Box::pin(self.budget.clone().take(total)));
-        self.waiting = Some(frame);
-        None
+        self.waiting = Some(Frame::data(data));
     }
 
     /// The held-back frame, once the budget had room for it.
@@ -330,14 +326,14 @@ where
             if *this.ended {
                 return Poll::Ready(None);
             }
+            this.begun.clear();
+            let mut first = 0;
             let checked = match ready!(this.inner.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.data_ref() {
-                    Some(data) => {
-                        this.begun.clear();
-                        this.frames
-                            .read(data.clone(), this.begun)
-                            .map(|()| Some(frame))
-                    }
+                    Some(data) => this.frames.read(data.clone(), this.begun).map(|at| {
+                        first = at;
+                        Some(frame)
+                    }),
                     None => Ok(Some(frame)),
                 },
                 // The connection broke or the caller reset the call: h2 and
@@ -347,12 +343,21 @@ where
             };
             match checked {
                 Ok(Some(frame)) => match this.admission.as_mut() {
-                    Some(admission) => {
-                        if let Some(frame) = admission.admit(frame, this.begun) {
-                            return Poll::Ready(Some(Ok(frame)));
+                    // New messages begin in this piece: what comes before
+                    // them (the end of a message admitted before) passes
+                    // at once, so that its handler can finish it and give
+                    // its share back; the rest waits for the budget.
+                    Some(admission) if !this.begun.is_empty() => {
+                        let Ok(mut data) = frame.into_data() else {
+                            continue;
+                        };
+                        let rest = data.split_off(first);
+                        admission.hold_back(rest, this.begun);
+                        if !data.is_empty() {
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
                         }
                     }
-                    None => return Poll::Ready(Some(Ok(frame))),
+                    _ => return Poll::Ready(Some(Ok(frame))),
                 },
                 Ok(None) => {
                     *this.ended = true;
@@ -413,8 +418,13 @@ impl Frames {
     }
 
     /// Follows the frames through `data`, the next bytes of the body, and
-    /// adds the lengths of the messages begun in it to `begun`.
-    fn read(&mut self, mut data: Bytes, begun: &mut Vec<usize>) -> Result<(), Error> {
+    /// adds the lengths of the messages begun in it to `begun`. Returns
+    /// where in `data` the prefix of the first of them starts (0 when it
+    /// started in an earlier piece): the bytes before belong to messages
+    /// begun before.
+    fn read(&mut self, mut data: Bytes, begun: &mut Vec<usize>) -> Result<usize, Error> {
+        let length = data.len();
+        let mut first = 0;
         while data.has_remaining() {
             match self.remaining {
                 Some(remaining) => {
@@ -423,6 +433,9 @@ impl Frames {
                     self.remaining = Some(remaining - taken).filter(|r| *r > 0);
                 }
                 None => {
+                    if self.prefix_read == 0 && begun.is_empty() {
+                        first = length - data.remaining();
+                    }
                     let taken = (PREFIX - self.prefix_read).min(data.remaining());
                     data.copy_to_slice(
                         &mut self.prefix[self.prefix_read..self.prefix_read + taken],
@@ -435,7 +448,7 @@ impl Frames {
                 }
             }
         }
-        Ok(())
+        Ok(first)
     }
 
     /// Checks the prefix just read; the message's length.
@@ -556,6 +569,36 @@ mod tests {
         }
         let mut unary = Frames::new(1000, true, false);
         read_all(&mut unary, &message(0, b"one"), 2).unwrap();
+    }
+
+    #[test]
+    fn a_piece_says_where_its_first_new_message_begins() {
+        let mut body = message(0, b"hello");
+        body.extend(message(0, b"world"));
+        let mut frames = Frames::new(1000, false, false);
+        let mut begun = Vec::new();
+        // The first piece: all of the first message and three bytes of
+        // the second's prefix.
+        let first = frames
+            .read(Bytes::copy_from_slice(&body[..13]), &mut begun)
+            .unwrap();
+        assert_eq!((first, begun.as_slice()), (0, &[5][..]));
+        // The second: the rest of that prefix, which began before.
+        begun.clear();
+        let at = frames
+            .read(Bytes::copy_from_slice(&body[13..]), &mut begun)
+            .unwrap();
+        assert_eq!((at, begun.as_slice()), (0, &[5][..]));
+        // The end of one message and the start of the next in one piece.
+        let mut frames = Frames::new(1000, false, false);
+        frames
+            .read(Bytes::copy_from_slice(&body[..7]), &mut Vec::new())
+            .unwrap();
+        begun.clear();
+        let at = frames
+            .read(Bytes::copy_from_slice(&body[7..]), &mut begun)
+            .unwrap();
+        assert_eq!((at, begun.as_slice()), (3, &[5][..]));
     }
 
     #[test]

@@ -149,6 +149,7 @@ impl KeyCache {
             pool,
             principal,
             forgotten,
+            asked: false,
         }
     }
 
@@ -163,8 +164,11 @@ impl KeyCache {
 
     fn set_listening(&self, listening: bool) {
         let mut entries = self.entries();
-        self.forget(&mut entries);
+        // The flag first: a stream woken by the forgetting must find it
+        // as it now is, to ask on every batch (or every second) when the
+        // listening stopped.
         self.inner.listening.store(listening, Ordering::SeqCst);
+        self.forget(&mut entries);
     }
 
     /// Listens for revocations until the pool is closed, connecting again
@@ -204,17 +208,21 @@ pub struct KeyWatch {
     pool: PgPool,
     principal: Principal,
     forgotten: watch::Receiver<u64>,
+    /// Whether the database was asked since the watch began: a revocation
+    /// between the call's authentication and the watch is heard by no one.
+    asked: bool,
 }
 
 impl KeyWatch {
     /// Fails with UNAUTHENTICATED if the key was revoked. Asks the database
-    /// only when a revocation was heard since the last check, or when none
-    /// can be heard.
+    /// the first time, and then only when a revocation was heard since the
+    /// last check, or when none can be heard.
     pub async fn check(&mut self) -> Result<()> {
         let heard = self.forgotten.has_changed().unwrap_or(true);
-        if heard || !self.cache.is_listening() {
+        if !self.asked || heard || !self.cache.is_listening() {
             self.forgotten.mark_unchanged();
             self.ask().await?;
+            self.asked = true;
         }
         Ok(())
     }
@@ -222,6 +230,9 @@ impl KeyWatch {
     /// Completes when the key is found revoked, with the error to end the
     /// stream with (or with the database's error, when it cannot be asked).
     pub async fn revoked(&mut self) -> Error {
+        if let Err(error) = self.check().await {
+            return error;
+        }
         loop {
             if self.cache.is_listening() {
                 if self.forgotten.changed().await.is_err() {

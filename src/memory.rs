@@ -8,8 +8,11 @@
 //! path.
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 /// The least time between two trims.
@@ -18,13 +21,14 @@ const INTERVAL: Duration = Duration::from_secs(2);
 /// Asks the allocator to return its free memory to the operating system,
 /// unless it did so within [`INTERVAL`] or is doing so now.
 pub fn give_back() {
+    static START: OnceLock<Instant> = OnceLock::new();
     static LAST: AtomicU64 = AtomicU64::new(0);
     static RUNNING: AtomicBool = AtomicBool::new(false);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    // Milliseconds since the first call, one more so that the first trim
+    // is not taken for one just made.
+    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
     let last = LAST.load(Ordering::Relaxed);
-    if now.saturating_sub(last) < INTERVAL.as_millis() as u64
+    if (last != 0 && now.saturating_sub(last) < INTERVAL.as_millis() as u64)
         || RUNNING.swap(true, Ordering::AcqRel)
     {
         return;

@@ -74,31 +74,52 @@ impl StreamBudget {
 
 /// The shares of the budget a stream's batches hold, oldest first: taken
 /// when a batch's prefix arrives, given back when its handler is done with
-/// it or when the stream is dropped.
+/// it or when the stream is dropped (ended, failed, or its caller gone).
 #[derive(Debug, Clone, Default)]
 pub struct HeldBatches {
-    shares: Arc<Mutex<VecDeque<OwnedSemaphorePermit>>>,
+    inner: Arc<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    shares: Mutex<VecDeque<OwnedSemaphorePermit>>,
     budget: Option<StreamBudget>,
 }
 
 impl HeldBatches {
     pub(crate) fn new(budget: StreamBudget) -> Self {
         Self {
-            shares: Arc::default(),
-            budget: Some(budget),
+            inner: Arc::new(Held {
+                shares: Mutex::default(),
+                budget: Some(budget),
+            }),
         }
     }
 
     /// Adds the shares of batches just admitted, in their order.
     pub(crate) fn hold(&self, shares: impl IntoIterator<Item = OwnedSemaphorePermit>) {
-        self.shares().extend(shares);
+        self.inner.shares().extend(shares);
     }
 
     /// Gives back the share of the oldest batch still held: its handler is
     /// done with it.
     pub fn release_next(&self) {
-        let released = self.shares().pop_front();
+        let released = self.inner.shares().pop_front();
         drop(released);
+        self.inner.given_back();
+    }
+}
+
+impl Held {
+    fn shares(&self) -> std::sync::MutexGuard<'_, VecDeque<OwnedSemaphorePermit>> {
+        // A panic while the lock was held leaves whole permits behind.
+        self.shares
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Says how much is held now, and gives memory back once nothing is.
+    fn given_back(&self) {
         if let Some(budget) = &self.budget {
             let held = budget.held();
             crate::meters::stream_budget_held(held);
@@ -107,12 +128,12 @@ impl HeldBatches {
             }
         }
     }
+}
 
-    fn shares(&self) -> std::sync::MutexGuard<'_, VecDeque<OwnedSemaphorePermit>> {
-        // A panic while the lock was held leaves whole permits behind.
-        self.shares
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shares().clear();
+        self.given_back();
     }
 }
 

@@ -342,7 +342,8 @@ const SHUTTING_DOWN: &str =
 /// Sends a watcher the new cases of its organisation until it goes away,
 /// its key is revoked or the server stops. The last two end the watch with
 /// an error (UNAUTHENTICATED, UNAVAILABLE), so that the watcher can tell
-/// them from an end it chose.
+/// them from an end it chose; a watcher that does not read is waited for
+/// no longer than it takes either to happen.
 async fn relay(
     pool: PgPool,
     org: Uuid,
@@ -354,69 +355,81 @@ async fn relay(
 ) {
     let revoked = key.revoked();
     tokio::pin!(revoked);
+    // The case to send next, if any: while one waits for room, no new
+    // event is taken.
+    let mut next: Option<pb::WatchRecoveryCasesResponse> = None;
     loop {
-        let event = tokio::select! {
-            () = sender.closed() => return,
-            _ = stopping.changed() => {
-                let shutdown = Error::Unavailable { message: SHUTTING_DOWN.to_owned() };
-                let _ = sender.send(Err(Status::from(shutdown))).await;
-                return;
+        let sending = async {
+            match &next {
+                Some(message) => sender.send(Ok(message.clone())).await.is_ok(),
+                None => std::future::pending().await,
             }
-            error = &mut revoked => {
-                let _ = sender.send(Err(Status::from(error))).await;
-                return;
-            }
-            event = events.recv() => event,
         };
-        if relay_one(&pool, org, touchpoint_id, event, &sender)
-            .await
-            .is_break()
-        {
-            return;
-        }
+        let ending = tokio::select! {
+            () = sender.closed() => return,
+            _ = stopping.changed() => Status::from(Error::Unavailable {
+                message: SHUTTING_DOWN.to_owned(),
+            }),
+            error = &mut revoked => Status::from(error),
+            sent = sending => {
+                if !sent {
+                    return;
+                }
+                next = None;
+                continue;
+            }
+            event = events.recv(), if next.is_none() => {
+                match relay_one(&pool, org, touchpoint_id, event).await {
+                    ControlFlow::Continue(Some(message)) => {
+                        next = Some(message);
+                        continue;
+                    }
+                    ControlFlow::Continue(None) => continue,
+                    ControlFlow::Break(Some(status)) => status,
+                    ControlFlow::Break(None) => return,
+                }
+            }
+        };
+        // The watcher hears why, unless it stopped reading for good.
+        let _ = tokio::time::timeout(LAST_WORD, sender.send(Err(ending))).await;
+        return;
     }
 }
 
-/// Sends the watcher the case `event` announces, if it is one for it.
+/// How long the status that ends a watch waits for room in its queue.
+const LAST_WORD: Duration = Duration::from_secs(5);
+
+/// The case `event` announces, if it is one for the watcher; `Break` ends
+/// the watch, with the status to end it with.
 async fn relay_one(
     pool: &PgPool,
     org: Uuid,
     touchpoint_id: Option<Uuid>,
     event: Result<CaseOpened, broadcast::error::RecvError>,
-    sender: &mpsc::Sender<Result<pb::WatchRecoveryCasesResponse, Status>>,
-) -> ControlFlow<()> {
+) -> ControlFlow<Option<Status>, Option<pb::WatchRecoveryCasesResponse>> {
     let opened = match event {
         Ok(opened) if opened.organisation_id == org => opened,
-        Ok(_) => return ControlFlow::Continue(()),
+        Ok(_) => return ControlFlow::Continue(None),
         Err(broadcast::error::RecvError::Lagged(missed)) => {
-            let status = Status::aborted(format!(
+            return ControlFlow::Break(Some(Status::aborted(format!(
                 "the watch fell {missed} announcements behind; \
                  list the cases with ListRecoveryCases and watch again"
-            ));
-            let _ = sender.send(Err(status)).await;
-            return ControlFlow::Break(());
+            ))));
         }
-        Err(broadcast::error::RecvError::Closed) => return ControlFlow::Break(()),
+        Err(broadcast::error::RecvError::Closed) => return ControlFlow::Break(None),
     };
     let case = match load(pool, org, opened.case_id).await {
         Ok(Some(case)) => case,
         // Erased (or rolled back) since: nothing to show.
-        Ok(None) => return ControlFlow::Continue(()),
-        Err(error) => {
-            let _ = sender.send(Err(Status::from(error))).await;
-            return ControlFlow::Break(());
-        }
+        Ok(None) => return ControlFlow::Continue(None),
+        Err(error) => return ControlFlow::Break(Some(Status::from(error))),
     };
     if touchpoint_id.is_some_and(|id| id != case.touchpoint.id) {
-        return ControlFlow::Continue(());
+        return ControlFlow::Continue(None);
     }
-    let message = pb::WatchRecoveryCasesResponse {
+    ControlFlow::Continue(Some(pb::WatchRecoveryCasesResponse {
         recovery_case: Some(to_proto(case)),
-    };
-    match sender.send(Ok(message)).await {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(_) => ControlFlow::Break(()),
-    }
+    }))
 }
 
 async fn load(pool: &PgPool, org: Uuid, id: Uuid) -> Result<Option<RecoveryCase>> {

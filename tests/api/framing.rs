@@ -241,6 +241,17 @@ async fn ingest_frame_by_frame(
     key: &str,
     batches: impl Iterator<Item = pb::IngestEncountersRequest>,
 ) -> Result<pb::IngestEncountersResponse, Status> {
+    let frames = batches.map(|batch| Bytes::from(framed(0, &batch.encode_to_vec())));
+    ingest_raw(addr, key, frames).await
+}
+
+/// Sends `pieces` of an IngestEncounters body, each in a DATA frame of its
+/// own, and returns the answer.
+async fn ingest_raw(
+    addr: SocketAddr,
+    key: &str,
+    pieces: impl Iterator<Item = Bytes>,
+) -> Result<pb::IngestEncountersResponse, Status> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(connection);
@@ -256,8 +267,7 @@ async fn ingest_frame_by_frame(
         .body(())
         .unwrap();
     let (response, mut sending) = client.send_request(request, false).unwrap();
-    for batch in batches {
-        let frame = Bytes::from(framed(0, &batch.encode_to_vec()));
+    for frame in pieces {
         // Wait for window only when HTTP/2 has none to give: the frames
         // otherwise go out as fast as they are made.
         sending.reserve_capacity(frame.len());
@@ -312,4 +322,37 @@ async fn small_batches_sent_back_to_back_each_in_its_own_frame_all_arrive() {
         .await
         .expect("the stream of empty batches failed");
     assert_eq!((answer.batches, answer.accepted), (20_000, 0));
+}
+
+#[tokio::test]
+async fn pieces_that_hold_the_end_of_one_batch_and_the_start_of_the_next_flow_within_the_budget() {
+    // Room for one batch of some 40 KB at a time, and pieces of 10,000
+    // bytes: most hold the end of a batch and the start of the next.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.max_message_bytes = 64 * 1024;
+        s.stream_buffer_bytes = 0;
+    })
+    .await;
+    let key = demo_key(&app).await;
+    let mut body = Vec::new();
+    for b in 0..4 {
+        let batch = pb::IngestEncountersRequest {
+            encounters: (0..40)
+                .map(|i| pb::Encounter {
+                    comment: "x".repeat(1000),
+                    ..encounter("reception-desk", "his", &format!("piece-{b}-{i}"))
+                })
+                .collect(),
+        };
+        body.extend(framed(0, &batch.encode_to_vec()));
+    }
+    let pieces: Vec<Bytes> = body.chunks(10_000).map(Bytes::copy_from_slice).collect();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(20),
+        ingest_raw(app.addr, &key, pieces.into_iter()),
+    )
+    .await
+    .expect("the stream stalled: a piece waited for room its own batch held")
+    .expect("the stream failed");
+    assert_eq!((answer.batches, answer.accepted), (4, 160));
 }

@@ -485,3 +485,33 @@ async fn a_stream_whose_batch_finds_no_room_in_the_stream_budget_waits_for_it() 
     assert_eq!(first.unwrap().accepted, 40);
     assert_eq!(second.unwrap().accepted, 40);
 }
+
+#[tokio::test]
+async fn a_stream_of_batches_each_the_size_of_the_budget_flows_one_at_a_time() {
+    // Room for one batch of some 40 KB: each must be stored before the
+    // next is read, though the end of one and the start of the next share
+    // HTTP/2 frames.
+    let app = spawn_app_with(|s| {
+        s.max_message_bytes = 64 * 1024;
+        s.stream_buffer_bytes = 0;
+    })
+    .await;
+    let org = app.create_org("St. Mary").await;
+    let key = &org.admin_key;
+    create_touchpoint(&app, key, touchpoint("desk")).await;
+    let batches: Vec<Vec<pb::Encounter>> = (0..5)
+        .map(|b| {
+            (0..40)
+                .map(|i| pb::Encounter {
+                    comment: "x".repeat(1000),
+                    ..encounter("desk", "his", &format!("{b}-{i}"))
+                })
+                .collect()
+        })
+        .collect();
+    let stored = tokio::time::timeout(Duration::from_secs(20), ingest(&app, key, batches))
+        .await
+        .expect("the stream stalled")
+        .unwrap();
+    assert_eq!((stored.batches, stored.accepted), (5, 200));
+}
