@@ -184,26 +184,11 @@ fn ms(duration: Duration) -> f64 {
 }
 
 /// Gives 40% of journeys feedback whose overall satisfaction follows the
-/// journey's own (deterministically), then vacuums and analyses the tables
-/// as autovacuum would after a load, and checkpoints.
+/// journey's own (deterministically), as the demo's history does, then
+/// vacuums and analyses the tables as autovacuum would after a load, and
+/// checkpoints.
 async fn add_feedback(owner: &mut PgConnection) -> anyhow::Result<u64> {
-    let inserted = owner
-        .execute(
-            "insert into journey_feedback
-                 (organisation_id, journey_id, overall_satisfaction, likelihood_to_recommend,
-                  complete_time, content_hash)
-             select organisation_id, journey_id,
-                    greatest(1, least(5, round(avg(coalesce(satisfaction, 4)))::int
-                                         - (case when bool_or(failed) then 1 else 0 end))),
-                    greatest(0, least(10, round(avg(coalesce(satisfaction, 4)) * 2)::int)),
-                    max(occur_time) + interval '1 day', '\\x00'
-             from encounter
-             where abs(hashtext(journey_id)) % 10 < 4
-             group by organisation_id, journey_id
-             on conflict do nothing",
-        )
-        .await?
-        .rows_affected();
+    let inserted = crate::store::demo::add_feedback(owner, demo::DEMO_ORGANISATION_ID).await?;
     owner.execute("vacuum analyze").await?;
     // A checkpoint now rather than one writing the load out while the
     // analyses are timed (it needs superuser or pg_checkpoint; without it

@@ -109,9 +109,7 @@ impl ServerProcess {
     }
 
     fn memory_figure(&self, name: &str) -> Option<u64> {
-        let pid = self.child.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        parse_kib(&status, name)
+        memory_of(self.child.id()?, name)
     }
 
     /// Stops the server as an orchestrator would, with SIGTERM, and waits
@@ -145,6 +143,13 @@ impl ServerProcess {
         }
         Ok(())
     }
+}
+
+/// The memory figure `name` (such as `VmRSS:`) of process `pid`, in bytes;
+/// `None` where `/proc` does not tell.
+pub(super) fn memory_of(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_kib(&status, name)
 }
 
 /// A loopback address with a port nobody listens on right now.

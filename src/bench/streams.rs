@@ -21,7 +21,12 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use super::{in_fresh_database, ingest::connect, prepare, server::ServerProcess};
+use super::{
+    in_fresh_database,
+    ingest::connect,
+    prepare,
+    server::{ServerProcess, memory_of},
+};
 use crate::{config::StreamsBenchArgs, domain::role::Role, proto::verdad::v1 as pb};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -141,7 +146,7 @@ async fn load(
         let pid = server.pid();
         tokio::spawn(async move {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Some(rss) = pid.and_then(rss_of) {
+                if let Some(rss) = pid.and_then(|pid| memory_of(pid, "VmRSS:")) {
                     let mut peak = peak.lock().unwrap_or_else(|p| p.into_inner());
                     *peak = (*peak).max(rss);
                 }
@@ -319,20 +324,6 @@ async fn beside_the_load(
         health_checks,
         not_serving,
     }
-}
-
-/// The resident memory of process `pid`, in bytes.
-fn rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmRSS:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 fn report(runs: &[Run]) {
