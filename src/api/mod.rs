@@ -73,15 +73,9 @@ pub(crate) fn item_bytes(item: &impl prost::Message) -> usize {
 
 /// The first of `items` that fit in `budget` bytes.
 pub(crate) fn fitting<T: prost::Message>(mut items: Vec<T>, budget: usize) -> Vec<T> {
-    let mut used = 0usize;
-    let fit = items
-        .iter()
-        .take_while(|item| {
-            used = used.saturating_add(item_bytes(*item));
-            used <= budget
-        })
-        .count();
-    items.truncate(fit);
+    items.truncate(crate::domain::paging::how_many_fit(
+        &items, budget, item_bytes,
+    ));
     items
 }
 

@@ -134,6 +134,19 @@ impl PageToken {
     }
 }
 
+/// How many of the first `items` fit in `budget` bytes together, as
+/// `bytes` measures them.
+pub fn how_many_fit<T>(items: &[T], budget: usize, bytes: impl Fn(&T) -> usize) -> usize {
+    let mut used = 0usize;
+    items
+        .iter()
+        .take_while(|item| {
+            used = used.saturating_add(bytes(item));
+            used <= budget
+        })
+        .count()
+}
+
 /// Splits a page off a query result of up to `size + 1` rows: at most
 /// `size` rows, and only as many as fit in `budget` bytes as `bytes`
 /// measures them (one at least), so that the answer fits in a message
@@ -148,16 +161,7 @@ pub fn split_page<T>(
     bytes: impl Fn(&T) -> usize,
 ) -> (Vec<T>, String) {
     let size = usize::try_from(size).unwrap_or(usize::MAX);
-    let mut used = 0usize;
-    let fits = rows
-        .iter()
-        .take(size)
-        .take_while(|row| {
-            used = used.saturating_add(bytes(row));
-            used <= budget
-        })
-        .count()
-        .max(1);
+    let fits = how_many_fit(&rows[..rows.len().min(size)], budget, bytes).max(1);
     if rows.len() <= fits {
         return (rows, String::new());
     }
