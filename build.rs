@@ -40,8 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("verdad_descriptor.bin"), fds.encode_to_vec())?;
 
     tonic_prost_build::configure()
-        // Requests that do not parse are INVALID_ARGUMENT (src/codec.rs).
-        .codec_path("crate::codec::VerdadCodec")
+        // Requests that do not parse are INVALID_ARGUMENT (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::VerdadCodec")
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

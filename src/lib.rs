@@ -1,29 +1,20 @@
 //! Verdad: Moments of Truth management for hospitals and welfare agencies.
+//!
+//! Calls flow one way: a door (`grpc`) converts what a caller sent and
+//! calls the core (`app`), which checks who may act, owns the transaction
+//! and uses the rules of `domain` and the SQL of `store`. See
+//! docs/architecture.md for the map.
 
-pub mod admin;
-pub mod api;
+pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod cli;
-pub mod codec;
-pub mod config;
-pub mod deadline;
 pub mod demo;
 pub mod domain;
-pub mod embedded_pg;
 pub mod error;
-pub mod framing;
-pub mod group_commit;
+pub mod grpc;
 pub mod ingest;
-pub mod key_cache;
-pub mod lanes;
-pub mod memory;
-pub mod meters;
-pub mod methods;
 pub mod proto;
-pub mod rollup_applier;
 pub mod server;
-pub mod statistics;
 pub mod store;
-pub mod stream_budget;
 pub mod telemetry;

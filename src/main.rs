@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use verdad::{cli, config::Cli, telemetry};
+use verdad::{cli, cli::config::Cli, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -17,7 +17,7 @@ use tonic::{
 
 use super::{in_fresh_database, ingest::stream_all, prepare, ratio, server::ServerProcess};
 use crate::{
-    config::AnalysesBenchArgs,
+    cli::config::AnalysesBenchArgs,
     demo::{self, visits::plan},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},

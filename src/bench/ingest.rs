@@ -20,7 +20,7 @@ use tonic::{
 
 use super::{in_fresh_database, prepare, server::ServerProcess};
 use crate::{
-    config::IngestBenchArgs,
+    cli::config::IngestBenchArgs,
     demo::visits::{self, Share},
     domain::role::Role,
     proto::verdad::v1::{self as pb, encounter_service_client::EncounterServiceClient},

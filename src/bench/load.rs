@@ -30,7 +30,7 @@ use super::{
     server::ServerProcess,
 };
 use crate::{
-    config::{Arrivals, LoadBenchArgs},
+    cli::config::{Arrivals, LoadBenchArgs},
     demo::visits::{journey, plan, poisson_schedule, tick_schedule},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},

@@ -15,9 +15,9 @@ use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use crate::{
-    api::api_key_service::create_key,
+    grpc::api_key_service::create_key,
     cli::Database,
-    config::{BenchCommand, DatabaseArgs},
+    cli::config::{BenchCommand, DatabaseArgs},
     demo,
     domain::{api_key::NewApiKey, role::Role},
     store::{self, PoolOptions, with_database},

@@ -13,12 +13,12 @@ use sqlx::PgPool;
 
 use super::{DEMO_ORGANISATION_ID, visits};
 use crate::{
-    api::encounter_service::new_encounter,
+    grpc::encounter_service::new_encounter,
     error::Result,
     ingest::{Item, Origin, Pipeline, ingest_batch},
-    lanes::Lanes,
-    rollup_applier::RollupApplier,
-    statistics::Statistics,
+    server::lanes::Lanes,
+    ingest::rollup_applier::RollupApplier,
+    ingest::statistics::Statistics,
     store,
 };
 

@@ -125,7 +125,7 @@ pub async fn begin_for(
         "begin; select set_config('verdad.organisation_id', '{}', true)",
         organisation_id.hyphenated()
     );
-    let tx = crate::meters::waiting_for_connection(pool.begin_with(begin)).await?;
+    let tx = crate::telemetry::meters::waiting_for_connection(pool.begin_with(begin)).await?;
     Ok(tx)
 }
 

@@ -10,14 +10,14 @@ use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use verdad::{
-    admin,
-    api::api_key_service::{CreatedKey, create_key},
+    app::operator,
+    grpc::api_key_service::{CreatedKey, create_key},
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},
         role::Role,
     },
-    embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
+    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     proto::verdad::v1::{
         self as pb, analysis_service_client::AnalysisServiceClient,
         api_key_service_client::ApiKeyServiceClient,
@@ -164,7 +164,7 @@ pub(crate) struct Org {
 
 impl TestApp {
     pub(crate) async fn create_org(&self, name: &str) -> Org {
-        let created = admin::create_organisation(
+        let created = operator::create_organisation(
             &self.pool,
             NewOrganisation {
                 display_name: name.to_owned(),

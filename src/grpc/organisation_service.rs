@@ -85,7 +85,7 @@ impl OrganisationApi {
 
         let mut tx = store::begin_for(&self.pool, org).await?;
         if let Some(zone) = &changes.time_zone {
-            crate::admin::check_time_zone(&mut tx, "organisation.time_zone", zone).await?;
+            crate::app::operator::check_time_zone(&mut tx, "organisation.time_zone", zone).await?;
         }
         let mut organisation = store::organisation::get(&mut tx, org, true)
             .await?

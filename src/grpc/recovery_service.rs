@@ -37,7 +37,7 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
-    key_cache::{KeyCache, KeyWatch},
+    auth::key_cache::{KeyCache, KeyWatch},
     proto::verdad::v1 as pb,
     store,
 };

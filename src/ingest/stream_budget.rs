@@ -63,7 +63,7 @@ impl StreamBudget {
     pub(crate) async fn take(self, bytes: usize) -> OwnedSemaphorePermit {
         let bytes = u32::try_from(bytes.min(self.bytes)).unwrap_or(u32::MAX);
         let taken = self.semaphore.clone().acquire_many_owned(bytes).await;
-        crate::meters::stream_budget_held(self.held());
+        crate::telemetry::meters::stream_budget_held(self.held());
         match taken {
             Ok(permit) => permit,
             // The semaphore is never closed.
@@ -122,9 +122,9 @@ impl Held {
     fn given_back(&self) {
         if let Some(budget) = &self.budget {
             let held = budget.held();
-            crate::meters::stream_budget_held(held);
+            crate::telemetry::meters::stream_budget_held(held);
             if held == 0 {
-                crate::memory::give_back();
+                crate::server::memory::give_back();
             }
         }
     }

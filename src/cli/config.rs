@@ -159,7 +159,7 @@ pub struct ServeArgs {
     /// the tables' statistics, which the server runs itself after large
     /// ingests (autovacuum comes a minute later, or never where it is off,
     /// and plans made without them can be many times slower). 0: never.
-    #[arg(long, env = "VERDAD_ANALYZE_AFTER", default_value_t = crate::statistics::DEFAULT_ANALYZE_AFTER)]
+    #[arg(long, env = "VERDAD_ANALYZE_AFTER", default_value_t = crate::ingest::statistics::DEFAULT_ANALYZE_AFTER)]
     pub analyze_after: u64,
 
     /// Serve Prometheus metrics over HTTP on this address (any path);

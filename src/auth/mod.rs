@@ -3,7 +3,9 @@
 //! A tower layer in front of every service. It resolves the key once per
 //! call and puts the [`Principal`] into the request's extensions; each
 //! service method then checks that the principal's role allows it
-//! ([`crate::api::authorize`]). Health and reflection need no key.
+//! ([`crate::grpc::authorize`]). Health and reflection need no key.
+
+pub mod key_cache;
 
 use std::{
     pin::Pin,
@@ -17,7 +19,7 @@ use tower::{Layer, Service};
 use crate::{
     domain::api_key::{Principal, bearer_token, hash_secret},
     error::Error,
-    key_cache::KeyCache,
+    auth::key_cache::KeyCache,
     store,
 };
 

@@ -2,6 +2,8 @@
 //! its method, organisation, status code and latency (also counted in the
 //! metrics).
 
+pub mod meters;
+
 use std::{
     pin::Pin,
     task::{Context, Poll, ready},
@@ -14,7 +16,7 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span, field::Empty};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::framing::CallerFault;
+use crate::grpc::framing::CallerFault;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,7 +82,7 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let method = crate::methods::name(request.uri().path());
+        let method = crate::grpc::methods::name(request.uri().path());
         let fault = CallerFault::default();
         request.extensions_mut().insert(fault.clone());
         let span = tracing::info_span!("verdad.grpc.call", method, organisation = Empty,);
@@ -132,7 +134,7 @@ impl CallEnd {
         // the nobody left to hear it.
         let code = self.fault.code().unwrap_or(code);
         let elapsed = self.start.elapsed();
-        crate::meters::call_finished(self.method, code, elapsed);
+        crate::telemetry::meters::call_finished(self.method, code, elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let _entered = self.span.enter();
         let code_name = format!("{code:?}");

@@ -36,9 +36,9 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
-    lanes::{Lanes, Work},
+    server::lanes::{Lanes, Work},
     proto::verdad::v1 as pb,
-    rollup_applier::RollupApplier,
+    ingest::rollup_applier::RollupApplier,
     store::{
         self,
         analysis::{

@@ -21,7 +21,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use super::encounter_service::{Batches, EncounterApi};
-use crate::{error::Error, proto::verdad::v1 as pb, stream_budget::HeldBatches};
+use crate::{error::Error, proto::verdad::v1 as pb, ingest::stream_budget::HeldBatches};
 
 /// The path the route serves.
 pub const PATH: &str = "/verdad.v1.EncounterService/IngestEncounters";
@@ -163,7 +163,7 @@ impl Body for OneMessage {
 
 /// The batches of a request body, each gathered in a buffer of its own
 /// exact size. The body's framing was checked as it came (see
-/// `crate::framing`): what arrives here is whole messages.
+/// `crate::grpc::framing`): what arrives here is whole messages.
 struct BodyBatches {
     body: Pin<Box<tonic::body::Body>>,
     /// Bytes read and not yet gathered.

@@ -3,6 +3,11 @@
 //! the organisation's touchpoints and standards, evaluated, stored once per
 //! (source, external_id) and given recovery cases, in one transaction.
 
+pub mod group_commit;
+pub mod rollup_applier;
+pub mod statistics;
+pub mod stream_budget;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
@@ -22,7 +27,7 @@ use crate::{
         touchpoint::Touchpoint,
     },
     error::{Error, Result},
-    rollup_applier::RollupApplier,
+    ingest::rollup_applier::RollupApplier,
     store::{self, encounter::StoredBatch, organisation::ForIngest, recovery::NewCase},
 };
 
@@ -536,7 +541,7 @@ fn count_outcomes(outcomes: &[Option<Outcome>], cases_opened: u64) {
             Outcome::Rejected(_) => rejected += 1,
         }
     }
-    crate::meters::encounters(stored, duplicates, rejected, cases_opened);
+    crate::telemetry::meters::encounters(stored, duplicates, rejected, cases_opened);
 }
 
 fn conflict(encounter: &PreparedEncounter) -> Error {

@@ -123,7 +123,7 @@ pub fn rollups_applied(changes: u64) {
     counter!(ROLLUPS_APPLIED).increment(changes);
 }
 
-/// Records a finished call to `method` (see [`crate::methods::name`]).
+/// Records a finished call to `method` (see [`crate::grpc::methods::name`]).
 pub fn call_finished(method: &'static str, code: tonic::Code, elapsed: Duration) {
     let code = format!("{code:?}");
     let labels = [("method", method.to_owned()), ("code", code)];

@@ -1,6 +1,11 @@
 //! The gRPC services: each validates its requests, converts them to domain
 //! values, lets `store` persist them and converts the answer back.
 
+pub mod codec;
+pub mod deadline;
+pub mod framing;
+pub mod methods;
+
 pub mod analysis_service;
 pub mod api_key_service;
 mod convert;
@@ -55,13 +60,13 @@ pub(crate) fn authorize<T>(request: &Request<T>, access: Access) -> Result<Princ
 }
 
 /// The most bytes the items of one page may take: the message limit the
-/// call came in under (see `crate::framing::MessageLimit`), less room for
+/// call came in under (see `crate::grpc::framing::MessageLimit`), less room for
 /// the rest of the answer.
 pub(crate) fn page_budget<T>(request: &Request<T>) -> usize {
     let limit = request
         .extensions()
-        .get::<crate::framing::MessageLimit>()
-        .map_or(crate::framing::MessageLimit::DEFAULT, |limit| limit.0);
+        .get::<crate::grpc::framing::MessageLimit>()
+        .map_or(crate::grpc::framing::MessageLimit::DEFAULT, |limit| limit.0);
     limit.saturating_sub(1024)
 }
 

@@ -18,7 +18,7 @@ use crate::{
         violation::Violations,
     },
     error::{Error, Result},
-    key_cache::KeyCache,
+    auth::key_cache::KeyCache,
     proto::verdad::v1 as pb,
     store,
 };

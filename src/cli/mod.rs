@@ -1,5 +1,7 @@
 //! The commands of the `verdad` binary.
 
+pub mod config;
+
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     process::ExitCode,
@@ -13,18 +15,18 @@ use tonic_health::pb::{
 };
 
 use crate::{
-    admin,
-    api::api_key_service::{create_key, revoke_key},
-    config::{AdminCommand, Command, DatabaseArgs, HealthcheckArgs, KindArg, RoleArg, ServeArgs},
+    app::operator,
+    grpc::api_key_service::{create_key, revoke_key},
+    cli::config::{AdminCommand, Command, DatabaseArgs, HealthcheckArgs, KindArg, RoleArg, ServeArgs},
     demo,
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},
         role::Role,
     },
-    embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
+    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     error::Error,
-    meters,
+    telemetry::meters,
     server::{Application, ServerSettings, shutdown_signal},
     store::{self, PoolOptions},
 };
@@ -206,7 +208,7 @@ async fn run_admin(
             kind,
             time_zone,
         } => {
-            let created = admin::create_organisation(
+            let created = operator::create_organisation(
                 &pool,
                 NewOrganisation {
                     display_name: name,
@@ -220,7 +222,7 @@ async fn run_admin(
             println!("(the key is shown only now; store it safely)");
         }
         AdminCommand::CreateKey { org, role, name } => {
-            if !admin::organisation_exists(&pool, org).await? {
+            if !operator::organisation_exists(&pool, org).await? {
                 return Err(Error::not_found("organisation", org.to_string()).into());
             }
             let new = NewApiKey {

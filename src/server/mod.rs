@@ -1,6 +1,10 @@
 //! The tonic server: services, reflection, health, authentication, limits
 //! and graceful shutdown.
 
+pub mod embedded_pg;
+pub mod lanes;
+pub mod memory;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use sqlx::PgPool;
@@ -13,7 +17,7 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    api::{
+    grpc::{
         analysis_service::AnalysisApi,
         api_key_service::ApiKeyApi,
         encounter_service::EncounterApi,
@@ -25,11 +29,11 @@ use crate::{
         touchpoint_service::TouchpointApi,
     },
     auth::AuthLayer,
-    deadline::DeadlineLayer,
+    grpc::deadline::DeadlineLayer,
     domain::paging::TokenKey,
-    framing::FramingLayer,
-    key_cache::KeyCache,
-    lanes::Lanes,
+    grpc::framing::FramingLayer,
+    auth::key_cache::KeyCache,
+    server::lanes::Lanes,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
@@ -43,10 +47,10 @@ use crate::{
             touchpoint_service_server::TouchpointServiceServer,
         },
     },
-    rollup_applier::RollupApplier,
-    statistics::Statistics,
+    ingest::rollup_applier::RollupApplier,
+    ingest::statistics::Statistics,
     store,
-    stream_budget::StreamBudget,
+    ingest::stream_budget::StreamBudget,
     telemetry::CallTraceLayer,
 };
 
@@ -105,9 +109,9 @@ impl Default for ServerSettings {
             stream_batches_at_once: 0,
             stream_buffer_bytes: DEFAULT_STREAM_BUFFER_BYTES,
             bulk_lanes: 0,
-            rollup_delay: crate::rollup_applier::DEFAULT_DELAY,
-            fold_wait: crate::rollup_applier::DEFAULT_FOLD_WAIT,
-            analyze_after: crate::statistics::DEFAULT_ANALYZE_AFTER,
+            rollup_delay: crate::ingest::rollup_applier::DEFAULT_DELAY,
+            fold_wait: crate::ingest::rollup_applier::DEFAULT_FOLD_WAIT,
+            analyze_after: crate::ingest::statistics::DEFAULT_ANALYZE_AFTER,
         }
     }
 }
@@ -235,7 +239,7 @@ impl Application {
         )));
 
         let budget = StreamBudget::new(settings.stream_buffer_bytes, limit);
-        crate::meters::stream_budget(budget.bytes());
+        crate::telemetry::meters::stream_budget(budget.bytes());
         let layers = tower::ServiceBuilder::new()
             .layer(CallTraceLayer)
             .layer(FramingLayer::new(limit, budget))

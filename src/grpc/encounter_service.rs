@@ -32,15 +32,15 @@ use crate::{
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
-    group_commit::GroupCommit,
+    ingest::group_commit::GroupCommit,
     ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
-    key_cache::{KeyCache, KeyWatch},
-    lanes::{Lanes, Work},
-    meters,
+    auth::key_cache::{KeyCache, KeyWatch},
+    server::lanes::{Lanes, Work},
+    telemetry::meters,
     proto::verdad::v1 as pb,
-    rollup_applier::RollupApplier,
+    ingest::rollup_applier::RollupApplier,
     store::{self, encounter::Position},
-    stream_budget::HeldBatches,
+    ingest::stream_budget::HeldBatches,
 };
 
 /// The most encounters one batch of a stream may hold.

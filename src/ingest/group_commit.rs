@@ -24,7 +24,7 @@ use crate::{
     domain::encounter::{Encounter, NewEncounter},
     error::{Error, Result},
     ingest::{Item, Origin, Outcome, Pipeline, ingest_batch},
-    meters,
+    telemetry::meters,
 };
 
 /// Calls stored in one batch at most.

@@ -5,7 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    api::api_key_service::{CreatedKey, insert_key},
+    grpc::api_key_service::{CreatedKey, insert_key},
     domain::{
         api_key::NewApiKey,
         organisation::{

@@ -9,7 +9,7 @@
 //! A gRPC message on the wire is a 1-byte compressed flag, a 4-byte
 //! big-endian length and the message's bytes. Knowing where each message
 //! begins also lets a client stream's batches be admitted to the server's
-//! stream budget before their bytes are read (see [`crate::stream_budget`]).
+//! stream budget before their bytes are read (see [`crate::ingest::stream_budget`]).
 
 use std::{
     pin::Pin,
@@ -27,8 +27,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{
     error::Error,
-    methods,
-    stream_budget::{HeldBatches, StreamBudget, split},
+    grpc::methods,
+    ingest::stream_budget::{HeldBatches, StreamBudget, split},
 };
 
 /// The fault a caller's request body was found with, for the log line of

@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     error::{Error, Result},
-    meters,
+    telemetry::meters,
 };
 
 /// What a lane is taken for, as the metrics name it.

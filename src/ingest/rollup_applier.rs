@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use crate::{
     error::Result,
-    lanes::{Lanes, Work},
-    meters,
-    statistics::Statistics,
+    server::lanes::{Lanes, Work},
+    telemetry::meters,
+    ingest::statistics::Statistics,
     store,
 };
 

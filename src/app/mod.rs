@@ -1,0 +1,3 @@
+//! The core: every use case, whichever door it came through.
+
+pub mod operator;
