@@ -5,13 +5,13 @@ WORKDIR /src
 # Queries are checked against the committed .sqlx data: no database needed.
 ENV SQLX_OFFLINE=true
 COPY . .
-RUN cargo build --release --locked --bin verdad \
-    && cp target/release/verdad /usr/local/bin/verdad
+RUN cargo build --release --locked --bin verdad --bin verdad-bench \
+    && cp target/release/verdad target/release/verdad-bench /usr/local/bin/
 
 FROM debian:bookworm-slim AS runtime
 RUN groupadd --system --gid 10001 verdad \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin verdad
-COPY --from=build /usr/local/bin/verdad /usr/local/bin/verdad
+COPY --from=build /usr/local/bin/verdad /usr/local/bin/verdad-bench /usr/local/bin/
 USER 10001:10001
 ENV VERDAD_LISTEN_ADDR=0.0.0.0:50051 \
     VERDAD_LOG_FORMAT=json

@@ -52,7 +52,6 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             result
         }
         Command::Healthcheck(args) => healthcheck(args).await,
-        Command::Bench { bench } => crate::bench::run(bench).await,
     }
 }
 

@@ -185,10 +185,10 @@ fn route(journey: u64) -> Vec<Touchpoint> {
 /// One stream's share of the workload: consecutive journeys, cut after
 /// `encounters` encounters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Share {
-    pub(crate) first_journey: u64,
-    pub(crate) journeys: u64,
-    pub(crate) encounters: u64,
+pub struct Share {
+    pub first_journey: u64,
+    pub journeys: u64,
+    pub encounters: u64,
 }
 
 impl Share {
@@ -196,7 +196,7 @@ impl Share {
     /// journey in the order of their visit days, as a feed sends them (and
     /// as an export of history would): each batch then falls on a day or
     /// two, not on the whole year.
-    pub(crate) fn encounters(self, today: i64) -> impl Iterator<Item = pb::Encounter> {
+    pub fn encounters(self, today: i64) -> impl Iterator<Item = pb::Encounter> {
         let count = usize::try_from(self.encounters).unwrap_or(usize::MAX);
         let mut journeys: Vec<u64> =
             (self.first_journey..self.first_journey + self.journeys).collect();
@@ -211,7 +211,7 @@ impl Share {
 /// Splits `total` encounters into at most `streams` shares of whole journeys
 /// and nearly equal size; only the very last journey may be cut short. Empty
 /// shares (more streams than journeys) are left out.
-pub(crate) fn plan(total: u64, streams: u32) -> Vec<Share> {
+pub fn plan(total: u64, streams: u32) -> Vec<Share> {
     let streams = u64::from(streams.max(1));
     let mut shares = Vec::new();
     let (mut next_journey, mut planned) = (0u64, 0u64);
@@ -402,12 +402,12 @@ fn visit_days_ago(index: u64, days_ago: RangeInclusive<i64>) -> i64 {
 
 /// The encounters of journey `index`, in the order they happened. `today` is
 /// the first second (UTC, Unix time) of the current day.
-pub(crate) fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
+pub fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
     journey_within(index, today, DAYS_AGO)
 }
 
 /// As [`journey`], the visit `days_ago` days before today (at least five).
-pub(crate) fn journey_within(
+pub fn journey_within(
     index: u64,
     today: i64,
     days_ago: RangeInclusive<i64>,
@@ -510,7 +510,7 @@ fn encounter(
 /// the gaps between calls drawn at random (exponentially, so that calls
 /// from independent systems sometimes come close together), the same on
 /// every run.
-pub(crate) fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
+pub fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
     let mut rng = Rng::new(0, ARRIVALS);
     let mean_gap = 1.0 / rate.max(1) as f64;
     let mut due = 0.0;
@@ -526,7 +526,7 @@ pub(crate) fn poisson_schedule(count: usize, rate: u64) -> Vec<Duration> {
 
 /// When each of `count` calls at `rate` a second is due, from the start,
 /// sent in groups every `tick`.
-pub(crate) fn tick_schedule(count: usize, rate: u64, tick: Duration) -> Vec<Duration> {
+pub fn tick_schedule(count: usize, rate: u64, tick: Duration) -> Vec<Duration> {
     let per_tick = (rate as f64 * tick.as_secs_f64()).max(1.0);
     (0..count)
         .map(|i| tick.mul_f64((i as f64 / per_tick).floor()))

@@ -1,7 +1,9 @@
-//! `verdad bench`: measurements of Verdad against plain PostgreSQL, run from
-//! the shipped binary on the operator's own hardware.
+//! `verdad-bench`: measurements of Verdad against plain PostgreSQL, run
+//! from the shipped image on the operator's own hardware. A binary of its
+//! own, beside the service's: nothing of it runs in the server.
 
 mod analyses;
+mod config;
 mod ingest;
 mod load;
 mod machine;
@@ -11,13 +13,15 @@ mod streams;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Parser;
+use config::{BenchCli, BenchCommand};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
-use crate::{
+use verdad::{
     grpc::api_key_service::create_key,
     cli::Database,
-    cli::config::{BenchCommand, DatabaseArgs},
+    cli::config::DatabaseArgs,
     demo,
     domain::{api_key::NewApiKey, role::Role},
     store::{self, PoolOptions, with_database},
@@ -28,7 +32,20 @@ fn ratio(value: std::time::Duration, base: std::time::Duration) -> f64 {
     value.as_secs_f64() / base.as_secs_f64().max(1e-9)
 }
 
-pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = BenchCli::parse();
+    verdad::telemetry::init(cli.log_format);
+    match run(cli.bench).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("verdad-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Analyses(args) => analyses::run(args).await,
@@ -101,7 +118,7 @@ async fn prepare(url: &str, roles: &[Role]) -> anyhow::Result<Vec<String>> {
     secrets.context("cannot create the demo hospital and its keys")
 }
 
-async fn demo_keys(pool: &sqlx::PgPool, roles: &[Role]) -> crate::error::Result<Vec<String>> {
+async fn demo_keys(pool: &sqlx::PgPool, roles: &[Role]) -> verdad::error::Result<Vec<String>> {
     // The demo's admin key is not needed: feeds use ingest keys, analysts
     // analyst keys.
     demo::ensure_demo(pool).await?;

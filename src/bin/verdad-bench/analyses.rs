@@ -16,8 +16,8 @@ use tonic::{
 };
 
 use super::{in_fresh_database, ingest::stream_all, prepare, ratio, server::ServerProcess};
-use crate::{
-    cli::config::AnalysesBenchArgs,
+use crate::config::AnalysesBenchArgs;
+use verdad::{
     demo::{self, visits::plan},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
@@ -188,7 +188,7 @@ fn ms(duration: Duration) -> f64 {
 /// vacuums and analyses the tables as autovacuum would after a load, and
 /// checkpoints.
 async fn add_feedback(owner: &mut PgConnection) -> anyhow::Result<u64> {
-    let inserted = crate::store::demo::add_feedback(owner, demo::DEMO_ORGANISATION_ID).await?;
+    let inserted = verdad::store::demo::add_feedback(owner, demo::DEMO_ORGANISATION_ID).await?;
     owner.execute("vacuum analyze").await?;
     // A checkpoint now rather than one writing the load out while the
     // analyses are timed (it needs superuser or pg_checkpoint; without it

@@ -29,8 +29,8 @@ use super::{
     prepare, ratio,
     server::ServerProcess,
 };
-use crate::{
-    cli::config::{Arrivals, LoadBenchArgs},
+use crate::config::{Arrivals, LoadBenchArgs};
+use verdad::{
     demo::visits::{journey, plan, poisson_schedule, tick_schedule},
     domain::role::Role,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},

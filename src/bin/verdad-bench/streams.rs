@@ -27,7 +27,8 @@ use super::{
     prepare,
     server::{ServerProcess, memory_of},
 };
-use crate::{cli::config::StreamsBenchArgs, domain::role::Role, proto::verdad::v1 as pb};
+use crate::config::StreamsBenchArgs;
+use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// A budget no load of the bench reaches: no bound at all.

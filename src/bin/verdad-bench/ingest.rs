@@ -19,8 +19,8 @@ use tonic::{
 };
 
 use super::{in_fresh_database, prepare, server::ServerProcess};
-use crate::{
-    cli::config::IngestBenchArgs,
+use crate::config::IngestBenchArgs;
+use verdad::{
     demo::visits::{self, Share},
     domain::role::Role,
     proto::verdad::v1::{self as pb, encounter_service_client::EncounterServiceClient},
