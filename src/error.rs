@@ -94,6 +94,13 @@ pub enum Error {
     #[error("the request collided with a concurrent one and was rolled back; send it again")]
     Aborted,
 
+    /// A watch fell further behind the announcements than it may.
+    #[error(
+        "the watch fell {missed} announcements behind; \
+         list the cases with ListRecoveryCases and watch again"
+    )]
+    WatchFellBehind { missed: u64 },
+
     /// Kept with its cause for the log; the caller sees an opaque message.
     #[error("database error")]
     Database(sqlx::Error),
@@ -235,7 +242,7 @@ impl Error {
             Error::PermissionDenied { .. } => "PERMISSION_DENIED",
             Error::DeadlineExceeded { .. } | Error::StatementTimeout => "DEADLINE_EXCEEDED",
             Error::Unavailable { .. } => "UNAVAILABLE",
-            Error::Aborted => "ABORTED",
+            Error::Aborted | Error::WatchFellBehind { .. } => "ABORTED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -289,6 +296,7 @@ impl Error {
                 message: message.clone(),
             },
             Error::Aborted => Error::Aborted,
+            Error::WatchFellBehind { missed } => Error::WatchFellBehind { missed: *missed },
             Error::Database(cause) => {
                 tracing::error!(error = %cause, cause = ?cause, "database error in a shared batch");
                 Error::Internal("a database error failed the shared batch".to_owned())
@@ -322,6 +330,7 @@ impl Error {
             Error::StatementTimeout => "STATEMENT_TIMEOUT",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Aborted => "ABORTED",
+            Error::WatchFellBehind { .. } => "WATCH_FELL_BEHIND",
             Error::Database(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -384,6 +393,10 @@ impl From<Error> for Status {
             Error::StatementTimeout => (Code::DeadlineExceeded, error.to_string()),
             Error::Unavailable { .. } => (Code::Unavailable, error.to_string()),
             Error::Aborted => (Code::Aborted, error.to_string()),
+            Error::WatchFellBehind { missed } => {
+                metadata.insert("missed".to_owned(), missed.to_string());
+                (Code::Aborted, error.to_string())
+            }
             Error::Database(cause) => {
                 tracing::error!(error = %cause, cause = ?cause, "database error");
                 (Code::Internal, "internal error".to_owned())

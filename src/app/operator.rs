@@ -1,17 +1,18 @@
-//! Operator tasks run from the command line rather than over gRPC:
-//! creating organisations and their first key.
+//! Operator tasks, run from the command line rather than by a caller with a
+//! key: creating organisations and their first key. The operator is
+//! trusted as the database's owner is; no role is asked for.
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::{
+    api_keys::{CreatedKey, insert_key},
+    organisations::check_time_zone,
+};
 use crate::{
-    grpc::api_key_service::{CreatedKey, insert_key},
     domain::{
         api_key::NewApiKey,
-        organisation::{
-            DISPLAY_NAME_MAX_CHARS, NewOrganisation, Organisation, check_time_zone_name,
-            unknown_time_zone,
-        },
+        organisation::{DISPLAY_NAME_MAX_CHARS, NewOrganisation, Organisation},
         role::Role,
         text::required_line,
     },
@@ -35,15 +36,6 @@ pub async fn create_organisation(
     let created = insert_organisation(&mut tx, id, new, "first admin key").await?;
     tx.commit().await?;
     Ok(created)
-}
-
-/// Checks that `zone` names an IANA zone the database knows.
-pub(crate) async fn check_time_zone(tx: &mut PgConnection, field: &str, zone: &str) -> Result<()> {
-    check_time_zone_name(field, zone)?;
-    if !store::organisation::time_zone_exists(tx, zone).await? {
-        return Err(unknown_time_zone(field, zone).into());
-    }
-    Ok(())
 }
 
 /// Inserts an organisation and an admin key named `key_name`; the

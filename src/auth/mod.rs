@@ -17,9 +17,9 @@ use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
 use crate::{
+    auth::key_cache::KeyCache,
     domain::api_key::{Principal, bearer_token, hash_secret},
     error::Error,
-    auth::key_cache::KeyCache,
     store,
 };
 

@@ -15,20 +15,22 @@ use tonic_health::pb::{
 };
 
 use crate::{
+    app::api_keys::{create_key, revoke_key},
     app::operator,
-    grpc::api_key_service::{create_key, revoke_key},
-    cli::config::{AdminCommand, Command, DatabaseArgs, HealthcheckArgs, KindArg, RoleArg, ServeArgs},
+    cli::config::{
+        AdminCommand, Command, DatabaseArgs, HealthcheckArgs, KindArg, RoleArg, ServeArgs,
+    },
     demo,
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},
         role::Role,
     },
-    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     error::Error,
-    telemetry::meters,
+    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     server::{Application, ServerSettings, shutdown_signal},
     store::{self, PoolOptions},
+    telemetry::meters,
 };
 
 /// The database the embedded PostgreSQL keeps Verdad's data in.

@@ -13,12 +13,12 @@ use sqlx::PgPool;
 
 use super::{DEMO_ORGANISATION_ID, visits};
 use crate::{
-    grpc::encounter_service::new_encounter,
+    app::lanes::Lanes,
     error::Result,
-    ingest::{Item, Origin, Pipeline, ingest_batch},
-    server::lanes::Lanes,
+    grpc::encounter_service::new_encounter,
     ingest::rollup_applier::RollupApplier,
     ingest::statistics::Statistics,
+    ingest::{Item, Origin, Pipeline, ingest_batch},
     store,
 };
 

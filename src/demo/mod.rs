@@ -10,8 +10,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::{Uuid, uuid};
 
 use crate::{
+    app::api_keys::{CreatedKey, insert_key},
     app::operator::insert_organisation,
-    grpc::api_key_service::{CreatedKey, insert_key},
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},

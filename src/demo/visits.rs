@@ -407,11 +407,7 @@ pub fn journey(index: u64, today: i64) -> Vec<pb::Encounter> {
 }
 
 /// As [`journey`], the visit `days_ago` days before today (at least five).
-pub fn journey_within(
-    index: u64,
-    today: i64,
-    days_ago: RangeInclusive<i64>,
-) -> Vec<pb::Encounter> {
+pub fn journey_within(index: u64, today: i64, days_ago: RangeInclusive<i64>) -> Vec<pb::Encounter> {
     let route = route(index);
     let mut rng = Rng::new(index, DETAILS);
     let visit = Visit {

@@ -462,6 +462,21 @@ pub struct Encounter {
     pub receive_time: DateTime<Utc>,
 }
 
+impl Encounter {
+    /// The codes of the critical standards the encounter violated, in the
+    /// order of its results.
+    pub fn violated_critical_standards(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(|r| {
+                r.severity == super::standard::Severity::Critical
+                    && r.outcome == super::evaluation::Outcome::Violated
+            })
+            .map(|r| r.code.clone())
+            .collect()
+    }
+}
+
 /// The filters of a list of encounters; `None` matches everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EncounterFilter {

@@ -173,6 +173,52 @@ pub fn split_page<T>(
     (rows, token)
 }
 
+/// The rows of one list query, one more than a page holds when there is a
+/// next page, each with the position a token after it carries. A door
+/// turns it into the page it sends with [`Listing::page`].
+pub struct Listing<T> {
+    rows: Vec<(Uuid, T)>,
+    size: i64,
+    query: Query,
+}
+
+impl<T> Listing<T> {
+    /// Rows read for a page of `size` (at most `size + 1` of them).
+    pub fn new(rows: Vec<(Uuid, T)>, size: i64, query: Query) -> Self {
+        Self { rows, size, query }
+    }
+
+    /// A listing with nothing in it.
+    pub fn empty(query: Query) -> Self {
+        Self::new(Vec::new(), 0, query)
+    }
+
+    /// The page to send: the rows as `convert` makes them, as many as fit
+    /// in `budget` bytes as `bytes` measures them (see [`split_page`]), and
+    /// the token of the next page.
+    pub fn page<P>(
+        self,
+        budget: usize,
+        mut convert: impl FnMut(T) -> P,
+        bytes: impl Fn(&P) -> usize,
+    ) -> (Vec<P>, String) {
+        let rows: Vec<(Uuid, P)> = self
+            .rows
+            .into_iter()
+            .map(|(position, row)| (position, convert(row)))
+            .collect();
+        let (page, token) = split_page(
+            rows,
+            self.size,
+            budget,
+            &self.query,
+            |(position, _)| *position,
+            |(_, row)| bytes(row),
+        );
+        (page.into_iter().map(|(_, row)| row).collect(), token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

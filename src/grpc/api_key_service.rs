@@ -1,157 +1,37 @@
 //! `verdad.v1.ApiKeyService`.
 
-use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{
-    authorize,
+    caller,
     convert::{role_from_proto, role_to_proto},
-    item_bytes, page_budget, parse_id, proto_id, required_enum, respond, timestamp,
+    item_bytes, page_budget, parse_id, required_enum, timestamp,
 };
 use crate::{
+    app::{App, ListRequest, api_keys::KeysFilter},
     domain::{
-        api_key::{ApiKey, NewApiKey, generate_secret},
-        paging::{self, PageToken, TokenKey},
-        role::Access,
+        api_key::{ApiKey, NewApiKey},
+        paging,
         text::required_line,
         violation::Violations,
     },
     error::{Error, Result},
-    auth::key_cache::KeyCache,
     proto::verdad::v1 as pb,
-    store,
 };
 
 /// The longest key label.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 200;
 
 pub struct ApiKeyApi {
-    pool: PgPool,
-    tokens: TokenKey,
-    keys: KeyCache,
+    app: Arc<App>,
 }
 
 impl ApiKeyApi {
-    pub fn new(pool: PgPool, tokens: TokenKey, keys: KeyCache) -> Self {
-        Self { pool, tokens, keys }
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
     }
-
-    async fn create(
-        &self,
-        request: Request<pb::CreateApiKeyRequest>,
-    ) -> Result<pb::CreateApiKeyResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let request = request.into_inner();
-        let mut v = Violations::new();
-        let display_name = v.check(required_line(
-            "display_name",
-            &request.display_name,
-            DISPLAY_NAME_MAX_CHARS,
-        ));
-        let role = v.check(required_enum("role", request.role, role_from_proto));
-        let new = v.finish(|| {
-            Some(NewApiKey {
-                display_name: display_name?,
-                role: role?,
-            })
-        })?;
-        let created = create_key(&self.pool, principal.organisation_id, &new).await?;
-        Ok(pb::CreateApiKeyResponse {
-            api_key: Some(to_proto(created.key)),
-            secret: created.secret,
-        })
-    }
-
-    async fn list(
-        &self,
-        request: Request<pb::ListApiKeysRequest>,
-    ) -> Result<pb::ListApiKeysResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let budget = page_budget(&request);
-        let request = request.into_inner();
-        let size = paging::page_size(request.page_size)?;
-        let query = self.tokens.query(
-            principal.organisation_id,
-            &format!("api_keys show_revoked={}", request.show_revoked),
-        );
-        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
-
-        let org = principal.organisation_id;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let rows =
-            store::api_key::list(&mut tx, org, request.show_revoked, after, size + 1).await?;
-        tx.commit().await?;
-        let rows: Vec<pb::ApiKey> = rows.into_iter().map(to_proto).collect();
-        let (api_keys, next_page_token) =
-            paging::split_page(rows, size, budget, &query, |k| proto_id(&k.id), item_bytes);
-        Ok(pb::ListApiKeysResponse {
-            api_keys,
-            next_page_token,
-        })
-    }
-
-    async fn revoke(
-        &self,
-        request: Request<pb::RevokeApiKeyRequest>,
-    ) -> Result<pb::RevokeApiKeyResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let id = parse_id("id", &request.get_ref().id)?;
-        let key = revoke_key(&self.pool, principal.organisation_id, id).await?;
-        // The notification reaches this server too, but the caller may use
-        // the key again before it does.
-        self.keys.forget_all();
-        Ok(pb::RevokeApiKeyResponse {
-            api_key: Some(to_proto(key)),
-        })
-    }
-}
-
-/// A created key with its secret, which exists only here.
-pub struct CreatedKey {
-    pub key: ApiKey,
-    pub secret: String,
-}
-
-/// Creates a key for `organisation_id`.
-pub async fn create_key(
-    pool: &PgPool,
-    organisation_id: Uuid,
-    new: &NewApiKey,
-) -> Result<CreatedKey> {
-    let mut tx = store::begin_for(pool, organisation_id).await?;
-    let created = insert_key(&mut tx, organisation_id, new).await?;
-    tx.commit().await?;
-    Ok(created)
-}
-
-/// Makes a secret and stores the key within the caller's transaction.
-pub async fn insert_key(
-    tx: &mut PgConnection,
-    organisation_id: Uuid,
-    new: &NewApiKey,
-) -> Result<CreatedKey> {
-    let secret = generate_secret()?;
-    let key = store::api_key::insert(tx, organisation_id, new, &secret).await?;
-    Ok(CreatedKey {
-        key,
-        secret: secret.secret,
-    })
-}
-
-/// Revokes the key `id` of `organisation_id`, unless that would leave the
-/// organisation without an admin key.
-pub async fn revoke_key(pool: &PgPool, organisation_id: Uuid, id: Uuid) -> Result<ApiKey> {
-    let mut tx = store::begin_for(pool, organisation_id).await?;
-    store::organisation::lock(&mut tx, organisation_id).await?;
-    let key = store::api_key::get_for_update(&mut tx, organisation_id, id)
-        .await?
-        .ok_or_else(|| Error::not_found("api key", id.to_string()))?;
-    let valid_admins = store::api_key::count_valid_admins(&mut tx, organisation_id).await?;
-    key.check_revocable(valid_admins)?;
-    let key = store::api_key::revoke(&mut tx, organisation_id, id).await?;
-    tx.commit().await?;
-    Ok(key)
 }
 
 #[tonic::async_trait]
@@ -160,22 +40,72 @@ impl pb::api_key_service_server::ApiKeyService for ApiKeyApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        respond(self.create(request).await)
+        let caller = caller(&request)?;
+        let created = self
+            .app
+            .create_api_key(&caller, new_key(request.get_ref()))
+            .await?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(to_proto(created.key)),
+            secret: created.secret,
+        }))
     }
 
     async fn list_api_keys(
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        respond(self.list(request).await)
+        let (caller, budget) = (caller(&request)?, page_budget(&request));
+        let listing = self
+            .app
+            .list_api_keys(&caller, list_request(request.into_inner()))
+            .await?;
+        let (api_keys, next_page_token) = listing.page(budget, to_proto, item_bytes);
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys,
+            next_page_token,
+        }))
     }
 
     async fn revoke_api_key(
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        respond(self.revoke(request).await)
+        let caller = caller(&request)?;
+        let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
+        let key = self.app.revoke_api_key(&caller, id).await?;
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some(to_proto(key)),
+        }))
     }
+}
+
+/// Reads a key to create, every problem at once.
+fn new_key(request: &pb::CreateApiKeyRequest) -> Result<NewApiKey> {
+    let mut v = Violations::new();
+    let display_name = v.check(required_line(
+        "display_name",
+        &request.display_name,
+        DISPLAY_NAME_MAX_CHARS,
+    ));
+    let role = v.check(required_enum("role", request.role, role_from_proto));
+    let new = v.finish(|| {
+        Some(NewApiKey {
+            display_name: display_name?,
+            role: role?,
+        })
+    })?;
+    Ok(new)
+}
+
+fn list_request(request: pb::ListApiKeysRequest) -> Result<ListRequest<KeysFilter>> {
+    Ok(ListRequest {
+        size: paging::page_size(request.page_size)?,
+        filter: KeysFilter {
+            show_revoked: request.show_revoked,
+        },
+        page_token: request.page_token,
+    })
 }
 
 fn to_proto(key: ApiKey) -> pb::ApiKey {

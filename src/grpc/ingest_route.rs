@@ -21,7 +21,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use super::encounter_service::{Batches, EncounterApi};
-use crate::{error::Error, proto::verdad::v1 as pb, ingest::stream_budget::HeldBatches};
+use crate::{error::Error, ingest::stream_budget::HeldBatches, proto::verdad::v1 as pb};
 
 /// The path the route serves.
 pub const PATH: &str = "/verdad.v1.EncounterService/IngestEncounters";

@@ -1,103 +1,35 @@
 //! `verdad.v1.JourneyService`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use super::{
-    authorize, encounter_service::to_proto as encounter_to_proto, fitting, from_timestamp,
-    page_budget, respond, timestamp,
+    caller, encounter_service::to_proto as encounter_to_proto, fitting, from_timestamp,
+    page_budget, timestamp,
 };
 use crate::{
+    app::{App, journeys::Journey},
     domain::{
         encounter::{
             COMMENT_MAX_CHARS, JOURNEY_ID_MAX_CHARS, occur_time, required_reference, satisfaction,
         },
-        journey::{
-            JourneyFeedback, MAX_SHOWN_ENCOUNTERS, check_feedback_given, likelihood_to_recommend,
-        },
-        role::Access,
+        journey::{JourneyFeedback, check_feedback_given, likelihood_to_recommend},
         text::optional_text,
         violation::Violations,
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
-    store,
 };
 
 pub struct JourneyApi {
-    pool: PgPool,
+    app: Arc<App>,
 }
 
 impl JourneyApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    async fn record_feedback(
-        &self,
-        request: Request<pb::RecordJourneyFeedbackRequest>,
-    ) -> Result<pb::RecordJourneyFeedbackResponse> {
-        let principal = authorize(&request, Access::Ingest)?;
-        let org = principal.organisation_id;
-        let request = request.into_inner();
-        let (journey_id, feedback) = checked_feedback(&request, Utc::now())?;
-        let hash = feedback.content_hash();
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let inserted =
-            store::journey::insert_feedback(&mut tx, org, &journey_id, &feedback, &hash).await?;
-        let stored = store::journey::feedback(&mut tx, org, &journey_id)
-            .await?
-            .ok_or_else(|| Error::not_found("journey feedback", journey_id.clone()))?;
-        if !inserted && stored.content_hash[..] != hash[..] {
-            return Err(Error::AlreadyExists {
-                resource: "journey feedback",
-                field: "journey_id",
-                value: journey_id,
-            });
-        }
-        let journey_known = store::journey::has_encounters(&mut tx, org, &journey_id).await?;
-        tx.commit().await?;
-        Ok(pb::RecordJourneyFeedbackResponse {
-            feedback: Some(feedback_to_proto(stored.feedback, stored.receive_time)),
-            duplicate: !inserted,
-            journey_known,
-        })
-    }
-
-    async fn get(&self, request: Request<pb::GetJourneyRequest>) -> Result<pb::GetJourneyResponse> {
-        let principal = authorize(&request, Access::Read)?;
-        let org = principal.organisation_id;
-        let budget = page_budget(&request);
-        let journey_id = required_reference(
-            "journey_id",
-            &request.get_ref().journey_id,
-            JOURNEY_ID_MAX_CHARS,
-        )?;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let summary = store::encounter::journey_summary(&mut tx, org, &journey_id).await?;
-        let encounters =
-            store::encounter::journey(&mut tx, org, &journey_id, MAX_SHOWN_ENCOUNTERS).await?;
-        let feedback = store::journey::feedback(&mut tx, org, &journey_id).await?;
-        tx.commit().await?;
-        if summary.encounter_count == 0 && feedback.is_none() {
-            return Err(Error::not_found("journey", journey_id));
-        }
-        let encounters: Vec<pb::Encounter> =
-            encounters.into_iter().map(encounter_to_proto).collect();
-        Ok(pb::GetJourneyResponse {
-            journey: Some(pb::Journey {
-                journey_id,
-                // The first ones, as many as fit beside the rest.
-                encounters: fitting(encounters, budget.saturating_sub(2048)),
-                encounter_count: summary.encounter_count,
-                failed_encounter_count: summary.failed_count,
-                feedback: feedback.map(|f| feedback_to_proto(f.feedback, f.receive_time)),
-                score: summary.score(),
-                start_time: summary.start_time.map(timestamp),
-                end_time: summary.end_time.map(timestamp),
-            }),
-        })
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
     }
 }
 
@@ -170,13 +102,53 @@ impl pb::journey_service_server::JourneyService for JourneyApi {
         &self,
         request: Request<pb::RecordJourneyFeedbackRequest>,
     ) -> Result<Response<pb::RecordJourneyFeedbackResponse>, Status> {
-        respond(self.record_feedback(request).await)
+        let caller = caller(&request)?;
+        let feedback = checked_feedback(request.get_ref(), Utc::now());
+        let recorded = self.app.record_journey_feedback(&caller, feedback).await?;
+        let stored = recorded.stored;
+        Ok(Response::new(pb::RecordJourneyFeedbackResponse {
+            feedback: Some(feedback_to_proto(stored.feedback, stored.receive_time)),
+            duplicate: recorded.duplicate,
+            journey_known: recorded.journey_known,
+        }))
     }
 
     async fn get_journey(
         &self,
         request: Request<pb::GetJourneyRequest>,
     ) -> Result<Response<pb::GetJourneyResponse>, Status> {
-        respond(self.get(request).await)
+        let (caller, budget) = (caller(&request)?, page_budget(&request));
+        let journey_id = &request.get_ref().journey_id;
+        let journey_id = required_reference("journey_id", journey_id, JOURNEY_ID_MAX_CHARS);
+        let journey = self
+            .app
+            .get_journey(&caller, journey_id.map_err(Error::from))
+            .await?;
+        Ok(Response::new(pb::GetJourneyResponse {
+            journey: Some(journey_to_proto(journey, budget)),
+        }))
+    }
+}
+
+/// A journey with the first of its encounters that fit in `budget` bytes
+/// beside the rest.
+fn journey_to_proto(journey: Journey, budget: usize) -> pb::Journey {
+    let summary = journey.summary;
+    let encounters: Vec<pb::Encounter> = journey
+        .encounters
+        .into_iter()
+        .map(encounter_to_proto)
+        .collect();
+    pb::Journey {
+        journey_id: journey.journey_id,
+        encounters: fitting(encounters, budget.saturating_sub(2048)),
+        encounter_count: summary.encounter_count,
+        failed_encounter_count: summary.failed_count,
+        feedback: journey
+            .feedback
+            .map(|f| feedback_to_proto(f.feedback, f.receive_time)),
+        score: summary.score(),
+        start_time: summary.start_time.map(timestamp),
+        end_time: summary.end_time.map(timestamp),
     }
 }

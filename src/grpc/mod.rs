@@ -1,5 +1,7 @@
-//! The gRPC services: each validates its requests, converts them to domain
-//! values, lets `store` persist them and converts the answer back.
+//! The gRPC door: one adapter per service, each handler converting the
+//! request into domain values, calling one use case of `crate::app` and
+//! converting the answer back; and the plumbing in front of them (framing,
+//! codec, deadline, the ingest stream's route).
 
 pub mod codec;
 pub mod deadline;
@@ -19,44 +21,28 @@ pub mod standard_service;
 pub mod touchpoint_service;
 
 use chrono::{DateTime, Utc};
-use tonic::{Request, Response, Status};
-use uuid::Uuid;
+use tonic::Request;
 
 use crate::{
-    auth::CalledMethod,
     domain::{
         api_key::Principal,
         code::{Lookup, parse_lookup},
-        role::Access,
         violation::FieldViolation,
     },
     error::{Error, Result},
 };
 
-/// The caller of `request`, if its key may use a method that needs `access`.
-/// The authentication layer has put the caller there; a request without one
-/// never reaches a service.
-pub(crate) fn authorize<T>(request: &Request<T>, access: Access) -> Result<Principal> {
-    let principal =
-        request
-            .extensions()
-            .get::<Principal>()
-            .copied()
-            .ok_or(Error::Unauthenticated {
-                reason: "API_KEY_MISSING",
-                message: "missing api key: send \"authorization: Bearer <key>\"",
-            })?;
-    if !principal.role.allows(access) {
-        let method = request
-            .extensions()
-            .get::<CalledMethod>()
-            .map_or("this method", |m| m.0.as_str());
-        return Err(Error::PermissionDenied {
-            role: principal.role.to_string(),
-            method: method.to_owned(),
-        });
-    }
-    Ok(principal)
+/// The caller of `request`: the authentication layer has put it there; a
+/// request without one never reaches a service.
+pub(crate) fn caller<T>(request: &Request<T>) -> Result<Principal> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .copied()
+        .ok_or(Error::Unauthenticated {
+            reason: "API_KEY_MISSING",
+            message: "missing api key: send \"authorization: Bearer <key>\"",
+        })
 }
 
 /// The most bytes the items of one page may take: the message limit the
@@ -84,42 +70,10 @@ pub(crate) fn fitting<T: prost::Message>(mut items: Vec<T>, budget: usize) -> Ve
     items
 }
 
-/// Turns a handler's result into what tonic sends.
-pub(crate) fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
-}
-
 /// Reads the `id` or `code` of a Get request: exactly one must be set.
 pub(crate) fn required_lookup(id: &str, code: &str) -> Result<Lookup, FieldViolation> {
     parse_lookup("id", id, "code", code)?
         .ok_or_else(|| FieldViolation::new("id", "exactly one of id and code must be set"))
-}
-
-/// The ids of the touchpoints a filter names (by id or by code), which must
-/// be the organisation's: NOT_FOUND otherwise, as for any resource named.
-pub(crate) async fn named_touchpoints(
-    connection: &mut sqlx::PgConnection,
-    org: Uuid,
-    lookups: &[Lookup],
-) -> Result<Vec<Uuid>> {
-    if lookups.is_empty() {
-        return Ok(Vec::new());
-    }
-    crate::store::touchpoint::resolve(connection, org, lookups)
-        .await?
-        .map_err(|missing| Error::not_found("touchpoint", missing.to_string()))
-}
-
-/// The id of the touchpoint a filter names, if it names one (see
-/// [`named_touchpoints`]).
-pub(crate) async fn named_touchpoint(
-    connection: &mut sqlx::PgConnection,
-    org: Uuid,
-    lookup: Option<&Lookup>,
-) -> Result<Option<Uuid>> {
-    let lookups = lookup.map(std::slice::from_ref).unwrap_or_default();
-    let ids = named_touchpoints(connection, org, lookups).await?;
-    Ok(ids.into_iter().next())
 }
 
 /// Reads a filter's touchpoint, named by `<field>_id` or `<field>_code`:
@@ -133,11 +87,6 @@ pub(crate) fn touchpoint_filter(
 }
 
 pub(crate) use crate::domain::code::parse_id;
-
-/// The id of an item just converted to its proto, for its page token.
-pub(crate) fn proto_id(id: &str) -> Uuid {
-    Uuid::try_parse(id).unwrap_or_default()
-}
 
 /// Reads a timestamp field; `None` when unset. Times before 1970 or beyond
 /// what chrono holds are violations, like malformed nanoseconds.

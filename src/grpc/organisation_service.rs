@@ -1,30 +1,30 @@
 //! `verdad.v1.OrganisationService`.
 
+use std::sync::Arc;
+
 use prost_types::FieldMask;
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    authorize,
+    caller,
     convert::{kind_from_proto, kind_to_proto},
     field_mask::MaskRules,
-    parse_id, required_enum, respond, timestamp,
+    parse_id, required_enum, timestamp,
 };
 use crate::{
+    app::App,
     domain::{
         organisation::{
             DISPLAY_NAME_MAX_CHARS, Organisation, OrganisationChanges, parse_failure_threshold,
             parse_first_impression,
         },
         recovery::parse_deadline,
-        role::Access,
         text::required_line,
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
-    store,
 };
 
 /// The fields an update mask may name, and those it may not.
@@ -45,61 +45,12 @@ const MASK: MaskRules = MaskRules {
 const TIME_ZONE_MAX_CHARS: usize = 64;
 
 pub struct OrganisationApi {
-    pool: PgPool,
+    app: Arc<App>,
 }
 
 impl OrganisationApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    async fn get(
-        &self,
-        request: Request<pb::GetOrganisationRequest>,
-    ) -> Result<pb::GetOrganisationResponse> {
-        let principal = authorize(&request, Access::Read)?;
-        let org = principal.organisation_id;
-        own_id(&request.get_ref().id, "id", org)?;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let organisation = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
-        tx.commit().await?;
-        Ok(pb::GetOrganisationResponse {
-            organisation: Some(to_proto(organisation)),
-        })
-    }
-
-    async fn update(
-        &self,
-        request: Request<pb::UpdateOrganisationRequest>,
-    ) -> Result<pb::UpdateOrganisationResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let request = request.into_inner();
-        let Some(fields) = request.organisation else {
-            return Err(Error::invalid("organisation", "is required"));
-        };
-        let org = principal.organisation_id;
-        own_id(&fields.id, "organisation.id", org)?;
-        let changes = changes(&fields, request.update_mask)?;
-
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        if let Some(zone) = &changes.time_zone {
-            crate::app::operator::check_time_zone(&mut tx, "organisation.time_zone", zone).await?;
-        }
-        let mut organisation = store::organisation::get(&mut tx, org, true)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
-        let old_zone = organisation.time_zone.clone();
-        changes.apply_to(&mut organisation);
-        let organisation = store::organisation::update(&mut tx, &organisation).await?;
-        if organisation.time_zone != old_zone {
-            store::organisation::rebuild_rollups(&mut tx, org).await?;
-        }
-        tx.commit().await?;
-        Ok(pb::UpdateOrganisationResponse {
-            organisation: Some(to_proto(organisation)),
-        })
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
     }
 }
 
@@ -109,28 +60,46 @@ impl pb::organisation_service_server::OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::GetOrganisationResponse>, Status> {
-        respond(self.get(request).await)
+        let caller = caller(&request)?;
+        let id = optional_id(&request.get_ref().id, "id");
+        let organisation = self.app.get_organisation(&caller, id).await?;
+        Ok(Response::new(pb::GetOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
     }
 
     async fn update_organisation(
         &self,
         request: Request<pb::UpdateOrganisationRequest>,
     ) -> Result<Response<pb::UpdateOrganisationResponse>, Status> {
-        respond(self.update(request).await)
+        let caller = caller(&request)?;
+        let update = update(request.into_inner());
+        let organisation = self.app.update_organisation(&caller, update).await?;
+        Ok(Response::new(pb::UpdateOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
     }
 }
 
-/// Checks that an id a request gives, if any, is the caller's own
-/// organisation; any other is as unknown as one that does not exist.
-fn own_id(id: &str, field: &str, org: Uuid) -> Result<()> {
+/// Reads an id a request may give: `None` when empty.
+fn optional_id(id: &str, field: &str) -> Result<Option<Uuid>> {
     if id.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let id = parse_id(field, id)?;
-    if id != org {
-        return Err(Error::not_found("organisation", id.to_string()));
-    }
-    Ok(())
+    Ok(Some(parse_id(field, id)?))
+}
+
+/// Reads an update: the id it names, if any, and then its changes, which
+/// are checked only once the id is known to be the caller's own.
+fn update(
+    request: pb::UpdateOrganisationRequest,
+) -> Result<(Option<Uuid>, Result<OrganisationChanges>)> {
+    let Some(fields) = request.organisation else {
+        return Err(Error::invalid("organisation", "is required"));
+    };
+    let id = optional_id(&fields.id, "organisation.id")?;
+    let changes = changes(&fields, request.update_mask).map_err(Error::from);
+    Ok((id, changes))
 }
 
 fn to_proto(organisation: Organisation) -> pb::Organisation {

@@ -1,12 +1,13 @@
 //! `verdad.v1.StandardService`.
 
+use std::sync::Arc;
+
 use prost_types::FieldMask;
-use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    authorize,
+    caller,
     convert::{
         comparison_from_proto, comparison_to_proto, element_from_proto, element_to_proto,
         metric_field_from_proto, metric_field_to_proto, severity_from_proto, severity_to_proto,
@@ -14,26 +15,27 @@ use super::{
     },
     enum_field,
     field_mask::MaskRules,
-    item_bytes, named_touchpoint, page_budget, parse_id, proto_id, required_enum, required_lookup,
-    respond, timestamp, touchpoint_filter, touchpoint_service,
+    item_bytes, page_budget, parse_id, required_enum, required_lookup, timestamp,
+    touchpoint_filter, touchpoint_service,
 };
 use crate::{
+    app::{
+        App, ListRequest,
+        standards::{ManualRequest, StandardsFilter},
+    },
     domain::{
         code::{Lookup, parse_code, parse_lookup},
-        manual::{self, ServiceManual},
-        paging::{self, PageToken, TokenKey},
-        role::Access,
+        manual::ServiceManual,
+        paging,
         standard::{
             GUIDANCE_MAX_CHARS, NewStandard, Rule, Standard, StandardChanges, StandardFilter,
-            TITLE_MAX_CHARS, TouchpointRef,
+            TITLE_MAX_CHARS,
         },
         text::{optional_text, required_line},
-        touchpoint::Touchpoint,
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
-    store,
 };
 
 /// The fields an update mask may name, and those it may not. Either name of
@@ -63,184 +65,12 @@ const MASK: MaskRules = MaskRules {
 };
 
 pub struct StandardApi {
-    pool: PgPool,
-    tokens: TokenKey,
+    app: Arc<App>,
 }
 
 impl StandardApi {
-    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
-        Self { pool, tokens }
-    }
-
-    async fn create(
-        &self,
-        request: Request<pb::CreateStandardRequest>,
-    ) -> Result<pb::CreateStandardResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let new = new_standard(request.into_inner().standard)?;
-        let org = principal.organisation_id;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let touchpoint = match &new.touchpoint {
-            Some(lookup) => Some(attachable_touchpoint(&mut tx, org, lookup).await?.id),
-            None => None,
-        };
-        let standard = store::standard::insert(&mut tx, org, &new, touchpoint).await?;
-        tx.commit().await?;
-        Ok(pb::CreateStandardResponse {
-            standard: Some(to_proto(standard)),
-        })
-    }
-
-    async fn get(
-        &self,
-        request: Request<pb::GetStandardRequest>,
-    ) -> Result<pb::GetStandardResponse> {
-        let principal = authorize(&request, Access::Read)?;
-        let request = request.into_inner();
-        let org = principal.organisation_id;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let lookup = required_lookup(&request.id, &request.code)?;
-        let standard = store::standard::find(&mut tx, org, &lookup)
-            .await?
-            .ok_or_else(|| Error::not_found("standard", lookup.to_string()))?;
-        tx.commit().await?;
-        Ok(pb::GetStandardResponse {
-            standard: Some(to_proto(standard)),
-        })
-    }
-
-    async fn list(
-        &self,
-        request: Request<pb::ListStandardsRequest>,
-    ) -> Result<pb::ListStandardsResponse> {
-        let principal = authorize(&request, Access::Read)?;
-        let budget = page_budget(&request);
-        let request = request.into_inner();
-        let mut violations = Violations::new();
-        let size = violations.check(paging::page_size(request.page_size));
-        let filter = violations.check(filter(&request));
-        let (size, (filter, touchpoint)) = violations.finish(|| Some((size?, filter?)))?;
-        let org = principal.organisation_id;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let filter = StandardFilter {
-            touchpoint_id: named_touchpoint(&mut tx, org, touchpoint.as_ref()).await?,
-            ..filter
-        };
-        let query = self
-            .tokens
-            .query(principal.organisation_id, &format!("standards {filter:?}"));
-        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
-        let rows = store::standard::list(&mut tx, org, &filter, after, size + 1).await?;
-        tx.commit().await?;
-        let rows: Vec<pb::Standard> = rows.into_iter().map(to_proto).collect();
-        let (standards, next_page_token) =
-            paging::split_page(rows, size, budget, &query, |s| proto_id(&s.id), item_bytes);
-        Ok(pb::ListStandardsResponse {
-            standards,
-            next_page_token,
-        })
-    }
-
-    async fn update(
-        &self,
-        request: Request<pb::UpdateStandardRequest>,
-    ) -> Result<pb::UpdateStandardResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let request = request.into_inner();
-        let Some(fields) = request.standard else {
-            return Err(Error::invalid("standard", "is required"));
-        };
-        let id = parse_id("standard.id", &fields.id)?;
-        let changes = changes(&fields, request.update_mask)?;
-        let org = principal.organisation_id;
-
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let mut standard = store::standard::get(&mut tx, org, id, true)
-            .await?
-            .ok_or_else(|| Error::not_found("standard", id.to_string()))?;
-        standard.check_changeable()?;
-        let touchpoint = match &changes.touchpoint {
-            Some(Some(lookup)) => {
-                let found = attachable_touchpoint(&mut tx, org, lookup).await?;
-                Some(Some(TouchpointRef {
-                    id: found.id,
-                    code: found.code,
-                }))
-            }
-            Some(None) => Some(None),
-            None => None,
-        };
-        changes.apply_to(&mut standard, touchpoint);
-        let standard = store::standard::update(&mut tx, org, &standard).await?;
-        tx.commit().await?;
-        Ok(pb::UpdateStandardResponse {
-            standard: Some(to_proto(standard)),
-        })
-    }
-
-    /// Archives (`archive`) or unarchives the standard `id`.
-    async fn set_archived(&self, org: Uuid, id: &str, archive: bool) -> Result<Standard> {
-        let id = parse_id("id", id)?;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let standard = store::standard::get(&mut tx, org, id, true)
-            .await?
-            .ok_or_else(|| Error::not_found("standard", id.to_string()))?;
-        standard.check_archive_transition(archive)?;
-        if !archive && let Some(touchpoint) = &standard.touchpoint {
-            attachable_touchpoint(&mut tx, org, &Lookup::Id(touchpoint.id)).await?;
-        }
-        let standard = store::standard::set_archived(&mut tx, org, id, archive).await?;
-        tx.commit().await?;
-        Ok(standard)
-    }
-
-    async fn service_manual(
-        &self,
-        request: Request<pb::GetServiceManualRequest>,
-    ) -> Result<pb::GetServiceManualResponse> {
-        let principal = authorize(&request, Access::Read)?;
-        let org = principal.organisation_id;
-        let budget = page_budget(&request);
-        let request = request.into_inner();
-        let mut v = Violations::new();
-        let stage = v.check(enum_field("stage", request.stage, stage_from_proto));
-        let size = v.check(manual_page_size(request.page_size));
-        let (stage, size) = v.finish(|| Some((stage?, size?)))?;
-        let query = self.tokens.query(org, &format!("service manual {stage:?}"));
-        let from = PageToken::decode(&request.page_token, &query)?
-            .map_or(0, |token| token.after.as_u128() as usize);
-
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let organisation = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
-        let touchpoints = store::touchpoint::list_active(&mut tx, org).await?;
-        let standards = store::standard::list_active(&mut tx, org).await?;
-        tx.commit().await?;
-        let mut manual = manual::assemble(
-            organisation.display_name,
-            touchpoints,
-            standards,
-            chrono::Utc::now(),
-        );
-        if let Some(stage) = stage {
-            manual.keep_stage(stage);
-        }
-        let parts = manual.page(from, budget, size);
-        let next = from + parts.len();
-        let next_page_token = if next < manual.parts().len() {
-            PageToken {
-                after: Uuid::from_u128(next as u128),
-            }
-            .encode(&query)
-        } else {
-            String::new()
-        };
-        let markdown = manual::render_parts(&manual, &parts);
-        Ok(pb::GetServiceManualResponse {
-            service_manual: Some(manual_to_proto(manual.only(&parts), markdown)),
-            next_page_token,
-        })
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
     }
 }
 
@@ -250,82 +80,133 @@ impl pb::standard_service_server::StandardService for StandardApi {
         &self,
         request: Request<pb::CreateStandardRequest>,
     ) -> Result<Response<pb::CreateStandardResponse>, Status> {
-        respond(self.create(request).await)
+        let caller = caller(&request)?;
+        let new = new_standard(request.into_inner().standard).map_err(Error::from);
+        let standard = self.app.create_standard(&caller, new).await?;
+        Ok(Response::new(pb::CreateStandardResponse {
+            standard: Some(to_proto(standard)),
+        }))
     }
 
     async fn get_standard(
         &self,
         request: Request<pb::GetStandardRequest>,
     ) -> Result<Response<pb::GetStandardResponse>, Status> {
-        respond(self.get(request).await)
+        let caller = caller(&request)?;
+        let lookup = required_lookup(&request.get_ref().id, &request.get_ref().code);
+        let standard = self
+            .app
+            .get_standard(&caller, lookup.map_err(Error::from))
+            .await?;
+        Ok(Response::new(pb::GetStandardResponse {
+            standard: Some(to_proto(standard)),
+        }))
     }
 
     async fn list_standards(
         &self,
         request: Request<pb::ListStandardsRequest>,
     ) -> Result<Response<pb::ListStandardsResponse>, Status> {
-        respond(self.list(request).await)
+        let (caller, budget) = (caller(&request)?, page_budget(&request));
+        let listing = self
+            .app
+            .list_standards(&caller, list_request(request.into_inner()))
+            .await?;
+        let (standards, next_page_token) = listing.page(budget, to_proto, item_bytes);
+        Ok(Response::new(pb::ListStandardsResponse {
+            standards,
+            next_page_token,
+        }))
     }
 
     async fn update_standard(
         &self,
         request: Request<pb::UpdateStandardRequest>,
     ) -> Result<Response<pb::UpdateStandardResponse>, Status> {
-        respond(self.update(request).await)
+        let caller = caller(&request)?;
+        let standard = self
+            .app
+            .update_standard(&caller, update(request.into_inner()))
+            .await?;
+        Ok(Response::new(pb::UpdateStandardResponse {
+            standard: Some(to_proto(standard)),
+        }))
     }
 
     async fn archive_standard(
         &self,
         request: Request<pb::ArchiveStandardRequest>,
     ) -> Result<Response<pb::ArchiveStandardResponse>, Status> {
-        let result = async {
-            let principal = authorize(&request, Access::Manage)?;
-            let standard = self
-                .set_archived(principal.organisation_id, &request.get_ref().id, true)
-                .await?;
-            Ok(pb::ArchiveStandardResponse {
-                standard: Some(to_proto(standard)),
-            })
-        };
-        respond(result.await)
+        let caller = caller(&request)?;
+        let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
+        let standard = self.app.set_standard_archived(&caller, id, true).await?;
+        Ok(Response::new(pb::ArchiveStandardResponse {
+            standard: Some(to_proto(standard)),
+        }))
     }
 
     async fn unarchive_standard(
         &self,
         request: Request<pb::UnarchiveStandardRequest>,
     ) -> Result<Response<pb::UnarchiveStandardResponse>, Status> {
-        let result = async {
-            let principal = authorize(&request, Access::Manage)?;
-            let standard = self
-                .set_archived(principal.organisation_id, &request.get_ref().id, false)
-                .await?;
-            Ok(pb::UnarchiveStandardResponse {
-                standard: Some(to_proto(standard)),
-            })
-        };
-        respond(result.await)
+        let caller = caller(&request)?;
+        let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
+        let standard = self.app.set_standard_archived(&caller, id, false).await?;
+        Ok(Response::new(pb::UnarchiveStandardResponse {
+            standard: Some(to_proto(standard)),
+        }))
     }
 
     async fn get_service_manual(
         &self,
         request: Request<pb::GetServiceManualRequest>,
     ) -> Result<Response<pb::GetServiceManualResponse>, Status> {
-        respond(self.service_manual(request).await)
+        let (caller, budget) = (caller(&request)?, page_budget(&request));
+        let manual_request = manual_request(request.into_inner());
+        let page = self
+            .app
+            .service_manual(&caller, manual_request, budget)
+            .await?;
+        Ok(Response::new(pb::GetServiceManualResponse {
+            service_manual: Some(manual_to_proto(page.manual, page.markdown)),
+            next_page_token: page.next_page_token,
+        }))
     }
 }
 
-/// The touchpoint a standard is to be attached to: it must exist in the
-/// organisation and not be archived.
-async fn attachable_touchpoint(
-    tx: &mut PgConnection,
-    org: Uuid,
-    lookup: &Lookup,
-) -> Result<Touchpoint> {
-    let touchpoint = store::touchpoint::find(tx, org, lookup)
-        .await?
-        .ok_or_else(|| Error::not_found("touchpoint", lookup.to_string()))?;
-    touchpoint.check_active("attaching standards to it")?;
-    Ok(touchpoint)
+/// Reads a list request: its page size and filters, every problem at once.
+fn list_request(request: pb::ListStandardsRequest) -> Result<ListRequest<StandardsFilter>> {
+    let mut violations = Violations::new();
+    let size = violations.check(paging::page_size(request.page_size));
+    let filter = violations.check(filter(&request));
+    let (size, (filter, touchpoint)) = violations.finish(|| Some((size?, filter?)))?;
+    Ok(ListRequest {
+        size,
+        filter: StandardsFilter { filter, touchpoint },
+        page_token: request.page_token,
+    })
+}
+
+/// Reads an update: the standard's id and the changes its mask names.
+fn update(request: pb::UpdateStandardRequest) -> Result<(Uuid, StandardChanges)> {
+    let Some(fields) = request.standard else {
+        return Err(Error::invalid("standard", "is required"));
+    };
+    let id = parse_id("standard.id", &fields.id)?;
+    Ok((id, changes(&fields, request.update_mask)?))
+}
+
+/// Reads a service manual request.
+fn manual_request(request: pb::GetServiceManualRequest) -> Result<ManualRequest> {
+    let mut v = Violations::new();
+    let stage = v.check(enum_field("stage", request.stage, stage_from_proto));
+    let size = v.check(manual_page_size(request.page_size));
+    let (stage, size) = v.finish(|| Some((stage?, size?)))?;
+    Ok(ManualRequest {
+        stage,
+        size,
+        page_token: request.page_token,
+    })
 }
 
 pub(crate) fn to_proto(standard: Standard) -> pb::Standard {
@@ -558,7 +439,6 @@ fn changes(
     v.finish(|| Some(changes))
 }
 
-/// Checks a list request's filters.
 /// Checks a list request's filters; the touchpoint is returned apart, to be
 /// found.
 fn filter(

@@ -1,26 +1,26 @@
 //! `verdad.v1.TouchpointService`.
 
+use std::sync::Arc;
+
 use prost_types::FieldMask;
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    authorize,
+    caller,
     convert::{
         channel_from_proto, channel_to_proto, occurrence_from_proto, occurrence_to_proto,
         stage_from_proto, stage_to_proto,
     },
     enum_field,
     field_mask::MaskRules,
-    item_bytes, page_budget, parse_id, proto_id, required_enum, required_lookup, respond,
-    timestamp,
+    item_bytes, page_budget, parse_id, required_enum, required_lookup, timestamp,
 };
 use crate::{
+    app::{App, ListRequest},
     domain::{
         code::parse_code,
-        paging::{self, PageToken, TokenKey},
-        role::Access,
+        paging,
         text::{optional_text, required_line},
         touchpoint::{
             DESCRIPTION_MAX_CHARS, DISPLAY_NAME_MAX_CHARS, NewTouchpoint, Occurrence, Touchpoint,
@@ -30,7 +30,6 @@ use crate::{
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
-    store,
 };
 
 /// The fields an update mask may name, and those it may not.
@@ -56,122 +55,12 @@ const MASK: MaskRules = MaskRules {
 };
 
 pub struct TouchpointApi {
-    pool: PgPool,
-    tokens: TokenKey,
+    app: Arc<App>,
 }
 
 impl TouchpointApi {
-    pub fn new(pool: PgPool, tokens: TokenKey) -> Self {
-        Self { pool, tokens }
-    }
-
-    async fn create(
-        &self,
-        request: Request<pb::CreateTouchpointRequest>,
-    ) -> Result<pb::CreateTouchpointResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let new = new_touchpoint(request.into_inner().touchpoint)?;
-        let mut tx = store::begin_for(&self.pool, principal.organisation_id).await?;
-        let touchpoint =
-            store::touchpoint::insert(&mut tx, principal.organisation_id, &new).await?;
-        tx.commit().await?;
-        Ok(pb::CreateTouchpointResponse {
-            touchpoint: Some(to_proto(touchpoint)),
-        })
-    }
-
-    async fn get(
-        &self,
-        request: Request<pb::GetTouchpointRequest>,
-    ) -> Result<pb::GetTouchpointResponse> {
-        let principal = authorize(&request, Access::Catalogue)?;
-        let request = request.into_inner();
-        let org = principal.organisation_id;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let lookup = required_lookup(&request.id, &request.code)?;
-        let touchpoint = store::touchpoint::find(&mut tx, org, &lookup)
-            .await?
-            .ok_or_else(|| Error::not_found("touchpoint", lookup.to_string()))?;
-        tx.commit().await?;
-        Ok(pb::GetTouchpointResponse {
-            touchpoint: Some(to_proto(touchpoint)),
-        })
-    }
-
-    async fn list(
-        &self,
-        request: Request<pb::ListTouchpointsRequest>,
-    ) -> Result<pb::ListTouchpointsResponse> {
-        let principal = authorize(&request, Access::Catalogue)?;
-        let budget = page_budget(&request);
-        let request = request.into_inner();
-        let mut violations = Violations::new();
-        let size = violations.check(paging::page_size(request.page_size));
-        let filter = violations.check(filter(&request));
-        let (size, filter) = violations.finish(|| Some((size?, filter?)))?;
-        let query = self.tokens.query(
-            principal.organisation_id,
-            &format!("touchpoints {filter:?}"),
-        );
-        let after = PageToken::decode(&request.page_token, &query)?.map(|t| t.after);
-
-        let mut tx = store::begin_for(&self.pool, principal.organisation_id).await?;
-        let rows =
-            store::touchpoint::list(&mut tx, principal.organisation_id, &filter, after, size + 1)
-                .await?;
-        tx.commit().await?;
-        let rows: Vec<pb::Touchpoint> = rows.into_iter().map(to_proto).collect();
-        let (touchpoints, next_page_token) =
-            paging::split_page(rows, size, budget, &query, |t| proto_id(&t.id), item_bytes);
-        Ok(pb::ListTouchpointsResponse {
-            touchpoints,
-            next_page_token,
-        })
-    }
-
-    async fn update(
-        &self,
-        request: Request<pb::UpdateTouchpointRequest>,
-    ) -> Result<pb::UpdateTouchpointResponse> {
-        let principal = authorize(&request, Access::Manage)?;
-        let request = request.into_inner();
-        let Some(fields) = request.touchpoint else {
-            return Err(Error::invalid("touchpoint", "is required"));
-        };
-        let id = parse_id("touchpoint.id", &fields.id)?;
-        let changes = changes(&fields, request.update_mask)?;
-        let org = principal.organisation_id;
-
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let mut touchpoint = store::touchpoint::get(&mut tx, org, id, true)
-            .await?
-            .ok_or_else(|| Error::not_found("touchpoint", id.to_string()))?;
-        touchpoint.check_changeable()?;
-        changes.apply_to(&mut touchpoint);
-        let touchpoint = store::touchpoint::update(&mut tx, org, &touchpoint).await?;
-        tx.commit().await?;
-        Ok(pb::UpdateTouchpointResponse {
-            touchpoint: Some(to_proto(touchpoint)),
-        })
-    }
-
-    /// Archives (`archive`) or unarchives the touchpoint `id`.
-    async fn set_archived(
-        &self,
-        principal_org: Uuid,
-        id: &str,
-        archive: bool,
-    ) -> Result<Touchpoint> {
-        let id = parse_id("id", id)?;
-        let mut tx = store::begin_for(&self.pool, principal_org).await?;
-        let touchpoint = store::touchpoint::get(&mut tx, principal_org, id, true)
-            .await?
-            .ok_or_else(|| Error::not_found("touchpoint", id.to_string()))?;
-        touchpoint.check_archive_transition(archive)?;
-        let touchpoint =
-            store::touchpoint::set_archived(&mut tx, principal_org, id, archive).await?;
-        tx.commit().await?;
-        Ok(touchpoint)
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
     }
 }
 
@@ -181,61 +70,102 @@ impl pb::touchpoint_service_server::TouchpointService for TouchpointApi {
         &self,
         request: Request<pb::CreateTouchpointRequest>,
     ) -> Result<Response<pb::CreateTouchpointResponse>, Status> {
-        respond(self.create(request).await)
+        let caller = caller(&request)?;
+        let new = new_touchpoint(request.into_inner().touchpoint).map_err(Error::from);
+        let touchpoint = self.app.create_touchpoint(&caller, new).await?;
+        Ok(Response::new(pb::CreateTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        }))
     }
 
     async fn get_touchpoint(
         &self,
         request: Request<pb::GetTouchpointRequest>,
     ) -> Result<Response<pb::GetTouchpointResponse>, Status> {
-        respond(self.get(request).await)
+        let caller = caller(&request)?;
+        let lookup = required_lookup(&request.get_ref().id, &request.get_ref().code);
+        let touchpoint = self
+            .app
+            .get_touchpoint(&caller, lookup.map_err(Error::from))
+            .await?;
+        Ok(Response::new(pb::GetTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        }))
     }
 
     async fn list_touchpoints(
         &self,
         request: Request<pb::ListTouchpointsRequest>,
     ) -> Result<Response<pb::ListTouchpointsResponse>, Status> {
-        respond(self.list(request).await)
+        let (caller, budget) = (caller(&request)?, page_budget(&request));
+        let listing = self
+            .app
+            .list_touchpoints(&caller, list_request(request.into_inner()))
+            .await?;
+        let (touchpoints, next_page_token) = listing.page(budget, to_proto, item_bytes);
+        Ok(Response::new(pb::ListTouchpointsResponse {
+            touchpoints,
+            next_page_token,
+        }))
     }
 
     async fn update_touchpoint(
         &self,
         request: Request<pb::UpdateTouchpointRequest>,
     ) -> Result<Response<pb::UpdateTouchpointResponse>, Status> {
-        respond(self.update(request).await)
+        let caller = caller(&request)?;
+        let update = update(request.into_inner());
+        let touchpoint = self.app.update_touchpoint(&caller, update).await?;
+        Ok(Response::new(pb::UpdateTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        }))
     }
 
     async fn archive_touchpoint(
         &self,
         request: Request<pb::ArchiveTouchpointRequest>,
     ) -> Result<Response<pb::ArchiveTouchpointResponse>, Status> {
-        let result = async {
-            let principal = authorize(&request, Access::Manage)?;
-            let touchpoint = self
-                .set_archived(principal.organisation_id, &request.get_ref().id, true)
-                .await?;
-            Ok(pb::ArchiveTouchpointResponse {
-                touchpoint: Some(to_proto(touchpoint)),
-            })
-        };
-        respond(result.await)
+        let caller = caller(&request)?;
+        let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
+        let touchpoint = self.app.set_touchpoint_archived(&caller, id, true).await?;
+        Ok(Response::new(pb::ArchiveTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        }))
     }
 
     async fn unarchive_touchpoint(
         &self,
         request: Request<pb::UnarchiveTouchpointRequest>,
     ) -> Result<Response<pb::UnarchiveTouchpointResponse>, Status> {
-        let result = async {
-            let principal = authorize(&request, Access::Manage)?;
-            let touchpoint = self
-                .set_archived(principal.organisation_id, &request.get_ref().id, false)
-                .await?;
-            Ok(pb::UnarchiveTouchpointResponse {
-                touchpoint: Some(to_proto(touchpoint)),
-            })
-        };
-        respond(result.await)
+        let caller = caller(&request)?;
+        let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
+        let touchpoint = self.app.set_touchpoint_archived(&caller, id, false).await?;
+        Ok(Response::new(pb::UnarchiveTouchpointResponse {
+            touchpoint: Some(to_proto(touchpoint)),
+        }))
     }
+}
+
+/// Reads a list request: its page size and filters, every problem at once.
+fn list_request(request: pb::ListTouchpointsRequest) -> Result<ListRequest<TouchpointFilter>> {
+    let mut violations = Violations::new();
+    let size = violations.check(paging::page_size(request.page_size));
+    let filter = violations.check(filter(&request));
+    let (size, filter) = violations.finish(|| Some((size?, filter?)))?;
+    Ok(ListRequest {
+        size,
+        filter,
+        page_token: request.page_token,
+    })
+}
+
+/// Reads an update: the touchpoint's id and the changes its mask names.
+fn update(request: pb::UpdateTouchpointRequest) -> Result<(Uuid, TouchpointChanges)> {
+    let Some(fields) = request.touchpoint else {
+        return Err(Error::invalid("touchpoint", "is required"));
+    };
+    let id = parse_id("touchpoint.id", &fields.id)?;
+    Ok((id, changes(&fields, request.update_mask)?))
 }
 
 pub(crate) fn to_proto(touchpoint: Touchpoint) -> pb::Touchpoint {

@@ -14,11 +14,11 @@ use tokio::{sync::mpsc, task::JoinHandle, time::Duration};
 use uuid::Uuid;
 
 use crate::{
+    app::lanes::{Lanes, Work},
     error::Result,
-    server::lanes::{Lanes, Work},
-    telemetry::meters,
     ingest::statistics::Statistics,
     store,
+    telemetry::meters,
 };
 
 /// How long the task gathers reports before it folds (`--rollup-delay`).

@@ -2,7 +2,6 @@
 //! and graceful shutdown.
 
 pub mod embedded_pg;
-pub mod lanes;
 pub mod memory;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -17,23 +16,22 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    grpc::{
-        analysis_service::AnalysisApi,
-        api_key_service::ApiKeyApi,
-        encounter_service::EncounterApi,
-        ingest_route::IngestRouteLayer,
-        journey_service::JourneyApi,
-        organisation_service::OrganisationApi,
-        recovery_service::{RecoveryApi, RecoveryFeed},
-        standard_service::StandardApi,
-        touchpoint_service::TouchpointApi,
-    },
+    app::lanes::Lanes,
+    app::{App, Parts, recovery_feed::RecoveryFeed},
     auth::AuthLayer,
-    grpc::deadline::DeadlineLayer,
-    domain::paging::TokenKey,
-    grpc::framing::FramingLayer,
     auth::key_cache::KeyCache,
-    server::lanes::Lanes,
+    domain::paging::TokenKey,
+    grpc::deadline::DeadlineLayer,
+    grpc::framing::FramingLayer,
+    grpc::{
+        analysis_service::AnalysisApi, api_key_service::ApiKeyApi, encounter_service::EncounterApi,
+        ingest_route::IngestRouteLayer, journey_service::JourneyApi,
+        organisation_service::OrganisationApi, recovery_service::RecoveryApi,
+        standard_service::StandardApi, touchpoint_service::TouchpointApi,
+    },
+    ingest::rollup_applier::RollupApplier,
+    ingest::statistics::Statistics,
+    ingest::stream_budget::StreamBudget,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
@@ -47,10 +45,7 @@ use crate::{
             touchpoint_service_server::TouchpointServiceServer,
         },
     },
-    ingest::rollup_applier::RollupApplier,
-    ingest::statistics::Statistics,
     store,
-    ingest::stream_budget::StreamBudget,
     telemetry::CallTraceLayer,
 };
 
@@ -185,24 +180,8 @@ impl Application {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot read the page token key: {e}"))?,
         );
-        let touchpoints = limited!(TouchpointServiceServer::new(TouchpointApi::new(
-            pool.clone(),
-            tokens.clone()
-        )));
         let keys = KeyCache::default();
         let key_listener = tokio::spawn(keys.clone().listen(pool.clone()));
-        let api_keys = limited!(ApiKeyServiceServer::new(ApiKeyApi::new(
-            pool.clone(),
-            tokens.clone(),
-            keys.clone()
-        )));
-        let organisations = limited!(OrganisationServiceServer::new(OrganisationApi::new(
-            pool.clone()
-        )));
-        let standards = limited!(StandardServiceServer::new(StandardApi::new(
-            pool.clone(),
-            tokens.clone()
-        )));
         let bulk = Lanes::new("bulk_lanes", settings.bulk_lanes);
         let statistics = Statistics::new(pool.clone(), settings.analyze_after);
         let (rollups, applier) = RollupApplier::start(
@@ -211,32 +190,33 @@ impl Application {
             bulk.clone(),
             statistics,
         );
-        let encounter_api = Arc::new(EncounterApi::new(
-            pool.clone(),
-            tokens.clone(),
-            Lanes::new("stream_batches_at_once", settings.stream_batches_at_once),
-            bulk.clone(),
-            rollups.clone(),
-            keys.clone(),
-        ));
-        let encounters = limited!(EncounterServiceServer::from_arc(encounter_api.clone()));
-        let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(pool.clone())));
-        let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(
-            pool.clone(),
-            rollups,
-            settings.exact_percentile_limit,
-            settings.fold_wait,
-            bulk
-        )));
         let feed = RecoveryFeed::new(pool.clone());
         let (stopping_watches, watches_stop) = watch::channel(false);
-        let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(
-            pool.clone(),
+        let app = Arc::new(App::new(Parts {
+            pool: pool.clone(),
             tokens,
-            feed.clone(),
-            keys.clone(),
-            watches_stop
+            keys: keys.clone(),
+            rollups,
+            stream_lanes: Lanes::new("stream_batches_at_once", settings.stream_batches_at_once),
+            bulk,
+            feed: feed.clone(),
+            stopping: watches_stop,
+            exact_percentile_limit: settings.exact_percentile_limit,
+            fold_wait: settings.fold_wait,
+        }));
+        let touchpoints = limited!(TouchpointServiceServer::new(TouchpointApi::new(
+            app.clone()
         )));
+        let api_keys = limited!(ApiKeyServiceServer::new(ApiKeyApi::new(app.clone())));
+        let organisations = limited!(OrganisationServiceServer::new(OrganisationApi::new(
+            app.clone()
+        )));
+        let standards = limited!(StandardServiceServer::new(StandardApi::new(app.clone())));
+        let encounter_api = Arc::new(EncounterApi::new(app.clone()));
+        let encounters = limited!(EncounterServiceServer::from_arc(encounter_api.clone()));
+        let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(app.clone())));
+        let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(app.clone())));
+        let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(app)));
 
         let budget = StreamBudget::new(settings.stream_buffer_bytes, limit);
         crate::telemetry::meters::stream_budget(budget.bytes());

@@ -3,7 +3,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::{Code, transport::Channel};
 use verdad::{
-    grpc::api_key_service::CreatedKey,
+    app::api_keys::CreatedKey,
     domain::role::Role,
     proto::verdad::v1::{
         self as pb, api_key_service_client::ApiKeyServiceClient,

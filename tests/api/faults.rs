@@ -11,11 +11,11 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use uuid::Uuid;
 use verdad::{
-    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     proto::verdad::v1::{
         self as pb, api_key_service_client::ApiKeyServiceClient,
         encounter_service_client::EncounterServiceClient,
     },
+    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
 };
 
 use crate::{

@@ -10,14 +10,13 @@ use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use verdad::{
+    app::api_keys::{CreatedKey, create_key},
     app::operator,
-    grpc::api_key_service::{CreatedKey, create_key},
     domain::{
         api_key::NewApiKey,
         organisation::{NewOrganisation, OrganisationKind},
         role::Role,
     },
-    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     proto::verdad::v1::{
         self as pb, analysis_service_client::AnalysisServiceClient,
         api_key_service_client::ApiKeyServiceClient,
@@ -28,6 +27,7 @@ use verdad::{
         standard_service_client::StandardServiceClient,
         touchpoint_service_client::TouchpointServiceClient,
     },
+    server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     server::{Application, ServerSettings},
     store::{self, PoolOptions, with_database},
 };

@@ -19,7 +19,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use verdad::{
-    grpc::api_key_service::create_key,
+    app::api_keys::create_key,
     cli::Database,
     cli::config::DatabaseArgs,
     demo,
