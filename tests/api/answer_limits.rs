@@ -8,13 +8,9 @@ use std::collections::HashSet;
 use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    analyses::at,
-    encounters::{encounter, ingest},
-    helpers::{
-        TestApp, assert_error, authed, create_standard, spawn_app, spawn_app_with, standard,
-        touchpoint, violated_fields,
-    },
+use crate::helpers::{
+    TestApp, assert_error, at, authed, encounter, fixture_day, spawn_app, spawn_app_with, standard,
+    touchpoint, violated_fields,
 };
 
 /// Creates `count` touchpoints `tp-0000`, … over the API, several at once.
@@ -92,7 +88,7 @@ async fn a_manual_of_105_standards_with_the_longest_guidance_comes_in_pages_that
     for n in 0..105 {
         let mut long = standard(&format!("s-{n:03}"), ["desk", "lab", "ward", ""][n % 4]);
         long.guidance = guidance.clone();
-        create_standard(&app, key, long).await;
+        app.create_standard(key, long).await;
     }
 
     let mut client = app.standards().await;
@@ -187,7 +183,7 @@ async fn a_mot_cycle_and_a_trend_over_2000_touchpoints_for_a_year_fit_or_are_ref
             .collect();
         batches.push(batch);
     }
-    let stored = ingest(&app, key, batches).await.unwrap();
+    let stored = app.ingest(key, batches).await.unwrap();
     assert_eq!(stored.accepted, 12_000);
 
     let mut analyses = app.analyses().await;
@@ -277,7 +273,7 @@ async fn under_a_small_message_limit_pages_and_cycles_shrink_to_fit() {
         })
         .collect::<Vec<_>>();
     for chunk in batch.chunks(10) {
-        ingest(&app, key, vec![chunk.to_vec()]).await.unwrap();
+        app.ingest(key, vec![chunk.to_vec()]).await.unwrap();
     }
     // And 3,000 small ones in journeys of 30 steps: some 2,000 pairs.
     let small = (0..3000usize)
@@ -292,7 +288,7 @@ async fn under_a_small_message_limit_pages_and_cycles_shrink_to_fit() {
         })
         .collect::<Vec<_>>();
     for chunk in small.chunks(100) {
-        ingest(&app, key, vec![chunk.to_vec()]).await.unwrap();
+        app.ingest(key, vec![chunk.to_vec()]).await.unwrap();
     }
 
     let mut encounters = app.encounters().await;
@@ -371,7 +367,7 @@ async fn an_answer_no_bound_foresees_is_refused_plainly_not_as_out_of_range() {
             ..encounter(code, "his", &n.to_string())
         })
         .collect();
-    ingest(&app, key, vec![batch]).await.unwrap();
+    app.ingest(key, vec![batch]).await.unwrap();
 
     // Forty scorecard rows do not fit in 4 KiB.
     let status = app
@@ -380,7 +376,7 @@ async fn an_answer_no_bound_foresees_is_refused_plainly_not_as_out_of_range() {
         .get_scorecard(authed(
             key,
             pb::GetScorecardRequest {
-                scope: Some(crate::analyses::fixture_day()),
+                scope: Some(fixture_day()),
             },
         ))
         .await

@@ -1,9 +1,8 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use verdad::{
-    app::api_keys::CreatedKey,
     domain::role::Role,
     proto::verdad::v1::{
         self as pb, api_key_service_client::ApiKeyServiceClient,
@@ -12,7 +11,7 @@ use verdad::{
     },
 };
 
-use crate::helpers::{Org, TestApp, assert_error, authed, spawn_app, violated_fields};
+use crate::helpers::{assert_error, authed, dissatisfied, spawn_app, violated_fields};
 
 #[tokio::test]
 async fn a_created_key_works_once_and_its_secret_is_never_listed() {
@@ -284,70 +283,17 @@ async fn a_key_revoked_through_one_server_is_refused_by_another_that_knew_it() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     let mut replica = ApiKeyServiceClient::new(app.second_server(|_| {}).await);
-    let second = key_known_to(&app, &org, &mut replica).await;
+    let second = app.key_known_to(&org, &mut replica).await;
 
-    revoke_and_see_it_refused(&app, &org, &second, &mut replica).await;
-}
-
-/// A new admin key of `org`, used once through `replica` after both it and
-/// `app`'s server listen for revocations, so that the replica remembers it.
-pub(crate) async fn key_known_to(
-    app: &TestApp,
-    org: &Org,
-    replica: &mut ApiKeyServiceClient<Channel>,
-) -> CreatedKey {
-    let created = app.created_key(org, Role::Admin).await;
-    app.servers_listening_for_revocations(2).await;
-    replica
-        .list_api_keys(authed(&created.secret, pb::ListApiKeysRequest::default()))
-        .await
-        .unwrap();
-    created
-}
-
-/// Revokes `key` through `app`'s server and waits until `replica` refuses
-/// it. The replica hears of the revocation when it commits, so it may take
-/// the key a moment longer: 2 s at most.
-pub(crate) async fn revoke_and_see_it_refused(
-    app: &TestApp,
-    org: &Org,
-    key: &CreatedKey,
-    replica: &mut ApiKeyServiceClient<Channel>,
-) {
-    app.api_keys()
-        .await
-        .revoke_api_key(authed(
-            &org.admin_key,
-            pb::RevokeApiKeyRequest {
-                id: key.key.id.to_string(),
-            },
-        ))
-        .await
-        .unwrap();
-    let revoked = Instant::now();
-    loop {
-        match replica
-            .list_api_keys(authed(&key.secret, pb::ListApiKeysRequest::default()))
-            .await
-        {
-            Err(status) => {
-                assert_error(&status, Code::Unauthenticated, "API_KEY_INVALID");
-                return;
-            }
-            Ok(_) => assert!(
-                revoked.elapsed() < Duration::from_secs(2),
-                "the other server still takes the revoked key"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    app.revoke_and_see_it_refused(&org, &second, &mut replica)
+        .await;
 }
 
 #[tokio::test]
 async fn revoking_a_key_ends_the_streams_it_opened_on_every_server() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    crate::helpers::create_touchpoint(&app, &org.admin_key, crate::helpers::touchpoint("desk"))
+    app.create_touchpoint(&org.admin_key, crate::helpers::touchpoint("desk"))
         .await;
     let feed = app.created_key(&org, Role::Ingest).await;
     let desk = app.created_key(&org, Role::Analyst).await;
@@ -364,7 +310,7 @@ async fn revoking_a_key_ends_the_streams_it_opened_on_every_server() {
     );
     let stream = tokio::spawn(async move { encounters.ingest_encounters(request).await });
     let batch = |id: &str| pb::IngestEncountersRequest {
-        encounters: vec![crate::encounters::dissatisfied("desk", "his", id)],
+        encounters: vec![dissatisfied("desk", "his", id)],
     };
     batches.send(batch("before")).await.unwrap();
     let stored = async || {

@@ -1,9 +1,7 @@
 use tonic::{Code, Request};
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
-use crate::helpers::{
-    assert_error, authed, create_standard, create_touchpoint, spawn_app, standard, touchpoint,
-};
+use crate::helpers::{assert_error, authed, spawn_app, standard, touchpoint};
 
 #[tokio::test]
 async fn calls_without_a_valid_key_are_unauthenticated() {
@@ -124,7 +122,8 @@ async fn analysts_read_touchpoints_but_may_not_change_them() {
 async fn ingest_keys_read_the_touchpoint_catalogue_and_nothing_else() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let ingest = app.key(&org, Role::Ingest).await;
     let mut touchpoints = app.touchpoints().await;
     let listed = touchpoints
@@ -215,7 +214,9 @@ async fn analysts_read_standards_and_the_manual_but_only_admins_change_them() {
     let org = app.create_org("St. Mary").await;
     let analyst = app.key(&org, Role::Analyst).await;
     let ingest = app.key(&org, Role::Ingest).await;
-    let existing = create_standard(&app, &org.admin_key, standard("badge", "")).await;
+    let existing = app
+        .create_standard(&org.admin_key, standard("badge", ""))
+        .await;
     let mut client = app.standards().await;
 
     for key in [&analyst, &org.admin_key] {

@@ -3,11 +3,7 @@ use verdad::{
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
 };
 
-use crate::{
-    helpers::{authed, spawn_app},
-    process::ServeProcess,
-    touchpoints::list_all,
-};
+use crate::helpers::{ServeProcess, authed, spawn_app};
 
 #[tokio::test]
 async fn the_demo_hospital_is_created_once_and_its_first_key_keeps_working() {
@@ -17,7 +13,9 @@ async fn the_demo_hospital_is_created_once_and_its_first_key_keeps_working() {
         .await
         .unwrap()
         .expect("no key the first time");
-    let cycle = list_all(&app, &first.secret, pb::ListTouchpointsRequest::default()).await;
+    let cycle = app
+        .list_touchpoints(&first.secret, pb::ListTouchpointsRequest::default())
+        .await;
     let codes: Vec<&str> = cycle.iter().map(|t| t.code.as_str()).collect();
     assert_eq!(
         codes,
@@ -45,7 +43,9 @@ async fn the_demo_hospital_is_created_once_and_its_first_key_keeps_working() {
     // exported it.
     let second = demo::ensure_demo(&app.pool).await.unwrap();
     assert!(second.is_none(), "a second key was made");
-    let again = list_all(&app, &first.secret, pb::ListTouchpointsRequest::default()).await;
+    let again = app
+        .list_touchpoints(&first.secret, pb::ListTouchpointsRequest::default())
+        .await;
     assert_eq!(again.len(), 11, "the demo cycle was created twice");
 }
 
@@ -79,7 +79,7 @@ async fn serve_demo_makes_a_history_once_and_a_restart_keeps_the_printed_key() {
 #[tokio::test]
 async fn the_demo_history_gives_every_analysis_figures_to_show() {
     let app = spawn_app().await;
-    let key = crate::encounters::demo_key(&app).await;
+    let key = app.demo_key().await;
     let history = demo::history::seed(&app.pool).await.unwrap();
     assert_eq!(history.journeys, 2500);
     assert!(history.encounters > 15_000, "{history:?}");

@@ -7,13 +7,8 @@ use prost_types::FieldMask;
 use tonic::{Code, Request, Status};
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
-use crate::{
-    encounters::{
-        all_cases, count_encounters, dissatisfied, encounter, erase, feedback, get_encounter,
-        get_journey, ingest, list_encounters, record, record_error, record_feedback, recorded,
-    },
-    helpers::{TestApp, assert_error, authed, create_touchpoint, spawn_app, touchpoint},
-    recovery::{get_case, open_case, update_case},
+use crate::helpers::{
+    TestApp, assert_error, authed, dissatisfied, encounter, feedback, spawn_app, touchpoint,
 };
 
 #[track_caller]
@@ -70,44 +65,48 @@ fn assigning(id: &str) -> pb::RecoveryCase {
 async fn ingest_and_admin_keys_push_encounters_and_feedback_but_analysts_may_not() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
     let ingest_key = app.key(&org, Role::Ingest).await;
     let analyst = app.key(&org, Role::Analyst).await;
 
     for (i, key) in [&ingest_key, &org.admin_key].into_iter().enumerate() {
-        let response = record(&app, key, encounter("desk", "his", &format!("rec-{i}"))).await;
+        let response = app
+            .record(key, encounter("desk", "his", &format!("rec-{i}")))
+            .await;
         assert!(!response.duplicate);
-        let streamed = ingest(
-            &app,
-            key,
-            vec![vec![encounter("desk", "his", &format!("ing-{i}"))]],
-        )
-        .await
-        .expect("ingest failed");
+        let streamed = app
+            .ingest(
+                key,
+                vec![vec![encounter("desk", "his", &format!("ing-{i}"))]],
+            )
+            .await
+            .expect("ingest failed");
         assert_eq!(streamed.accepted, 1);
-        record_feedback(&app, key, &format!("visit-{i}"), feedback(4))
+        app.record_feedback(key, &format!("visit-{i}"), feedback(4))
             .await
             .expect("feedback failed");
     }
 
-    let status = record_error(&app, &analyst, encounter("desk", "his", "rec-x")).await;
+    let status = app
+        .record_error(&analyst, encounter("desk", "his", "rec-x"))
+        .await;
     assert_denied(&status);
     assert!(status.message().contains("analyst"), "{}", status.message());
-    let status = ingest(
-        &app,
-        &analyst,
-        vec![vec![encounter("desk", "his", "ing-x")]],
-    )
-    .await
-    .unwrap_err();
+    let status = app
+        .ingest(&analyst, vec![vec![encounter("desk", "his", "ing-x")]])
+        .await
+        .unwrap_err();
     assert_denied(&status);
-    let status = record_feedback(&app, &analyst, "visit-x", feedback(4))
+    let status = app
+        .record_feedback(&analyst, "visit-x", feedback(4))
         .await
         .unwrap_err();
     assert_denied(&status);
 
-    assert_eq!(count_encounters(&app, &org.admin_key).await, 4);
-    let status = get_journey(&app, &org.admin_key, "visit-x")
+    assert_eq!(app.count_encounters(&org.admin_key).await, 4);
+    let status = app
+        .get_journey(&org.admin_key, "visit-x")
         .await
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
@@ -117,15 +116,18 @@ async fn ingest_and_admin_keys_push_encounters_and_feedback_but_analysts_may_not
 async fn analysts_and_admins_read_encounters_journeys_and_cases_but_ingest_keys_may_not() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
     let ingest_key = app.key(&org, Role::Ingest).await;
     let analyst = app.key(&org, Role::Analyst).await;
-    let failed = recorded(&app, &ingest_key, dissatisfied("desk", "his", "evt-1")).await;
-    let case = all_cases(&app, &org.admin_key).await.remove(0);
+    let failed = app
+        .recorded(&ingest_key, dissatisfied("desk", "his", "evt-1"))
+        .await;
+    let case = app.all_cases(&org.admin_key).await.remove(0);
 
     for key in [&analyst, &org.admin_key] {
         assert_eq!(
-            get_encounter(&app, key, &failed.id).await.unwrap().id,
+            app.get_encounter(key, &failed.id).await.unwrap().id,
             failed.id
         );
         assert_eq!(
@@ -137,7 +139,7 @@ async fn analysts_and_admins_read_encounters_journeys_and_cases_but_ingest_keys_
             1
         );
         assert_eq!(
-            get_journey(&app, key, &failed.journey_id)
+            app.get_journey(key, &failed.journey_id)
                 .await
                 .unwrap()
                 .encounter_count,
@@ -151,20 +153,20 @@ async fn analysts_and_admins_read_encounters_journeys_and_cases_but_ingest_keys_
                 .len(),
             1
         );
-        assert_eq!(get_case(&app, key, &case.id).await.unwrap(), case);
+        assert_eq!(app.get_case(key, &case.id).await.unwrap(), case);
         try_watch(&app, key).await.expect("readers may watch");
     }
 
     let denied = [
-        get_encounter(&app, &ingest_key, &failed.id)
+        app.get_encounter(&ingest_key, &failed.id)
             .await
             .unwrap_err(),
         list_encounters_page(&app, &ingest_key).await.unwrap_err(),
-        get_journey(&app, &ingest_key, &failed.journey_id)
+        app.get_journey(&ingest_key, &failed.journey_id)
             .await
             .unwrap_err(),
         list_cases_page(&app, &ingest_key).await.unwrap_err(),
-        get_case(&app, &ingest_key, &case.id).await.unwrap_err(),
+        app.get_case(&ingest_key, &case.id).await.unwrap_err(),
         try_watch(&app, &ingest_key).await.unwrap_err(),
     ];
     for status in &denied {
@@ -176,33 +178,33 @@ async fn analysts_and_admins_read_encounters_journeys_and_cases_but_ingest_keys_
 async fn only_admins_erase_customers_and_update_recovery_cases() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
     let ingest_key = app.key(&org, Role::Ingest).await;
     let analyst = app.key(&org, Role::Analyst).await;
     let mut failing = dissatisfied("desk", "his", "evt-1");
     failing.customer_ref = "cust-1".into();
-    recorded(&app, &org.admin_key, failing).await;
-    let case = all_cases(&app, &org.admin_key).await.remove(0);
+    app.recorded(&org.admin_key, failing).await;
+    let case = app.all_cases(&org.admin_key).await.remove(0);
 
     for key in [&analyst, &ingest_key] {
-        let status = erase(&app, key, "cust-1").await.unwrap_err();
+        let status = app.erase(key, "cust-1").await.unwrap_err();
         assert_denied(&status);
-        let status = update_case(&app, key, assigning(&case.id), &["assignee"])
+        let status = app
+            .update_case(key, assigning(&case.id), &["assignee"])
             .await
             .unwrap_err();
         assert_denied(&status);
     }
-    assert_eq!(count_encounters(&app, &org.admin_key).await, 1);
-    assert_eq!(
-        get_case(&app, &org.admin_key, &case.id).await.unwrap(),
-        case
-    );
+    assert_eq!(app.count_encounters(&org.admin_key).await, 1);
+    assert_eq!(app.get_case(&org.admin_key, &case.id).await.unwrap(), case);
 
-    let changed = update_case(&app, &org.admin_key, assigning(&case.id), &["assignee"])
+    let changed = app
+        .update_case(&org.admin_key, assigning(&case.id), &["assignee"])
         .await
         .unwrap();
     assert_eq!(changed.assignee, "kim");
-    let erased = erase(&app, &org.admin_key, "cust-1").await.unwrap();
+    let erased = app.erase(&org.admin_key, "cust-1").await.unwrap();
     assert_eq!(erased.encounters, 1);
     assert_eq!(erased.recovery_cases, 1);
 }
@@ -211,7 +213,8 @@ async fn only_admins_erase_customers_and_update_recovery_cases() {
 async fn every_encounter_journey_and_recovery_method_requires_a_key() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
     let some_id = uuid::Uuid::now_v7().to_string();
     let mut encounters = app.encounters().await;
     let mut journeys = app.journeys().await;
@@ -289,8 +292,9 @@ async fn every_encounter_journey_and_recovery_method_requires_a_key() {
     for status in &statuses {
         assert_error(status, Code::Unauthenticated, "API_KEY_MISSING");
     }
-    assert_eq!(count_encounters(&app, &org.admin_key).await, 0);
-    let status = get_journey(&app, &org.admin_key, "visit-1")
+    assert_eq!(app.count_encounters(&org.admin_key).await, 0);
+    let status = app
+        .get_journey(&org.admin_key, "visit-1")
         .await
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
@@ -305,15 +309,16 @@ async fn another_organisations_encounters_are_neither_found_nor_listed_nor_used(
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    let a_desk = create_touchpoint(&app, &a.admin_key, touchpoint("a-desk")).await;
-    create_touchpoint(&app, &b.admin_key, touchpoint("b-desk")).await;
+    let a_desk = app
+        .create_touchpoint(&a.admin_key, touchpoint("a-desk"))
+        .await;
+    app.create_touchpoint(&b.admin_key, touchpoint("b-desk"))
+        .await;
     let mut mine = encounter("a-desk", "his", "evt-1");
     mine.customer_ref = "cust-1".into();
-    let mine = recorded(&app, &a.admin_key, mine).await;
+    let mine = app.recorded(&a.admin_key, mine).await;
 
-    let status = get_encounter(&app, &b.admin_key, &mine.id)
-        .await
-        .unwrap_err();
+    let status = app.get_encounter(&b.admin_key, &mine.id).await.unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
     for request in [
         pb::ListEncountersRequest::default(),
@@ -327,7 +332,7 @@ async fn another_organisations_encounters_are_neither_found_nor_listed_nor_used(
         },
     ] {
         assert!(
-            list_encounters(&app, &b.admin_key, request.clone())
+            app.list_encounters(&b.admin_key, request.clone())
                 .await
                 .is_empty(),
             "B sees A's encounters with {request:?}"
@@ -351,20 +356,23 @@ async fn another_organisations_encounters_are_neither_found_nor_listed_nor_used(
     // B cannot record at A's touchpoint, by id or by code.
     let mut at_a_by_id = encounter("", "his", "evt-2");
     at_a_by_id.touchpoint_id = a_desk.id.clone();
-    let status = record_error(&app, &b.admin_key, at_a_by_id.clone()).await;
+    let status = app.record_error(&b.admin_key, at_a_by_id.clone()).await;
     assert_error(&status, Code::NotFound, "NOT_FOUND");
-    let status = record_error(&app, &b.admin_key, encounter("a-desk", "his", "evt-3")).await;
+    let status = app
+        .record_error(&b.admin_key, encounter("a-desk", "his", "evt-3"))
+        .await;
     assert_error(&status, Code::NotFound, "NOT_FOUND");
-    let streamed = ingest(&app, &b.admin_key, vec![vec![at_a_by_id]])
+    let streamed = app
+        .ingest(&b.admin_key, vec![vec![at_a_by_id]])
         .await
         .unwrap();
     assert_eq!(streamed.accepted, 0);
     assert_eq!(streamed.rejected, 1);
     assert_eq!(streamed.rejections[0].code, "NOT_FOUND");
 
-    assert_eq!(count_encounters(&app, &b.admin_key).await, 0);
+    assert_eq!(app.count_encounters(&b.admin_key).await, 0);
     assert_eq!(
-        list_encounters(&app, &a.admin_key, Default::default()).await,
+        app.list_encounters(&a.admin_key, Default::default()).await,
         [mine]
     );
 }
@@ -374,33 +382,34 @@ async fn each_organisation_has_its_own_idempotency_keys() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
-    create_touchpoint(&app, &b.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("desk"))
+        .await;
+    app.create_touchpoint(&b.admin_key, touchpoint("desk"))
+        .await;
     let mut a_one = encounter("desk", "his", "evt-1");
     a_one.satisfaction = Some(4);
-    let a_stored = recorded(&app, &a.admin_key, a_one.clone()).await;
+    let a_stored = app.recorded(&a.admin_key, a_one.clone()).await;
 
     // The same key with other content is no conflict in B, and the very
     // same content is no duplicate there.
     let mut b_one = a_one;
     b_one.satisfaction = Some(2);
-    let b_response = record(&app, &b.admin_key, b_one).await;
+    let b_response = app.record(&b.admin_key, b_one).await;
     assert!(!b_response.duplicate);
     assert_ne!(b_response.encounter.unwrap().id, a_stored.id);
     let a_two = encounter("desk", "his", "evt-2");
-    let a_streamed = ingest(&app, &a.admin_key, vec![vec![a_two.clone()]])
+    let a_streamed = app
+        .ingest(&a.admin_key, vec![vec![a_two.clone()]])
         .await
         .unwrap();
-    let b_streamed = ingest(&app, &b.admin_key, vec![vec![a_two]]).await.unwrap();
+    let b_streamed = app.ingest(&b.admin_key, vec![vec![a_two]]).await.unwrap();
     assert_eq!((a_streamed.accepted, a_streamed.duplicates), (1, 0));
     assert_eq!((b_streamed.accepted, b_streamed.duplicates), (1, 0));
 
-    assert_eq!(count_encounters(&app, &a.admin_key).await, 2);
-    assert_eq!(count_encounters(&app, &b.admin_key).await, 2);
+    assert_eq!(app.count_encounters(&a.admin_key).await, 2);
+    assert_eq!(app.count_encounters(&b.admin_key).await, 2);
     assert_eq!(
-        get_encounter(&app, &a.admin_key, &a_stored.id)
-            .await
-            .unwrap(),
+        app.get_encounter(&a.admin_key, &a_stored.id).await.unwrap(),
         a_stored
     );
 }
@@ -410,19 +419,21 @@ async fn erasing_a_customer_in_one_organisation_leaves_the_other_untouched() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
-    create_touchpoint(&app, &b.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("desk"))
+        .await;
+    app.create_touchpoint(&b.admin_key, touchpoint("desk"))
+        .await;
     let mut a_failing = dissatisfied("desk", "his", "evt-1");
     a_failing.customer_ref = "cust-1".into();
-    recorded(&app, &a.admin_key, a_failing).await;
-    record_feedback(&app, &a.admin_key, "visit-1", feedback(2))
+    app.recorded(&a.admin_key, a_failing).await;
+    app.record_feedback(&a.admin_key, "visit-1", feedback(2))
         .await
         .unwrap();
     let mut b_fine = encounter("desk", "his", "evt-1");
     b_fine.customer_ref = "cust-1".into();
-    recorded(&app, &b.admin_key, b_fine).await;
+    app.recorded(&b.admin_key, b_fine).await;
 
-    let erased = erase(&app, &b.admin_key, "cust-1").await.unwrap();
+    let erased = app.erase(&b.admin_key, "cust-1").await.unwrap();
 
     assert_eq!(
         erased,
@@ -433,21 +444,21 @@ async fn erasing_a_customer_in_one_organisation_leaves_the_other_untouched() {
             recovery_cases: 0,
         }
     );
-    assert_eq!(count_encounters(&app, &b.admin_key).await, 0);
-    let a_customer = list_encounters(
-        &app,
-        &a.admin_key,
-        pb::ListEncountersRequest {
-            customer_ref: "cust-1".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    assert_eq!(app.count_encounters(&b.admin_key).await, 0);
+    let a_customer = app
+        .list_encounters(
+            &a.admin_key,
+            pb::ListEncountersRequest {
+                customer_ref: "cust-1".into(),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(a_customer.len(), 1);
-    let a_journey = get_journey(&app, &a.admin_key, "visit-1").await.unwrap();
+    let a_journey = app.get_journey(&a.admin_key, "visit-1").await.unwrap();
     assert_eq!(a_journey.encounter_count, 1);
     assert!(a_journey.feedback.is_some());
-    assert_eq!(all_cases(&app, &a.admin_key).await.len(), 1);
+    assert_eq!(app.all_cases(&a.admin_key).await.len(), 1);
 }
 
 #[tokio::test]
@@ -455,42 +466,44 @@ async fn another_organisations_journeys_and_feedback_are_neither_read_nor_change
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("desk"))
+        .await;
     let mut rated = encounter("desk", "his", "evt-1");
     rated.satisfaction = Some(5);
-    recorded(&app, &a.admin_key, rated).await;
-    let a_feedback = record_feedback(&app, &a.admin_key, "visit-1", feedback(5))
+    app.recorded(&a.admin_key, rated).await;
+    let a_feedback = app
+        .record_feedback(&a.admin_key, "visit-1", feedback(5))
         .await
         .unwrap()
         .feedback;
 
-    let status = get_journey(&app, &b.admin_key, "visit-1")
-        .await
-        .unwrap_err();
+    let status = app.get_journey(&b.admin_key, "visit-1").await.unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 
     // B's feedback on the same journey id is B's own: no conflict, no
     // duplicate, and A's stays as it was.
-    let b_recorded = record_feedback(&app, &b.admin_key, "visit-1", feedback(1))
+    let b_recorded = app
+        .record_feedback(&b.admin_key, "visit-1", feedback(1))
         .await
         .unwrap();
     assert!(!b_recorded.duplicate);
     let same = feedback(3);
-    record_feedback(&app, &a.admin_key, "visit-2", same.clone())
+    app.record_feedback(&a.admin_key, "visit-2", same.clone())
         .await
         .unwrap();
-    let b_same = record_feedback(&app, &b.admin_key, "visit-2", same)
+    let b_same = app
+        .record_feedback(&b.admin_key, "visit-2", same)
         .await
         .unwrap();
     assert!(!b_same.duplicate);
 
-    let b_journey = get_journey(&app, &b.admin_key, "visit-1").await.unwrap();
+    let b_journey = app.get_journey(&b.admin_key, "visit-1").await.unwrap();
     assert_eq!(
         b_journey.feedback.and_then(|f| f.overall_satisfaction),
         Some(1)
     );
     assert!(b_journey.encounters.is_empty());
-    let a_journey = get_journey(&app, &a.admin_key, "visit-1").await.unwrap();
+    let a_journey = app.get_journey(&a.admin_key, "visit-1").await.unwrap();
     assert_eq!(a_journey.feedback, a_feedback);
     assert_eq!(a_journey.encounter_count, 1);
     assert_eq!(a_journey.score, Some(100.0));
@@ -501,13 +514,17 @@ async fn another_organisations_recovery_cases_are_neither_read_nor_changed() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    let a_desk = create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
-    create_touchpoint(&app, &b.admin_key, touchpoint("desk")).await;
-    let case = open_case(&app, &a.admin_key, "desk", "evt-1").await;
+    let a_desk = app
+        .create_touchpoint(&a.admin_key, touchpoint("desk"))
+        .await;
+    app.create_touchpoint(&b.admin_key, touchpoint("desk"))
+        .await;
+    let case = app.open_case(&a.admin_key, "desk", "evt-1").await;
 
-    let status = get_case(&app, &b.admin_key, &case.id).await.unwrap_err();
+    let status = app.get_case(&b.admin_key, &case.id).await.unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
-    let status = update_case(&app, &b.admin_key, assigning(&case.id), &["assignee"])
+    let status = app
+        .update_case(&b.admin_key, assigning(&case.id), &["assignee"])
         .await
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
@@ -517,17 +534,13 @@ async fn another_organisations_recovery_cases_are_neither_read_nor_changed() {
         resolution_note: "Taken over.".into(),
         ..Default::default()
     };
-    let status = update_case(
-        &app,
-        &b.admin_key,
-        resolving,
-        &["status", "resolution_note"],
-    )
-    .await
-    .unwrap_err();
+    let status = app
+        .update_case(&b.admin_key, resolving, &["status", "resolution_note"])
+        .await
+        .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 
-    assert!(all_cases(&app, &b.admin_key).await.is_empty());
+    assert!(app.all_cases(&b.admin_key).await.is_empty());
     let status = app
         .recovery()
         .await
@@ -542,9 +555,9 @@ async fn another_organisations_recovery_cases_are_neither_read_nor_changed() {
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
     // B's own failures open B's own cases.
-    let b_case = open_case(&app, &b.admin_key, "desk", "evt-1").await;
+    let b_case = app.open_case(&b.admin_key, "desk", "evt-1").await;
     assert_ne!(b_case.id, case.id);
 
-    assert_eq!(get_case(&app, &a.admin_key, &case.id).await.unwrap(), case);
-    assert_eq!(all_cases(&app, &a.admin_key).await, [case]);
+    assert_eq!(app.get_case(&a.admin_key, &case.id).await.unwrap(), case);
+    assert_eq!(app.all_cases(&a.admin_key).await, [case]);
 }

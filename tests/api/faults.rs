@@ -18,12 +18,8 @@ use verdad::{
     server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
 };
 
-use crate::{
-    api_keys::{key_known_to, revoke_and_see_it_refused},
-    encounters::{demo_key, encounter, ingest},
-    health::wait_for,
-    helpers::{TestApp, authed, default_pool_options, spawn_app, spawn_app_on},
-    process::ServeProcess,
+use crate::helpers::{
+    ServeProcess, TestApp, authed, default_pool_options, encounter, spawn_app, spawn_app_on,
 };
 
 const BATCHES: usize = 40;
@@ -92,7 +88,7 @@ async fn count_feed(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn sigterm_mid_stream_stores_whole_batches_and_a_resend_completes_the_set_once() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let batches = feed();
     let mut server = ServeProcess::start(&app.database_url, &["--shutdown-grace", "1s"]).await;
 
@@ -140,7 +136,7 @@ async fn sigterm_mid_stream_stores_whole_batches_and_a_resend_completes_the_set_
 
     // The sender resends the whole feed: what was stored comes back as
     // duplicates, the rest is stored, nothing twice.
-    let resent = ingest(&app, &key, batches).await.unwrap();
+    let resent = app.ingest(&key, batches).await.unwrap();
     let before = (stored.len() * BATCH_SIZE) as i64;
     assert_eq!(resent.accepted, (BATCHES * BATCH_SIZE) as i64 - before);
     assert_eq!(resent.duplicates, before);
@@ -215,9 +211,9 @@ async fn the_database_stopped_mid_stream_answers_unavailable_and_a_resend_after_
  {
     let mut cluster = OwnCluster::start().await;
     let app = spawn_app_on(&cluster.url(), default_pool_options(), |_| {}).await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     assert_eq!(
-        wait_for(&app, ServingStatus::Serving).await,
+        app.wait_for_health(ServingStatus::Serving).await,
         ServingStatus::Serving
     );
     let batches = feed();
@@ -245,13 +241,13 @@ async fn the_database_stopped_mid_stream_answers_unavailable_and_a_resend_after_
         "{status:?}"
     );
     assert_eq!(
-        wait_for(&app, ServingStatus::NotServing).await,
+        app.wait_for_health(ServingStatus::NotServing).await,
         ServingStatus::NotServing
     );
 
     cluster.restart().await;
     assert_eq!(
-        wait_for(&app, ServingStatus::Serving).await,
+        app.wait_for_health(ServingStatus::Serving).await,
         ServingStatus::Serving
     );
     let stored = stored_per_batch(&app).await;
@@ -263,7 +259,7 @@ async fn the_database_stopped_mid_stream_answers_unavailable_and_a_resend_after_
     for (batch, count) in &stored {
         assert_eq!(*count, BATCH_SIZE as i64, "batch {batch} is stored in part");
     }
-    let resent = ingest(&app, &key, batches).await.unwrap();
+    let resent = app.ingest(&key, batches).await.unwrap();
     let before = (stored.len() * BATCH_SIZE) as i64;
     assert_eq!(resent.accepted, (BATCHES * BATCH_SIZE) as i64 - before);
     assert_eq!(resent.duplicates, before);
@@ -276,7 +272,7 @@ async fn after_a_database_restart_a_key_revoked_through_one_server_is_refused_by
     let app = spawn_app_on(&cluster.url(), default_pool_options(), |_| {}).await;
     let org = app.create_org("St. Mary").await;
     let mut replica = ApiKeyServiceClient::new(app.second_server(|_| {}).await);
-    let second = key_known_to(&app, &org, &mut replica).await;
+    let second = app.key_known_to(&org, &mut replica).await;
 
     cluster.stop().await;
     cluster.restart().await;
@@ -291,5 +287,6 @@ async fn after_a_database_restart_a_key_revoked_through_one_server_is_refused_by
         attempts += 1;
         assert!(attempts < 20, "the database did not come back: {status:?}");
     }
-    revoke_and_see_it_refused(&app, &org, &second, &mut replica).await;
+    app.revoke_and_see_it_refused(&org, &second, &mut replica)
+        .await;
 }

@@ -13,11 +13,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    encounters::{demo_key, encounter},
-    helpers::spawn_app,
-    process::ServeProcess,
-};
+use crate::helpers::{ServeProcess, encounter, spawn_app};
 
 /// One message in gRPC's framing: flag, big-endian length, bytes.
 fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
@@ -81,7 +77,7 @@ fn reason(status: &Status) -> String {
 #[tokio::test]
 async fn broken_frames_are_the_callers_fault_and_no_error_in_the_log() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let mut server = ServeProcess::start(
         &app.database_url,
         &["--log-format", "json", "--max-message-bytes", "65536"],
@@ -308,7 +304,7 @@ async fn ingest_raw(
 #[tokio::test]
 async fn small_batches_sent_back_to_back_each_in_its_own_frame_all_arrive() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let one = |n: usize| pb::IngestEncountersRequest {
         encounters: vec![encounter("reception-desk", "his", &format!("small-{n}"))],
     };
@@ -333,7 +329,7 @@ async fn pieces_that_hold_the_end_of_one_batch_and_the_start_of_the_next_flow_wi
         s.stream_buffer_bytes = 0;
     })
     .await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let mut body = Vec::new();
     for b in 0..4 {
         let batch = pb::IngestEncountersRequest {

@@ -10,14 +10,9 @@ use sqlx::Executor;
 use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    encounters::{
-        count_encounters, dissatisfied, encounter, external_ids, list_encounters, try_record,
-    },
-    helpers::{
-        TestApp, assert_error, authed, create_touchpoint, hold_touchpoint, spawn_app,
-        spawn_app_with, touchpoint,
-    },
+use crate::helpers::{
+    TestApp, assert_error, authed, dissatisfied, encounter, external_ids, spawn_app,
+    spawn_app_with, touchpoint,
 };
 
 /// Sends every call at once, each on a task of its own, and returns the
@@ -57,7 +52,8 @@ async fn calls_sent_together_are_stored_together_and_each_gets_its_own_answer() 
     let a = app.create_org("St. Mary").await;
     let b = app.create_org("St. John").await;
     for org in [&a, &b] {
-        create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+        app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+            .await;
     }
 
     // A's calls: 20 encounters each sent twice (a replay), 5 of them
@@ -145,8 +141,12 @@ async fn calls_sent_together_are_stored_together_and_each_gets_its_own_answer() 
     );
 
     // Stored exactly so, each in its own organisation.
-    let a_stored = list_encounters(&app, &a.admin_key, pb::ListEncountersRequest::default()).await;
-    let b_stored = list_encounters(&app, &b.admin_key, pb::ListEncountersRequest::default()).await;
+    let a_stored = app
+        .list_encounters(&a.admin_key, pb::ListEncountersRequest::default())
+        .await;
+    let b_stored = app
+        .list_encounters(&b.admin_key, pb::ListEncountersRequest::default())
+        .await;
     assert_eq!(a_stored.len(), 21);
     assert_eq!(b_stored.len(), 20);
     let b_ids: HashSet<String> = b_stored.iter().map(|e| e.id.clone()).collect();
@@ -156,7 +156,7 @@ async fn calls_sent_together_are_stored_together_and_each_gets_its_own_answer() 
             .iter()
             .any(|id| id.starts_with("lost-"))
     );
-    let cases = crate::encounters::all_cases(&app, &a.admin_key).await;
+    let cases = app.all_cases(&a.admin_key).await;
     assert_eq!(
         cases.len(),
         5,
@@ -185,17 +185,19 @@ async fn calls_sent_together_are_stored_together_and_each_gets_its_own_answer() 
 async fn a_call_that_gives_up_while_queued_is_not_stored_and_those_cut_mid_batch_are_stored_once() {
     let app = spawn_app_with(|s| s.request_timeout = Duration::from_millis(300)).await;
     let org = app.create_org("St. Mary").await;
-    let desk = create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    let desk = app
+        .create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
 
     // Two batches of an organisation are under way at most. The first two
     // calls' batches wait on the touchpoint's row; the third call queues
     // behind them. All three run past the server's deadline.
-    let mut owner = hold_touchpoint(&app, &desk.id).await;
+    let mut owner = app.hold_touchpoint(&desk.id).await;
     let key = &org.admin_key;
     let app = &app;
     let later = |ms, id| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;
-        try_record(app, key, encounter("desk", "his", id)).await
+        app.try_record(key, encounter("desk", "his", id)).await
     };
     let (first, second, queued) =
         tokio::join!(later(0, "evt-1"), later(60, "evt-2"), later(120, "evt-3"));
@@ -212,8 +214,10 @@ async fn a_call_that_gives_up_while_queued_is_not_stored_and_those_cut_mid_batch
     // call, whose caller had gone, was dropped.
     let mut stored = Vec::new();
     for _ in 0..50 {
-        stored =
-            external_ids(&list_encounters(app, key, pb::ListEncountersRequest::default()).await);
+        stored = external_ids(
+            &app.list_encounters(key, pb::ListEncountersRequest::default())
+                .await,
+        );
         if stored.len() >= 2 {
             break;
         }
@@ -225,10 +229,11 @@ async fn a_call_that_gives_up_while_queued_is_not_stored_and_those_cut_mid_batch
     // Resending all three, as a client does after DEADLINE_EXCEEDED,
     // completes the set once.
     for (id, duplicate) in [("evt-1", true), ("evt-2", true), ("evt-3", false)] {
-        let again = try_record(app, key, encounter("desk", "his", id))
+        let again = app
+            .try_record(key, encounter("desk", "his", id))
             .await
             .unwrap();
         assert_eq!(again.duplicate, duplicate, "{id}");
     }
-    assert_eq!(count_encounters(app, key).await, 3);
+    assert_eq!(app.count_encounters(key).await, 3);
 }

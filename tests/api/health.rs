@@ -1,47 +1,20 @@
-use std::time::Duration;
+use tonic_health::pb::health_check_response::ServingStatus;
 
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
-
-use crate::helpers::{TestApp, spawn_app};
-
-async fn status(app: &TestApp, service: &str) -> ServingStatus {
-    HealthClient::new(app.channel().await)
-        .check(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .expect("health check failed")
-        .into_inner()
-        .status()
-}
-
-pub(crate) async fn wait_for(app: &TestApp, wanted: ServingStatus) -> ServingStatus {
-    let mut seen = status(app, "").await;
-    for _ in 0..100 {
-        if seen == wanted {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        seen = status(app, "").await;
-    }
-    seen
-}
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn health_is_serving_without_a_key() {
     let app = spawn_app().await;
     assert_eq!(
-        wait_for(&app, ServingStatus::Serving).await,
+        app.wait_for_health(ServingStatus::Serving).await,
         ServingStatus::Serving
     );
     assert_eq!(
-        status(&app, "verdad.v1.TouchpointService").await,
+        app.health_status("verdad.v1.TouchpointService").await,
         ServingStatus::Serving
     );
     assert_eq!(
-        status(&app, "verdad.v1.ApiKeyService").await,
+        app.health_status("verdad.v1.ApiKeyService").await,
         ServingStatus::Serving
     );
 }
@@ -50,7 +23,7 @@ async fn health_is_serving_without_a_key() {
 async fn health_turns_not_serving_while_the_database_is_unreachable() {
     let app = spawn_app().await;
     assert_eq!(
-        wait_for(&app, ServingStatus::Serving).await,
+        app.wait_for_health(ServingStatus::Serving).await,
         ServingStatus::Serving
     );
 
@@ -66,11 +39,11 @@ async fn health_turns_not_serving_while_the_database_is_unreachable() {
     ))
     .await;
     assert_eq!(
-        wait_for(&app, ServingStatus::NotServing).await,
+        app.wait_for_health(ServingStatus::NotServing).await,
         ServingStatus::NotServing
     );
     assert_eq!(
-        status(&app, "verdad.v1.TouchpointService").await,
+        app.health_status("verdad.v1.TouchpointService").await,
         ServingStatus::NotServing
     );
 
@@ -80,7 +53,7 @@ async fn health_turns_not_serving_while_the_database_is_unreachable() {
     ))
     .await;
     assert_eq!(
-        wait_for(&app, ServingStatus::Serving).await,
+        app.wait_for_health(ServingStatus::Serving).await,
         ServingStatus::Serving
     );
 }

@@ -9,11 +9,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut};
 use proptest::{prelude::*, test_runner::TestCaseError};
-use prost::{
-    Message,
-    encoding::{WireType, encode_key, encode_varint},
-};
-use prost_types::FileDescriptorSet;
+use prost::encoding::{WireType, encode_key, encode_varint};
 use tonic::{
     Code, Request, Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
@@ -21,13 +17,9 @@ use tonic::{
     transport::Channel,
 };
 use uuid::Uuid;
-use verdad::{domain::role::Role, proto::FILE_DESCRIPTOR_SET};
+use verdad::domain::role::Role;
 
-use crate::{
-    encounters::{demo_key, dissatisfied, recorded},
-    helpers::{Org, TestApp, spawn_app},
-    sweep::fingerprint,
-};
+use crate::helpers::{Method, Org, TestApp, dissatisfied, methods, spawn_app};
 
 /// Passes messages through as bytes, so that any bytes can be sent.
 #[derive(Default, Clone)]
@@ -67,31 +59,6 @@ impl Decoder for RawCodec {
         src.copy_to_slice(&mut bytes);
         Ok(Some(bytes))
     }
-}
-
-/// A method of the API: its path and whether the caller or the server
-/// streams.
-#[derive(Debug, Clone)]
-pub(crate) struct Method {
-    pub(crate) path: String,
-    client_streaming: bool,
-    server_streaming: bool,
-}
-
-pub(crate) fn methods() -> Vec<Method> {
-    let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
-    set.file
-        .iter()
-        .filter(|file| file.package() == "verdad.v1")
-        .flat_map(|file| &file.service)
-        .flat_map(|service| {
-            service.method.iter().map(move |method| Method {
-                path: format!("/verdad.v1.{}/{}", service.name(), method.name()),
-                client_streaming: method.client_streaming(),
-                server_streaming: method.server_streaming(),
-            })
-        })
-        .collect()
 }
 
 /// A protobuf field value of any wire type.
@@ -254,8 +221,9 @@ fn generated_requests_get_proper_statuses_and_refusals_write_nothing() {
         .unwrap();
     let (app, keys) = runtime.block_on(async {
         let app = spawn_app().await;
-        let admin = demo_key(&app).await;
-        recorded(&app, &admin, dissatisfied("reception-desk", "his", "h-1")).await;
+        let admin = app.demo_key().await;
+        app.recorded(&admin, dissatisfied("reception-desk", "his", "h-1"))
+            .await;
         let demo = Org {
             id: verdad::demo::DEMO_ORGANISATION_ID,
             admin_key: admin.clone(),
@@ -279,7 +247,7 @@ fn generated_requests_get_proper_statuses_and_refusals_write_nothing() {
     let channel = runtime.block_on(app.channel());
     // The runner takes a Fn: what the cases update lives in cells.
     let baseline = std::cell::RefCell::new(
-        runtime.block_on(fingerprint(app, verdad::demo::DEMO_ORGANISATION_ID)),
+        runtime.block_on(app.fingerprint(verdad::demo::DEMO_ORGANISATION_ID)),
     );
     let seen = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
 
@@ -328,7 +296,7 @@ fn generated_requests_get_proper_statuses_and_refusals_write_nothing() {
             method.path,
             status
         );
-        let now = runtime.block_on(fingerprint(app, verdad::demo::DEMO_ORGANISATION_ID));
+        let now = runtime.block_on(app.fingerprint(verdad::demo::DEMO_ORGANISATION_ID));
         let mut baseline = baseline.borrow_mut();
         if status.code() == Code::Ok {
             *baseline = now;
@@ -348,10 +316,9 @@ fn generated_requests_get_proper_statuses_and_refusals_write_nothing() {
         panic!("{error}");
     }
     // Still serving after all of it.
-    let health = runtime.block_on(crate::health::wait_for(
-        app,
-        tonic_health::pb::health_check_response::ServingStatus::Serving,
-    ));
+    let health = runtime.block_on(
+        app.wait_for_health(tonic_health::pb::health_check_response::ServingStatus::Serving),
+    );
     assert_eq!(
         health,
         tonic_health::pb::health_check_response::ServingStatus::Serving
@@ -364,7 +331,7 @@ fn generated_requests_get_proper_statuses_and_refusals_write_nothing() {
 #[tokio::test]
 async fn a_request_that_does_not_parse_is_invalid_argument_not_internal() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let method = Method {
         path: "/verdad.v1.TouchpointService/GetTouchpoint".into(),
         client_streaming: false,

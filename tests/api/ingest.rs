@@ -6,16 +6,9 @@ use std::time::Duration;
 use sqlx::Executor;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    analyses::{fixture_day, scorecard},
-    encounters::{
-        all_cases, count_encounters, dissatisfied, encounter, external_ids, get_encounter, ingest,
-        list_encounters, record, recorded,
-    },
-    helpers::{
-        TestApp, authed, create_touchpoint, hold_touchpoint, spawn_app, spawn_app_with, touchpoint,
-        violated_fields,
-    },
+use crate::helpers::{
+    TestApp, authed, dissatisfied, encounter, external_ids, fixture_day, spawn_app, spawn_app_with,
+    touchpoint, violated_fields,
 };
 
 /// The field paths a rejection names, sorted.
@@ -65,8 +58,11 @@ fn row(batch: i32, item: i32, external_id: &str, code: &str) -> (i32, i32, Strin
 /// "old-desk"; returns its admin key.
 async fn org_with_desks(app: &TestApp) -> String {
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(app, &org.admin_key, touchpoint("desk")).await;
-    let old = create_touchpoint(app, &org.admin_key, touchpoint("old-desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
+    let old = app
+        .create_touchpoint(&org.admin_key, touchpoint("old-desk"))
+        .await;
     app.touchpoints()
         .await
         .archive_touchpoint(authed(
@@ -114,7 +110,7 @@ async fn a_mixed_stream_stores_the_valid_encounters_and_reports_each_invalid_one
     let app = spawn_app().await;
     let key = org_with_desks(&app).await;
 
-    let response = ingest(&app, &key, mixed_stream()).await.unwrap();
+    let response = app.ingest(&key, mixed_stream()).await.unwrap();
 
     assert_eq!(response.batches, 2);
     assert_eq!(response.accepted, 3);
@@ -156,12 +152,13 @@ async fn a_mixed_stream_stores_the_valid_encounters_and_reports_each_invalid_one
     );
     assert!(rejections.iter().all(|r| !r.message.is_empty()));
 
-    let mut stored = external_ids(&list_encounters(&app, &key, Default::default()).await);
+    let mut stored = external_ids(&app.list_encounters(&key, Default::default()).await);
     stored.sort();
     assert_eq!(stored, ["evt-0-0", "evt-0-2", "evt-1-2"]);
-    let cases = all_cases(&app, &key).await;
+    let cases = app.all_cases(&key).await;
     assert_eq!(cases.len(), 1);
-    let failed = get_encounter(&app, &key, &cases[0].encounter_id)
+    let failed = app
+        .get_encounter(&key, &cases[0].encounter_id)
         .await
         .unwrap();
     assert_eq!(failed.external_id, "evt-1-2");
@@ -172,10 +169,10 @@ async fn a_mixed_stream_stores_the_valid_encounters_and_reports_each_invalid_one
 async fn resending_a_whole_stream_stores_nothing_new_and_reports_the_same_rejections() {
     let app = spawn_app().await;
     let key = org_with_desks(&app).await;
-    let first = ingest(&app, &key, mixed_stream()).await.unwrap();
-    let before = list_encounters(&app, &key, Default::default()).await;
+    let first = app.ingest(&key, mixed_stream()).await.unwrap();
+    let before = app.list_encounters(&key, Default::default()).await;
 
-    let again = ingest(&app, &key, mixed_stream()).await.unwrap();
+    let again = app.ingest(&key, mixed_stream()).await.unwrap();
 
     assert_eq!(again.batches, 2);
     assert_eq!(again.accepted, 0);
@@ -183,11 +180,8 @@ async fn resending_a_whole_stream_stores_nothing_new_and_reports_the_same_reject
     assert_eq!(again.rejected, first.rejected);
     assert_eq!(again.recovery_cases_opened, 0);
     assert_eq!(in_order(again.rejections), in_order(first.rejections));
-    assert_eq!(
-        list_encounters(&app, &key, Default::default()).await,
-        before
-    );
-    assert_eq!(all_cases(&app, &key).await.len(), 1);
+    assert_eq!(app.list_encounters(&key, Default::default()).await, before);
+    assert_eq!(app.all_cases(&key).await.len(), 1);
 }
 
 #[tokio::test]
@@ -202,16 +196,16 @@ async fn a_key_repeated_in_one_stream_is_a_duplicate_or_a_conflict() {
     let mut c_changed = c.clone();
     c_changed.comment = "edited".into();
 
-    let response = ingest(
-        &app,
-        &key,
-        vec![
-            vec![a.clone(), a.clone(), c, c_changed],
-            vec![a_changed, encounter("desk", "his", "evt-b")],
-        ],
-    )
-    .await
-    .unwrap();
+    let response = app
+        .ingest(
+            &key,
+            vec![
+                vec![a.clone(), a.clone(), c, c_changed],
+                vec![a_changed, encounter("desk", "his", "evt-b")],
+            ],
+        )
+        .await
+        .unwrap();
 
     assert_eq!(response.accepted, 3);
     assert_eq!(response.duplicates, 1);
@@ -224,7 +218,7 @@ async fn a_key_repeated_in_one_stream_is_a_duplicate_or_a_conflict() {
             row(1, 0, "evt-a", "ALREADY_EXISTS"),
         ]
     );
-    let stored = list_encounters(&app, &key, Default::default()).await;
+    let stored = app.list_encounters(&key, Default::default()).await;
     assert_eq!(stored.len(), 3);
     let stored_a = stored.iter().find(|e| e.external_id == "evt-a").unwrap();
     assert_eq!(stored_a.satisfaction, Some(4));
@@ -238,11 +232,11 @@ async fn record_and_ingest_share_one_idempotency_key() {
     let key = org_with_desks(&app).await;
     let mut a = encounter("desk", "his", "evt-a");
     a.satisfaction = Some(4);
-    let stored_a = recorded(&app, &key, a.clone()).await;
+    let stored_a = app.recorded(&key, a.clone()).await;
     let mut a_changed = a.clone();
     a_changed.satisfaction = Some(2);
 
-    let response = ingest(&app, &key, vec![vec![a, a_changed]]).await.unwrap();
+    let response = app.ingest(&key, vec![vec![a, a_changed]]).await.unwrap();
 
     assert_eq!(response.accepted, 0);
     assert_eq!(response.duplicates, 1);
@@ -252,17 +246,17 @@ async fn record_and_ingest_share_one_idempotency_key() {
         [row(0, 1, "evt-a", "ALREADY_EXISTS")]
     );
     assert_eq!(
-        get_encounter(&app, &key, &stored_a.id).await.unwrap(),
+        app.get_encounter(&key, &stored_a.id).await.unwrap(),
         stored_a
     );
 
     // And the other way round.
     let b = encounter("desk", "his", "evt-b");
-    let response = ingest(&app, &key, vec![vec![b.clone()]]).await.unwrap();
+    let response = app.ingest(&key, vec![vec![b.clone()]]).await.unwrap();
     assert_eq!(response.accepted, 1);
-    let replay = record(&app, &key, b).await;
+    let replay = app.record(&key, b).await;
     assert!(replay.duplicate);
-    assert_eq!(count_encounters(&app, &key).await, 2);
+    assert_eq!(app.count_encounters(&key).await, 2);
 }
 
 #[tokio::test]
@@ -273,23 +267,23 @@ async fn a_batch_over_5000_encounters_ends_the_stream_but_earlier_batches_stay_s
         .map(|i| encounter("desk", "his", &format!("huge-{i}")))
         .collect();
 
-    let status = ingest(
-        &app,
-        &key,
-        vec![
+    let status = app
+        .ingest(
+            &key,
             vec![
-                encounter("desk", "his", "first-0"),
-                encounter("desk", "his", "first-1"),
+                vec![
+                    encounter("desk", "his", "first-0"),
+                    encounter("desk", "his", "first-1"),
+                ],
+                huge,
+                vec![encounter("desk", "his", "after")],
             ],
-            huge,
-            vec![encounter("desk", "his", "after")],
-        ],
-    )
-    .await
-    .unwrap_err();
+        )
+        .await
+        .unwrap_err();
 
     assert_eq!(violated_fields(&status), ["encounters"]);
-    let mut stored = external_ids(&list_encounters(&app, &key, Default::default()).await);
+    let mut stored = external_ids(&app.list_encounters(&key, Default::default()).await);
     stored.sort();
     assert_eq!(stored, ["first-0", "first-1"]);
 }
@@ -304,27 +298,27 @@ async fn failing_encounters_in_a_stream_open_one_case_each() {
         dissatisfied("desk", "his", "evt-2"),
     ];
 
-    let response = ingest(
-        &app,
-        &key,
-        vec![batch, vec![dissatisfied("desk", "his", "evt-3")]],
-    )
-    .await
-    .unwrap();
+    let response = app
+        .ingest(
+            &key,
+            vec![batch, vec![dissatisfied("desk", "his", "evt-3")]],
+        )
+        .await
+        .unwrap();
 
     assert_eq!(response.accepted, 4);
     assert_eq!(response.recovery_cases_opened, 3);
-    let cases = all_cases(&app, &key).await;
+    let cases = app.all_cases(&key).await;
     assert_eq!(cases.len(), 3);
-    let failed: Vec<pb::Encounter> = list_encounters(
-        &app,
-        &key,
-        pb::ListEncountersRequest {
-            failed_only: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let failed: Vec<pb::Encounter> = app
+        .list_encounters(
+            &key,
+            pb::ListEncountersRequest {
+                failed_only: true,
+                ..Default::default()
+            },
+        )
+        .await;
     let mut failed_ids: Vec<&str> = failed.iter().map(|e| e.id.as_str()).collect();
     let mut case_ids: Vec<&str> = cases.iter().map(|c| c.encounter_id.as_str()).collect();
     failed_ids.sort_unstable();
@@ -342,29 +336,29 @@ async fn an_empty_stream_and_an_empty_batch_store_nothing() {
     let app = spawn_app().await;
     let key = org_with_desks(&app).await;
 
-    let nothing = ingest(&app, &key, Vec::new()).await.unwrap();
+    let nothing = app.ingest(&key, Vec::new()).await.unwrap();
     assert_eq!(nothing, pb::IngestEncountersResponse::default());
 
-    let empty_batch = ingest(&app, &key, vec![Vec::new()]).await.unwrap();
+    let empty_batch = app.ingest(&key, vec![Vec::new()]).await.unwrap();
     assert_eq!(empty_batch.batches, 1);
     assert_eq!(empty_batch.accepted, 0);
     assert_eq!(empty_batch.rejected, 0);
-    assert_eq!(count_encounters(&app, &key).await, 0);
+    assert_eq!(app.count_encounters(&key).await, 0);
 }
 
 #[tokio::test]
 async fn an_ingested_encounter_is_evaluated_like_a_recorded_one() {
     let app = spawn_app().await;
-    let key = crate::encounters::demo_key(&app).await;
+    let key = app.demo_key().await;
     let mut slow = encounter("entrance-guard", "door", "evt-1");
     slow.first_response_seconds = Some(40);
     slow.satisfaction = Some(5);
 
-    let response = ingest(&app, &key, vec![vec![slow]]).await.unwrap();
+    let response = app.ingest(&key, vec![vec![slow]]).await.unwrap();
 
     assert_eq!(response.accepted, 1);
     assert_eq!(response.recovery_cases_opened, 1);
-    let stored = list_encounters(&app, &key, Default::default()).await;
+    let stored = app.list_encounters(&key, Default::default()).await;
     assert_eq!(stored.len(), 1);
     let evaluation = stored[0].evaluation.as_ref().unwrap();
     assert!(evaluation.failed);
@@ -374,14 +368,15 @@ async fn an_ingested_encounter_is_evaluated_like_a_recorded_one() {
     );
     assert_eq!(stored[0].touchpoint_code, "entrance-guard");
     assert_eq!(stored[0].channel(), pb::Channel::InPerson);
-    assert_eq!(all_cases(&app, &key).await[0].encounter_id, stored[0].id);
+    assert_eq!(app.all_cases(&key).await[0].encounter_id, stored[0].id);
 }
 
 #[tokio::test]
 async fn with_one_stream_lane_streams_sent_at_once_take_turns_and_all_complete() {
     let app = spawn_app_with(|s| s.stream_batches_at_once = 1).await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
     let feed = |stream: usize| -> Vec<Vec<pb::Encounter>> {
         (0..5)
             .map(|batch| {
@@ -393,16 +388,16 @@ async fn with_one_stream_lane_streams_sent_at_once_take_turns_and_all_complete()
     };
 
     let (first, second, third) = tokio::join!(
-        ingest(&app, &org.admin_key, feed(1)),
-        ingest(&app, &org.admin_key, feed(2)),
-        ingest(&app, &org.admin_key, feed(3)),
+        app.ingest(&org.admin_key, feed(1)),
+        app.ingest(&org.admin_key, feed(2)),
+        app.ingest(&org.admin_key, feed(3)),
     );
 
     for answer in [first, second, third] {
         let answer = answer.unwrap();
         assert_eq!((answer.batches, answer.accepted), (5, 100));
     }
-    assert_eq!(count_encounters(&app, &org.admin_key).await, 300);
+    assert_eq!(app.count_encounters(&org.admin_key).await, 300);
 }
 
 #[tokio::test]
@@ -410,21 +405,21 @@ async fn with_one_bulk_lane_a_stream_batch_holds_up_analyses_but_not_record_enco
     let app = spawn_app_with(|s| s.bulk_lanes = 1).await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    let desk = create_touchpoint(&app, key, touchpoint("desk")).await;
-    create_touchpoint(&app, key, touchpoint("lab")).await;
+    let desk = app.create_touchpoint(key, touchpoint("desk")).await;
+    app.create_touchpoint(key, touchpoint("lab")).await;
 
     // A stream's batch takes the only lane, then waits on the desk's row.
-    let mut owner = hold_touchpoint(&app, &desk.id).await;
+    let mut owner = app.hold_touchpoint(&desk.id).await;
     let batch = (0..3)
         .map(|i| encounter("desk", "his", &format!("streamed-{i}")))
         .collect();
-    let stream = ingest(&app, key, vec![batch]);
+    let stream = app.ingest(key, vec![batch]);
     let beside = async {
         app.until_a_statement_waits_for_a_lock().await;
         // A live call goes past it; an analysis waits for the lane.
-        let recorded = record(&app, key, encounter("lab", "his", "live-1")).await;
+        let recorded = app.record(key, encounter("lab", "his", "live-1")).await;
         assert!(!recorded.duplicate);
-        let analysis = scorecard(&app, key, fixture_day());
+        let analysis = app.scorecard(key, fixture_day());
         tokio::pin!(analysis);
         let early = tokio::time::timeout(Duration::from_millis(300), &mut analysis).await;
         assert!(early.is_err(), "the analysis ran beside the batch");
@@ -451,8 +446,8 @@ async fn a_stream_whose_batch_finds_no_room_in_the_stream_budget_waits_for_it() 
     .await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    let desk = create_touchpoint(&app, key, touchpoint("desk")).await;
-    create_touchpoint(&app, key, touchpoint("lab")).await;
+    let desk = app.create_touchpoint(key, touchpoint("desk")).await;
+    app.create_touchpoint(key, touchpoint("lab")).await;
     let big = |code: &str, id: &str| {
         let encounters = (0..40)
             .map(|i| pb::Encounter {
@@ -464,20 +459,20 @@ async fn a_stream_whose_batch_finds_no_room_in_the_stream_budget_waits_for_it() 
     };
 
     // The first stream's batch is admitted, then waits on the desk's row.
-    let mut owner = hold_touchpoint(&app, &desk.id).await;
-    let first = ingest(&app, key, big("desk", "first"));
+    let mut owner = app.hold_touchpoint(&desk.id).await;
+    let first = app.ingest(key, big("desk", "first"));
     let beside = async {
         app.until_a_statement_waits_for_a_lock().await;
         // The second stream's batch, for another touchpoint, finds no room
         // and is not read: nothing of it is stored meanwhile.
-        let second = ingest(&app, key, big("lab", "second"));
+        let second = app.ingest(key, big("lab", "second"));
         tokio::pin!(second);
         let early = tokio::time::timeout(Duration::from_millis(500), &mut second).await;
         assert!(
             early.is_err(),
             "the second batch was stored beside the first"
         );
-        assert_eq!(count_encounters(&app, key).await, 0);
+        assert_eq!(app.count_encounters(key).await, 0);
         owner.execute("rollback").await.unwrap();
         second.await
     };
@@ -498,7 +493,7 @@ async fn a_stream_of_batches_each_the_size_of_the_budget_flows_one_at_a_time() {
     .await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    create_touchpoint(&app, key, touchpoint("desk")).await;
+    app.create_touchpoint(key, touchpoint("desk")).await;
     let batches: Vec<Vec<pb::Encounter>> = (0..5)
         .map(|b| {
             (0..40)
@@ -509,7 +504,7 @@ async fn a_stream_of_batches_each_the_size_of_the_budget_flows_one_at_a_time() {
                 .collect()
         })
         .collect();
-    let stored = tokio::time::timeout(Duration::from_secs(20), ingest(&app, key, batches))
+    let stored = tokio::time::timeout(Duration::from_secs(20), app.ingest(key, batches))
         .await
         .expect("the stream stalled")
         .unwrap();

@@ -6,19 +6,17 @@ use prost_types::Timestamp;
 use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    encounters::{
-        YEAR_2000, demo_key, encounter, external_ids, feedback, field_set, get_journey, ingest,
-        minutes_ago, plus, record_feedback, recorded, timestamp,
-    },
-    helpers::{TestApp, assert_error, create_touchpoint, spawn_app, touchpoint},
+use crate::helpers::{
+    TestApp, YEAR_2000, assert_error, encounter, external_ids, feedback, field_set, minutes_ago,
+    plus, spawn_app, timestamp, touchpoint,
 };
 
 /// An organisation with the touchpoint "desk" and no standards; its admin
 /// key.
 async fn org_with_desk(app: &TestApp) -> String {
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(app, &org.admin_key, touchpoint("desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
     org.admin_key
 }
 
@@ -41,23 +39,24 @@ async fn a_journey_lists_its_encounters_in_time_order_and_ties_in_arrival_order(
         e
     };
 
-    recorded(&app, &key, at("a", 0)).await;
-    let response = ingest(
-        &app,
-        &key,
-        vec![
-            vec![at("b", 0), at("c", -3600), at("d", 0)],
-            vec![at("e", 0), at("f", -7200)],
-        ],
-    )
-    .await
-    .unwrap();
+    app.recorded(&key, at("a", 0)).await;
+    let response = app
+        .ingest(
+            &key,
+            vec![
+                vec![at("b", 0), at("c", -3600), at("d", 0)],
+                vec![at("e", 0), at("f", -7200)],
+            ],
+        )
+        .await
+        .unwrap();
     assert_eq!(response.accepted, 5);
-    recorded(&app, &key, at("g", 0)).await;
-    recorded(&app, &key, at("h", -3600)).await;
-    recorded(&app, &key, rated("visit-10", "other-journey", Some(1))).await;
+    app.recorded(&key, at("g", 0)).await;
+    app.recorded(&key, at("h", -3600)).await;
+    app.recorded(&key, rated("visit-10", "other-journey", Some(1)))
+        .await;
 
-    let journey = get_journey(&app, &key, "visit-9").await.unwrap();
+    let journey = app.get_journey(&key, "visit-9").await.unwrap();
 
     assert_eq!(journey.journey_id, "visit-9");
     assert_eq!(
@@ -82,22 +81,22 @@ async fn a_journey_lists_its_encounters_in_time_order_and_ties_in_arrival_order(
 async fn the_score_is_the_mean_satisfaction_on_a_0_to_100_scale() {
     let app = spawn_app().await;
     let key = org_with_desk(&app).await;
-    recorded(&app, &key, rated("visit-1", "e1", Some(4))).await;
-    recorded(&app, &key, rated("visit-1", "e2", None)).await;
-    recorded(&app, &key, rated("visit-1", "e3", Some(5))).await;
-    recorded(&app, &key, rated("visit-2", "e4", Some(3))).await;
-    recorded(&app, &key, rated("visit-3", "e5", Some(5))).await;
+    app.recorded(&key, rated("visit-1", "e1", Some(4))).await;
+    app.recorded(&key, rated("visit-1", "e2", None)).await;
+    app.recorded(&key, rated("visit-1", "e3", Some(5))).await;
+    app.recorded(&key, rated("visit-2", "e4", Some(3))).await;
+    app.recorded(&key, rated("visit-3", "e5", Some(5))).await;
 
-    let journey = get_journey(&app, &key, "visit-1").await.unwrap();
+    let journey = app.get_journey(&key, "visit-1").await.unwrap();
     assert_eq!(journey.encounter_count, 3);
     assert_eq!(journey.failed_encounter_count, 0);
     assert_eq!(journey.score, Some(87.5));
     assert_eq!(
-        get_journey(&app, &key, "visit-2").await.unwrap().score,
+        app.get_journey(&key, "visit-2").await.unwrap().score,
         Some(50.0)
     );
     assert_eq!(
-        get_journey(&app, &key, "visit-3").await.unwrap().score,
+        app.get_journey(&key, "visit-3").await.unwrap().score,
         Some(100.0)
     );
 }
@@ -105,7 +104,7 @@ async fn the_score_is_the_mean_satisfaction_on_a_0_to_100_scale() {
 #[tokio::test]
 async fn one_failed_encounter_scores_the_whole_journey_zero() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
 
     // A critical violation among satisfied moments.
     let mut greeted = encounter("entrance-guard", "door", "e1");
@@ -114,9 +113,9 @@ async fn one_failed_encounter_scores_the_whole_journey_zero() {
     let mut desk = encounter("reception-desk", "his", "e2");
     desk.first_response_seconds = Some(5);
     desk.satisfaction = Some(5);
-    recorded(&app, &key, greeted).await;
-    recorded(&app, &key, desk).await;
-    let journey = get_journey(&app, &key, "visit-1").await.unwrap();
+    app.recorded(&key, greeted).await;
+    app.recorded(&key, desk).await;
+    let journey = app.get_journey(&key, "visit-1").await.unwrap();
     assert_eq!(journey.encounter_count, 2);
     assert_eq!(journey.failed_encounter_count, 1);
     assert_eq!(journey.score, Some(0.0));
@@ -128,9 +127,9 @@ async fn one_failed_encounter_scores_the_whole_journey_zero() {
     unhappy.satisfaction = Some(2);
     let mut unrated = encounter("payment", "his", "e4");
     unrated.journey_id = "visit-2".into();
-    recorded(&app, &key, unhappy).await;
-    recorded(&app, &key, unrated).await;
-    let journey = get_journey(&app, &key, "visit-2").await.unwrap();
+    app.recorded(&key, unhappy).await;
+    app.recorded(&key, unrated).await;
+    let journey = app.get_journey(&key, "visit-2").await.unwrap();
     assert_eq!(journey.failed_encounter_count, 1);
     assert_eq!(journey.score, Some(0.0));
 }
@@ -139,9 +138,9 @@ async fn one_failed_encounter_scores_the_whole_journey_zero() {
 async fn an_unknown_journey_is_not_found() {
     let app = spawn_app().await;
     let key = org_with_desk(&app).await;
-    recorded(&app, &key, rated("visit-1", "e1", Some(4))).await;
+    app.recorded(&key, rated("visit-1", "e1", Some(4))).await;
 
-    let status = get_journey(&app, &key, "visit-404").await.unwrap_err();
+    let status = app.get_journey(&key, "visit-404").await.unwrap_err();
 
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 }
@@ -159,7 +158,8 @@ async fn feedback_may_come_before_the_encounters_and_shows_on_the_journey() {
         receive_time: None,
     };
 
-    let response = record_feedback(&app, &key, "visit-1", sent.clone())
+    let response = app
+        .record_feedback(&key, "visit-1", sent.clone())
         .await
         .unwrap();
 
@@ -173,21 +173,21 @@ async fn feedback_may_come_before_the_encounters_and_shows_on_the_journey() {
     assert_eq!(stored.comment, "Kind nurses, long wait.");
     assert!(stored.receive_time.is_some());
 
-    let journey = get_journey(&app, &key, "visit-1").await.unwrap();
+    let journey = app.get_journey(&key, "visit-1").await.unwrap();
     assert_eq!(journey.journey_id, "visit-1");
     assert_eq!(journey.feedback.as_ref(), Some(&stored));
     assert!(journey.encounters.is_empty());
     assert_eq!(journey.encounter_count, 0);
     assert_eq!(journey.score, None);
 
-    let first = recorded(&app, &key, rated("visit-1", "e1", Some(5))).await;
-    let journey = get_journey(&app, &key, "visit-1").await.unwrap();
+    let first = app.recorded(&key, rated("visit-1", "e1", Some(5))).await;
+    let journey = app.get_journey(&key, "visit-1").await.unwrap();
     assert_eq!(journey.feedback.as_ref(), Some(&stored));
     assert_eq!(journey.encounters, [first]);
     assert_eq!(journey.encounter_count, 1);
     assert_eq!(journey.score, Some(100.0));
     // Sent again now that the journey has an encounter.
-    let again = record_feedback(&app, &key, "visit-1", sent).await.unwrap();
+    let again = app.record_feedback(&key, "visit-1", sent).await.unwrap();
     assert!(again.duplicate);
     assert!(again.journey_known);
 }
@@ -198,12 +198,14 @@ async fn the_same_feedback_again_is_a_duplicate_and_other_feedback_is_refused() 
     let key = org_with_desk(&app).await;
     let mut sent = feedback(4);
     sent.comment = "Fine.".into();
-    let first = record_feedback(&app, &key, "visit-1", sent.clone())
+    let first = app
+        .record_feedback(&key, "visit-1", sent.clone())
         .await
         .unwrap();
     assert!(!first.duplicate);
 
-    let again = record_feedback(&app, &key, "visit-1", sent.clone())
+    let again = app
+        .record_feedback(&key, "visit-1", sent.clone())
         .await
         .unwrap();
     assert!(again.duplicate);
@@ -216,13 +218,14 @@ async fn the_same_feedback_again_is_a_duplicate_and_other_feedback_is_refused() 
     let mut other_comment = sent;
     other_comment.comment = "Actually not fine.".into();
     for other in [lower, recommending, other_comment] {
-        let status = record_feedback(&app, &key, "visit-1", other)
+        let status = app
+            .record_feedback(&key, "visit-1", other)
             .await
             .unwrap_err();
         assert_error(&status, Code::AlreadyExists, "ALREADY_EXISTS");
     }
 
-    let journey = get_journey(&app, &key, "visit-1").await.unwrap();
+    let journey = app.get_journey(&key, "visit-1").await.unwrap();
     assert_eq!(journey.feedback, first.feedback);
 }
 
@@ -324,12 +327,13 @@ async fn invalid_feedback_is_refused_field_by_field_and_stores_nothing() {
         ),
     ];
     for (what, journey_id, bad, fields) in cases {
-        let status = record_feedback(&app, &key, &journey_id, bad)
+        let status = app
+            .record_feedback(&key, &journey_id, bad)
             .await
             .unwrap_err();
         assert_eq!(field_set(&status), fields, "{what}");
     }
-    let status = get_journey(&app, &key, "visit-1").await.unwrap_err();
+    let status = app.get_journey(&key, "visit-1").await.unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 }
 
@@ -345,7 +349,8 @@ async fn the_extremes_of_feedback_are_accepted() {
         comment: String::new(),
         receive_time: None,
     };
-    let stored = record_feedback(&app, &key, "visit-1", only_recommendation)
+    let stored = app
+        .record_feedback(&key, "visit-1", only_recommendation)
         .await
         .unwrap()
         .feedback
@@ -364,13 +369,13 @@ async fn the_extremes_of_feedback_are_accepted() {
         comment: "환".repeat(4000),
         receive_time: None,
     };
-    record_feedback(&app, &key, &long_journey, oldest)
+    app.record_feedback(&key, &long_journey, oldest)
         .await
         .unwrap();
-    let journey = get_journey(&app, &key, &long_journey).await.unwrap();
+    let journey = app.get_journey(&key, &long_journey).await.unwrap();
     assert_eq!(journey.feedback.unwrap().overall_satisfaction, Some(1));
 
     let mut soon = feedback(5);
     soon.complete_time = Some(timestamp(Utc::now() + TimeDelta::minutes(2)));
-    record_feedback(&app, &key, "visit-3", soon).await.unwrap();
+    app.record_feedback(&key, "visit-3", soon).await.unwrap();
 }

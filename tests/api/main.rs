@@ -19,7 +19,6 @@ mod journeys;
 mod manual;
 mod metrics;
 mod organisations;
-mod process;
 mod read_paths;
 mod recovery;
 mod reflection;

@@ -3,7 +3,7 @@
 
 use verdad::proto::verdad::v1 as pb;
 
-use crate::helpers::{authed, create_standard, create_touchpoint, spawn_app, standard, touchpoint};
+use crate::helpers::{authed, spawn_app, standard, touchpoint};
 
 async fn manual(app: &crate::helpers::TestApp, key: &str) -> pb::ServiceManual {
     app.standards()
@@ -19,7 +19,7 @@ async fn manual(app: &crate::helpers::TestApp, key: &str) -> pb::ServiceManual {
 #[tokio::test]
 async fn the_demo_manual_follows_the_designed_cycle_stage_by_stage() {
     let app = spawn_app().await;
-    let key = crate::encounters::demo_key(&app).await;
+    let key = app.demo_key().await;
 
     let manual = manual(&app, &key).await;
 
@@ -134,11 +134,13 @@ async fn the_manual_leaves_out_archived_parts_and_escapes_what_people_typed() {
     let org = app.create_org("St. <Mary>").await;
     let mut desk = touchpoint("desk");
     desk.display_name = "# Desk [1]".into();
-    create_touchpoint(&app, &org.admin_key, desk).await;
-    let old = create_touchpoint(&app, &org.admin_key, touchpoint("old")).await;
+    app.create_touchpoint(&org.admin_key, desk).await;
+    let old = app
+        .create_touchpoint(&org.admin_key, touchpoint("old"))
+        .await;
     let mut greet = standard("greet", "desk");
     greet.guidance = "1. Stand up\n- smile".into();
-    create_standard(&app, &org.admin_key, greet).await;
+    app.create_standard(&org.admin_key, greet).await;
     app.touchpoints()
         .await
         .archive_touchpoint(authed(

@@ -10,11 +10,9 @@ use verdad::proto::verdad::v1::{
     encounter_service_client::EncounterServiceClient,
 };
 
-use crate::{
-    analyses::fixture_day,
-    encounters::{demo_key, dissatisfied, encounter},
-    helpers::{authed, create_touchpoint, hold_touchpoint, spawn_app, touchpoint},
-    process::{ServeProcess, free_addr, http_get},
+use crate::helpers::{
+    ServeProcess, authed, dissatisfied, encounter, fixture_day, free_addr, http_get, spawn_app,
+    touchpoint,
 };
 
 /// The value of the sample whose line starts with `name` and holds every
@@ -46,7 +44,7 @@ async fn until_sample(addr: SocketAddr, name: &str, labels: &[&str], at_least: f
 #[tokio::test]
 async fn calls_encounters_cases_and_the_pool_are_counted() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let metrics_addr = free_addr();
     let mut server = ServeProcess::start(
         &app.database_url,
@@ -206,7 +204,7 @@ async fn waits_for_a_bulk_lane_are_counted_and_timed() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     let key = org.admin_key.clone();
-    let desk = create_touchpoint(&app, &key, touchpoint("desk")).await;
+    let desk = app.create_touchpoint(&key, touchpoint("desk")).await;
     let metrics_addr = free_addr();
     let server = ServeProcess::start(
         &app.database_url,
@@ -227,7 +225,7 @@ async fn waits_for_a_bulk_lane_are_counted_and_timed() {
 
     // A stream's batch takes the only lane, then waits on the desk's row;
     // an analysis waits for the lane meanwhile.
-    let mut owner = hold_touchpoint(&app, &desk.id).await;
+    let mut owner = app.hold_touchpoint(&desk.id).await;
     let batch = vec![pb::IngestEncountersRequest {
         encounters: vec![encounter("desk", "his", "streamed-1")],
     }];

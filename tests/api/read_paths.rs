@@ -13,13 +13,7 @@ use prost_types::Timestamp;
 use tonic::transport::Channel;
 use verdad::proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient};
 
-use crate::{
-    encounters::{ingest, record_feedback},
-    helpers::{
-        authed, create_standard, create_touchpoint, metric_rule, spawn_app_with, touchpoint,
-    },
-    rollups::to_the_ninth,
-};
+use crate::helpers::{authed, metric_rule, spawn_app_with, to_the_ninth, touchpoint};
 
 /// 2026-06-01T00:00:00+02:00 (midnight in Amsterdam), and `seconds` after.
 fn local(seconds: i64) -> Timestamp {
@@ -96,18 +90,18 @@ const TOUCHPOINTS: [(&str, pb::Stage, pb::Channel, i32, bool); 6] = [
 async fn fixture(app: &crate::helpers::TestApp, key: &str) -> HashMap<&'static str, String> {
     let mut ids = HashMap::new();
     for (code, stage, channel, position, key_touchpoint) in TOUCHPOINTS {
-        let created = create_touchpoint(
-            app,
-            key,
-            pb::Touchpoint {
-                stage: stage.into(),
-                channel: channel.into(),
-                cycle_position: position,
-                key: key_touchpoint,
-                ..touchpoint(code)
-            },
-        )
-        .await;
+        let created = app
+            .create_touchpoint(
+                key,
+                pb::Touchpoint {
+                    stage: stage.into(),
+                    channel: channel.into(),
+                    cycle_position: position,
+                    key: key_touchpoint,
+                    ..touchpoint(code)
+                },
+            )
+            .await;
         ids.insert(code, created.id);
     }
     let mut wait = crate::helpers::standard("reception-wait", "reception");
@@ -116,8 +110,9 @@ async fn fixture(app: &crate::helpers::TestApp, key: &str) -> HashMap<&'static s
         pb::Comparison::LessOrEqual,
         60.0,
     );
-    create_standard(app, key, wait).await;
-    create_standard(app, key, crate::helpers::standard("greet", "entrance")).await;
+    app.create_standard(key, wait).await;
+    app.create_standard(key, crate::helpers::standard("greet", "entrance"))
+        .await;
 
     let mut dice = Dice(25);
     let mut batch = Vec::new();
@@ -178,12 +173,13 @@ async fn fixture(app: &crate::helpers::TestApp, key: &str) -> HashMap<&'static s
             ));
         }
     }
-    let stored = ingest(app, key, batch.chunks(100).map(<[_]>::to_vec).collect())
+    let stored = app
+        .ingest(key, batch.chunks(100).map(<[_]>::to_vec).collect())
         .await
         .unwrap();
     assert_eq!(stored.rejected, 0, "{:?}", stored.rejections);
     for (journey, feedback) in feedback {
-        record_feedback(app, key, &journey, feedback).await.unwrap();
+        app.record_feedback(key, &journey, feedback).await.unwrap();
     }
     ids
 }
@@ -229,10 +225,10 @@ async fn every_analysis_and_option_gives_the_same_answer_from_rollups_and_encoun
     .await;
     let org = app.create_org("St. Mary").await;
     let key = org.admin_key.as_str();
-    crate::rollups::set_time_zone(&app, key, "Europe/Amsterdam").await;
+    app.set_time_zone(key, "Europe/Amsterdam").await;
     let ids = fixture(&app, key).await;
     let mut rollups = app.analyses().await;
-    let mut exact: AnalysisServiceClient<Channel> = crate::rollups::exact_server(&app).await;
+    let mut exact: AnalysisServiceClient<Channel> = app.exact_server().await;
 
     let spans = [
         // Three whole days, with 14 hours before and 9 after.

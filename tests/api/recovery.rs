@@ -4,68 +4,13 @@
 use std::time::Duration;
 
 use prost_types::FieldMask;
-use tonic::{Code, Status, Streaming, transport::Channel};
-use verdad::{
-    proto::verdad::v1::{self as pb, recovery_service_client::RecoveryServiceClient},
-    store,
+use tonic::Code;
+use verdad::{proto::verdad::v1 as pb, store};
+
+use crate::helpers::{
+    Org, TestApp, assert_error, authed, dissatisfied, encounter, observation, spawn_app,
+    touchpoint, violated_fields,
 };
-
-use crate::{
-    encounters::{
-        all_cases, demo_key, dissatisfied, encounter, ingest, list_cases, observation, record,
-        recorded,
-    },
-    helpers::{
-        Org, TestApp, assert_error, authed, create_touchpoint, spawn_app, touchpoint,
-        violated_fields,
-    },
-};
-
-/// Gets one case.
-pub(crate) async fn get_case(
-    app: &TestApp,
-    key: &str,
-    id: &str,
-) -> Result<pb::RecoveryCase, Status> {
-    app.recovery()
-        .await
-        .get_recovery_case(authed(
-            key,
-            pb::GetRecoveryCaseRequest { id: id.to_owned() },
-        ))
-        .await
-        .map(|r| {
-            r.into_inner()
-                .recovery_case
-                .expect("no case in the response")
-        })
-}
-
-/// Changes the fields of `case` named by `paths`.
-pub(crate) async fn update_case(
-    app: &TestApp,
-    key: &str,
-    case: pb::RecoveryCase,
-    paths: &[&str],
-) -> Result<pb::RecoveryCase, Status> {
-    app.recovery()
-        .await
-        .update_recovery_case(authed(
-            key,
-            pb::UpdateRecoveryCaseRequest {
-                recovery_case: Some(case),
-                update_mask: Some(FieldMask {
-                    paths: paths.iter().map(|p| (*p).to_owned()).collect(),
-                }),
-            },
-        ))
-        .await
-        .map(|r| {
-            r.into_inner()
-                .recovery_case
-                .expect("no case in the response")
-        })
-}
 
 /// Only the id of a case, to build updates on.
 fn changes(id: &str) -> pb::RecoveryCase {
@@ -75,27 +20,15 @@ fn changes(id: &str) -> pb::RecoveryCase {
     }
 }
 
-/// Records a failing encounter at `touchpoint_code` and returns the case it
-/// opened.
-pub(crate) async fn open_case(
-    app: &TestApp,
-    key: &str,
-    touchpoint_code: &str,
-    external_id: &str,
-) -> pb::RecoveryCase {
-    let failed = recorded(app, key, dissatisfied(touchpoint_code, "his", external_id)).await;
-    all_cases(app, key)
-        .await
-        .into_iter()
-        .find(|c| c.encounter_id == failed.id)
-        .expect("the failed encounter opened no case")
-}
-
 /// An organisation with the touchpoints "desk" and "lobby".
 async fn org_with_desk_and_lobby(app: &TestApp) -> (Org, pb::Touchpoint, pb::Touchpoint) {
     let org = app.create_org("St. Mary").await;
-    let desk = create_touchpoint(app, &org.admin_key, touchpoint("desk")).await;
-    let lobby = create_touchpoint(app, &org.admin_key, touchpoint("lobby")).await;
+    let desk = app
+        .create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
+    let lobby = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     (org, desk, lobby)
 }
 
@@ -109,53 +42,6 @@ fn deadline_seconds(case: &pb::RecoveryCase) -> i64 {
     due.seconds - open.seconds
 }
 
-/// An open watch, with the client that keeps its connection.
-pub(crate) struct Watch {
-    _client: RecoveryServiceClient<Channel>,
-    stream: Streaming<pb::WatchRecoveryCasesResponse>,
-}
-
-/// Opens a watch and gives the server time to subscribe.
-pub(crate) async fn watch(app: &TestApp, key: &str, touchpoint_id: &str) -> Watch {
-    let mut client = app.recovery().await;
-    let stream = client
-        .watch_recovery_cases(authed(
-            key,
-            pb::WatchRecoveryCasesRequest {
-                touchpoint_id: touchpoint_id.to_owned(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .expect("watch_recovery_cases failed")
-        .into_inner();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    Watch {
-        _client: client,
-        stream,
-    }
-}
-
-impl Watch {
-    /// The next case, which must arrive within a second.
-    pub(crate) async fn next_case(&mut self) -> pb::RecoveryCase {
-        tokio::time::timeout(Duration::from_secs(1), self.stream.message())
-            .await
-            .expect("no case arrived within a second")
-            .expect("the watch failed")
-            .expect("the watch ended")
-            .recovery_case
-            .expect("no case in the message")
-    }
-
-    /// Checks that nothing arrives for `wait`.
-    pub(crate) async fn assert_quiet(&mut self, wait: Duration) {
-        if let Ok(message) = tokio::time::timeout(wait, self.stream.message()).await {
-            panic!("the watch was not quiet: {message:?}");
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Opening cases
 // ---------------------------------------------------------------------------
@@ -163,15 +49,15 @@ impl Watch {
 #[tokio::test]
 async fn a_failed_encounter_opens_one_recovery_case() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let mut failing = encounter("entrance-guard", "door", "evt-1");
     failing.journey_id = "visit-7".into();
     failing.first_response_seconds = Some(40);
     failing.satisfaction = Some(1);
 
-    let stored = recorded(&app, &key, failing.clone()).await;
+    let stored = app.recorded(&key, failing.clone()).await;
 
-    let cases = all_cases(&app, &key).await;
+    let cases = app.all_cases(&key).await;
     assert_eq!(cases.len(), 1);
     let case = &cases[0];
     assert!(uuid::Uuid::parse_str(&case.id).is_ok(), "{}", case.id);
@@ -203,31 +89,31 @@ async fn a_failed_encounter_opens_one_recovery_case() {
         "{:?}",
         case.failure_reasons
     );
-    assert_eq!(&get_case(&app, &key, &case.id).await.unwrap(), case);
+    assert_eq!(&app.get_case(&key, &case.id).await.unwrap(), case);
 
     // A replay never opens a second case.
-    let replay = record(&app, &key, failing.clone()).await;
+    let replay = app.record(&key, failing.clone()).await;
     assert!(replay.duplicate);
-    let resent = ingest(&app, &key, vec![vec![failing]]).await.unwrap();
+    let resent = app.ingest(&key, vec![vec![failing]]).await.unwrap();
     assert_eq!(resent.duplicates, 1);
     assert_eq!(resent.recovery_cases_opened, 0);
-    assert_eq!(all_cases(&app, &key).await, cases);
+    assert_eq!(app.all_cases(&key).await, cases);
 }
 
 #[tokio::test]
 async fn an_encounter_that_does_not_fail_opens_no_case() {
     let app = spawn_app().await;
-    let key = demo_key(&app).await;
+    let key = app.demo_key().await;
     let mut greeted = encounter("entrance-guard", "door", "evt-1");
     greeted.first_response_seconds = Some(15);
     greeted.satisfaction = Some(3);
     let mut lost = encounter("lobby", "audit", "evt-2");
     lost.observations = vec![observation("lobby-signage", false)];
 
-    recorded(&app, &key, greeted).await;
-    recorded(&app, &key, lost).await;
+    app.recorded(&key, greeted).await;
+    app.recorded(&key, lost).await;
 
-    assert!(all_cases(&app, &key).await.is_empty());
+    assert!(app.all_cases(&key).await.is_empty());
 }
 
 #[tokio::test]
@@ -235,7 +121,7 @@ async fn the_recovery_deadline_sets_the_due_time_of_cases_opened_after_it_change
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let before = open_case(&app, key, "desk", "evt-1").await;
+    let before = app.open_case(key, "desk", "evt-1").await;
     assert_eq!(deadline_seconds(&before), 86_400);
 
     app.organisations()
@@ -257,10 +143,10 @@ async fn the_recovery_deadline_sets_the_due_time_of_cases_opened_after_it_change
         ))
         .await
         .expect("update_organisation failed");
-    let after = open_case(&app, key, "desk", "evt-2").await;
+    let after = app.open_case(key, "desk", "evt-2").await;
 
     assert_eq!(deadline_seconds(&after), 3600);
-    let unchanged = get_case(&app, key, &before.id).await.unwrap();
+    let unchanged = app.get_case(key, &before.id).await.unwrap();
     assert_eq!(deadline_seconds(&unchanged), 86_400);
     assert_eq!(unchanged.due_time, before.due_time);
 }
@@ -274,12 +160,12 @@ async fn cases_are_listed_newest_first_and_filtered_by_status_touchpoint_and_ove
     let app = spawn_app().await;
     let (org, desk, lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let a = open_case(&app, key, "desk", "evt-a").await;
-    let b = open_case(&app, key, "lobby", "evt-b").await;
-    let c = open_case(&app, key, "desk", "evt-c").await;
+    let a = app.open_case(key, "desk", "evt-a").await;
+    let b = app.open_case(key, "lobby", "evt-b").await;
+    let c = app.open_case(key, "desk", "evt-c").await;
     let ids =
         |cases: Vec<pb::RecoveryCase>| cases.into_iter().map(|case| case.id).collect::<Vec<_>>();
-    let list = |request: pb::ListRecoveryCasesRequest| list_cases(&app, key, request);
+    let list = |request: pb::ListRecoveryCasesRequest| app.list_cases(key, request);
 
     assert_eq!(
         ids(list(Default::default()).await),
@@ -304,7 +190,7 @@ async fn cases_are_listed_newest_first_and_filtered_by_status_touchpoint_and_ove
 
     let mut working = changes(&b.id);
     working.status = pb::RecoveryStatus::InProgress.into();
-    update_case(&app, key, working, &["status"]).await.unwrap();
+    app.update_case(key, working, &["status"]).await.unwrap();
     assert_eq!(
         ids(list(pb::ListRecoveryCasesRequest {
             status: pb::RecoveryStatus::InProgress.into(),
@@ -338,7 +224,7 @@ async fn cases_are_listed_newest_first_and_filtered_by_status_touchpoint_and_ove
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert!(get_case(&app, key, &a.id).await.unwrap().overdue);
+    assert!(app.get_case(key, &a.id).await.unwrap().overdue);
     assert_eq!(
         ids(list(pb::ListRecoveryCasesRequest {
             overdue_only: true,
@@ -361,7 +247,8 @@ async fn cases_are_listed_newest_first_and_filtered_by_status_touchpoint_and_ove
     let mut resolving = changes(&a.id);
     resolving.status = pb::RecoveryStatus::Resolved.into();
     resolving.resolution_note = "Apologised by phone.".into();
-    let resolved = update_case(&app, key, resolving, &["status", "resolution_note"])
+    let resolved = app
+        .update_case(key, resolving, &["status", "resolution_note"])
         .await
         .unwrap();
     assert!(!resolved.overdue);
@@ -382,7 +269,7 @@ async fn cases_are_listed_a_page_at_a_time() {
     let key = &org.admin_key;
     let mut opened = Vec::new();
     for i in 0..5 {
-        opened.push(open_case(&app, key, "desk", &format!("evt-{i}")).await.id);
+        opened.push(app.open_case(key, "desk", &format!("evt-{i}")).await.id);
     }
     opened.reverse();
     let mut client = app.recovery().await;
@@ -428,15 +315,16 @@ async fn an_unknown_case_is_not_found() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    open_case(&app, key, "desk", "evt-1").await;
+    app.open_case(key, "desk", "evt-1").await;
     let unknown = uuid::Uuid::now_v7().to_string();
 
-    let status = get_case(&app, key, &unknown).await.unwrap_err();
+    let status = app.get_case(key, &unknown).await.unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 
     let mut assigning = changes(&unknown);
     assigning.assignee = "kim".into();
-    let status = update_case(&app, key, assigning, &["assignee"])
+    let status = app
+        .update_case(key, assigning, &["assignee"])
         .await
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
@@ -451,13 +339,14 @@ async fn a_case_moves_from_open_to_in_progress_to_resolved() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
 
     let mut taking = changes(&opened.id);
     taking.assignee = "kim".into();
     taking.status = pb::RecoveryStatus::InProgress.into();
     taking.resolution_note = "not in the mask".into();
-    let working = update_case(&app, key, taking, &["assignee", "status"])
+    let working = app
+        .update_case(key, taking, &["assignee", "status"])
         .await
         .unwrap();
     assert_eq!(working.status(), pb::RecoveryStatus::InProgress);
@@ -473,14 +362,14 @@ async fn a_case_moves_from_open_to_in_progress_to_resolved() {
     resolving.status = pb::RecoveryStatus::Resolved.into();
     resolving.resolution_note = "Called back and apologised.".into();
     resolving.follow_up_satisfaction = Some(4);
-    let resolved = update_case(
-        &app,
-        key,
-        resolving,
-        &["status", "resolution_note", "follow_up_satisfaction"],
-    )
-    .await
-    .unwrap();
+    let resolved = app
+        .update_case(
+            key,
+            resolving,
+            &["status", "resolution_note", "follow_up_satisfaction"],
+        )
+        .await
+        .unwrap();
     assert_eq!(resolved.status(), pb::RecoveryStatus::Resolved);
     assert_eq!(resolved.resolution_note, "Called back and apologised.");
     assert_eq!(resolved.follow_up_satisfaction, Some(4));
@@ -489,7 +378,7 @@ async fn a_case_moves_from_open_to_in_progress_to_resolved() {
     assert!(resolved.resolve_time.is_some());
     assert!(!resolved.overdue);
 
-    assert_eq!(get_case(&app, key, &opened.id).await.unwrap(), resolved);
+    assert_eq!(app.get_case(key, &opened.id).await.unwrap(), resolved);
 }
 
 #[tokio::test]
@@ -497,12 +386,13 @@ async fn an_open_case_may_be_resolved_at_once() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
 
     let mut resolving = changes(&opened.id);
     resolving.status = pb::RecoveryStatus::Resolved.into();
     resolving.resolution_note = "Refunded the parking fee.".into();
-    let resolved = update_case(&app, key, resolving, &["status", "resolution_note"])
+    let resolved = app
+        .update_case(key, resolving, &["status", "resolution_note"])
         .await
         .unwrap();
 
@@ -516,20 +406,22 @@ async fn resolving_needs_a_resolution_note() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
     let mut resolving = changes(&opened.id);
     resolving.status = pb::RecoveryStatus::Resolved.into();
 
-    let status = update_case(&app, key, resolving.clone(), &["status"])
+    let status = app
+        .update_case(key, resolving.clone(), &["status"])
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["recovery_case.resolution_note"]);
-    let status = update_case(&app, key, resolving, &["status", "resolution_note"])
+    let status = app
+        .update_case(key, resolving, &["status", "resolution_note"])
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["recovery_case.resolution_note"]);
 
-    assert_eq!(get_case(&app, key, &opened.id).await.unwrap(), opened);
+    assert_eq!(app.get_case(key, &opened.id).await.unwrap(), opened);
 }
 
 #[tokio::test]
@@ -537,14 +429,15 @@ async fn a_case_never_moves_backwards() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
     let mut taking = changes(&opened.id);
     taking.status = pb::RecoveryStatus::InProgress.into();
-    let working = update_case(&app, key, taking, &["status"]).await.unwrap();
+    let working = app.update_case(key, taking, &["status"]).await.unwrap();
 
     let mut reopening = changes(&opened.id);
     reopening.status = pb::RecoveryStatus::Open.into();
-    let status = update_case(&app, key, reopening, &["status"])
+    let status = app
+        .update_case(key, reopening, &["status"])
         .await
         .unwrap_err();
 
@@ -553,7 +446,7 @@ async fn a_case_never_moves_backwards() {
         Code::FailedPrecondition,
         "RECOVERY_STATUS_BACKWARD",
     );
-    assert_eq!(get_case(&app, key, &opened.id).await.unwrap(), working);
+    assert_eq!(app.get_case(key, &opened.id).await.unwrap(), working);
 }
 
 #[tokio::test]
@@ -561,11 +454,12 @@ async fn a_resolved_case_is_final() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
     let mut resolving = changes(&opened.id);
     resolving.status = pb::RecoveryStatus::Resolved.into();
     resolving.resolution_note = "Done.".into();
-    let resolved = update_case(&app, key, resolving, &["status", "resolution_note"])
+    let resolved = app
+        .update_case(key, resolving, &["status", "resolution_note"])
         .await
         .unwrap();
 
@@ -584,11 +478,11 @@ async fn a_resolved_case_is_final() {
         (reopening, "status"),
     ];
     for (change, path) in attempts {
-        let status = update_case(&app, key, change, &[path]).await.unwrap_err();
+        let status = app.update_case(key, change, &[path]).await.unwrap_err();
         assert_error(&status, Code::FailedPrecondition, "RECOVERY_CASE_RESOLVED");
     }
 
-    assert_eq!(get_case(&app, key, &opened.id).await.unwrap(), resolved);
+    assert_eq!(app.get_case(key, &opened.id).await.unwrap(), resolved);
 }
 
 #[tokio::test]
@@ -596,12 +490,13 @@ async fn follow_up_satisfaction_is_1_to_5() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
 
     for bad in [0, 6, -1] {
         let mut following_up = changes(&opened.id);
         following_up.follow_up_satisfaction = Some(bad);
-        let status = update_case(&app, key, following_up, &["follow_up_satisfaction"])
+        let status = app
+            .update_case(key, following_up, &["follow_up_satisfaction"])
             .await
             .unwrap_err();
         assert_eq!(
@@ -610,12 +505,13 @@ async fn follow_up_satisfaction_is_1_to_5() {
             "{bad}"
         );
     }
-    assert_eq!(get_case(&app, key, &opened.id).await.unwrap(), opened);
+    assert_eq!(app.get_case(key, &opened.id).await.unwrap(), opened);
 
     for good in [1, 5] {
         let mut following_up = changes(&opened.id);
         following_up.follow_up_satisfaction = Some(good);
-        let changed = update_case(&app, key, following_up, &["follow_up_satisfaction"])
+        let changed = app
+            .update_case(key, following_up, &["follow_up_satisfaction"])
             .await
             .unwrap();
         assert_eq!(changed.follow_up_satisfaction, Some(good));
@@ -628,17 +524,18 @@ async fn an_unknown_update_mask_path_is_rejected() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let opened = open_case(&app, key, "desk", "evt-1").await;
+    let opened = app.open_case(key, "desk", "evt-1").await;
 
     for path in ["encounter_id", "due_time", "no_such_field"] {
         let mut change = changes(&opened.id);
         change.assignee = "kim".into();
-        let status = update_case(&app, key, change, &["assignee", path])
+        let status = app
+            .update_case(key, change, &["assignee", path])
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), ["update_mask"], "{path}");
     }
-    assert_eq!(get_case(&app, key, &opened.id).await.unwrap(), opened);
+    assert_eq!(app.get_case(key, &opened.id).await.unwrap(), opened);
 }
 
 // ---------------------------------------------------------------------------
@@ -650,9 +547,11 @@ async fn a_watcher_receives_a_new_case_within_a_second() {
     let app = spawn_app().await;
     let (org, desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let mut watch = watch(&app, key, "").await;
+    let mut watch = app.watch(key, "").await;
 
-    let failed = recorded(&app, key, dissatisfied("desk", "his", "evt-1")).await;
+    let failed = app
+        .recorded(key, dissatisfied("desk", "his", "evt-1"))
+        .await;
     let case = watch.next_case().await;
 
     assert_eq!(case.encounter_id, failed.id);
@@ -660,12 +559,12 @@ async fn a_watcher_receives_a_new_case_within_a_second() {
     assert_eq!(case.touchpoint_code, "desk");
     assert_eq!(case.status(), pb::RecoveryStatus::Open);
     assert_eq!(case.original_satisfaction, Some(1));
-    let listed = all_cases(&app, key).await;
+    let listed = app.all_cases(key).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, case.id);
 
     // A replay opens no case, so nothing more arrives.
-    let replay = record(&app, key, dissatisfied("desk", "his", "evt-1")).await;
+    let replay = app.record(key, dissatisfied("desk", "his", "evt-1")).await;
     assert!(replay.duplicate);
     watch.assert_quiet(Duration::from_millis(500)).await;
 }
@@ -675,30 +574,26 @@ async fn a_watcher_receives_every_case_an_ingest_stream_opens() {
     let app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let mut watch = watch(&app, key, "").await;
+    let mut watch = app.watch(key, "").await;
 
-    let response = ingest(
-        &app,
-        key,
-        vec![
+    let response = app
+        .ingest(
+            key,
             vec![
-                dissatisfied("desk", "his", "evt-1"),
-                encounter("desk", "his", "evt-2"),
+                vec![
+                    dissatisfied("desk", "his", "evt-1"),
+                    encounter("desk", "his", "evt-2"),
+                ],
+                vec![dissatisfied("lobby", "his", "evt-3")],
             ],
-            vec![dissatisfied("lobby", "his", "evt-3")],
-        ],
-    )
-    .await
-    .unwrap();
+        )
+        .await
+        .unwrap();
     assert_eq!(response.recovery_cases_opened, 2);
 
     let mut seen = vec![watch.next_case().await.id, watch.next_case().await.id];
     seen.sort();
-    let mut listed: Vec<String> = all_cases(&app, key)
-        .await
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let mut listed: Vec<String> = app.all_cases(key).await.into_iter().map(|c| c.id).collect();
     listed.sort();
     assert_eq!(seen, listed);
 }
@@ -708,15 +603,18 @@ async fn a_watcher_of_one_touchpoint_sees_only_its_cases() {
     let app = spawn_app().await;
     let (org, _desk, lobby) = org_with_desk_and_lobby(&app).await;
     let key = &org.admin_key;
-    let mut watch = watch(&app, key, &lobby.id).await;
+    let mut watch = app.watch(key, &lobby.id).await;
 
-    recorded(&app, key, dissatisfied("desk", "his", "evt-1")).await;
-    let at_lobby = recorded(&app, key, dissatisfied("lobby", "his", "evt-2")).await;
+    app.recorded(key, dissatisfied("desk", "his", "evt-1"))
+        .await;
+    let at_lobby = app
+        .recorded(key, dissatisfied("lobby", "his", "evt-2"))
+        .await;
     let case = watch.next_case().await;
 
     assert_eq!(case.encounter_id, at_lobby.id);
     assert_eq!(case.touchpoint_id, lobby.id);
-    assert_eq!(all_cases(&app, key).await.len(), 2);
+    assert_eq!(app.all_cases(key).await.len(), 2);
 }
 
 #[tokio::test]
@@ -724,15 +622,18 @@ async fn a_watcher_never_sees_another_organisations_cases() {
     let app = spawn_app().await;
     let (a, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
     let b = app.create_org("Hospital B").await;
-    create_touchpoint(&app, &b.admin_key, touchpoint("desk")).await;
-    let mut a_watch = watch(&app, &a.admin_key, "").await;
-    let mut b_watch = watch(&app, &b.admin_key, "").await;
+    app.create_touchpoint(&b.admin_key, touchpoint("desk"))
+        .await;
+    let mut a_watch = app.watch(&a.admin_key, "").await;
+    let mut b_watch = app.watch(&b.admin_key, "").await;
 
-    let failed = recorded(&app, &a.admin_key, dissatisfied("desk", "his", "evt-1")).await;
+    let failed = app
+        .recorded(&a.admin_key, dissatisfied("desk", "his", "evt-1"))
+        .await;
 
     assert_eq!(a_watch.next_case().await.encounter_id, failed.id);
     b_watch.assert_quiet(Duration::from_millis(1500)).await;
-    assert!(all_cases(&app, &b.admin_key).await.is_empty());
+    assert!(app.all_cases(&b.admin_key).await.is_empty());
 }
 
 #[tokio::test]
@@ -783,8 +684,11 @@ async fn a_watch_filtered_by_a_touchpoint_the_organisation_lacks_is_not_found() 
         .unwrap()
         .into_inner();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    recorded(&app, &a.admin_key, dissatisfied("lobby", "his", "evt-1")).await;
-    let at_desk = recorded(&app, &a.admin_key, dissatisfied("desk", "his", "evt-2")).await;
+    app.recorded(&a.admin_key, dissatisfied("lobby", "his", "evt-1"))
+        .await;
+    let at_desk = app
+        .recorded(&a.admin_key, dissatisfied("desk", "his", "evt-2"))
+        .await;
     let case = tokio::time::timeout(Duration::from_secs(1), by_code.message())
         .await
         .unwrap()
@@ -799,7 +703,7 @@ async fn a_watch_filtered_by_a_touchpoint_the_organisation_lacks_is_not_found() 
 async fn a_watch_ends_with_unavailable_when_the_server_shuts_down() {
     let mut app = spawn_app().await;
     let (org, _desk, _lobby) = org_with_desk_and_lobby(&app).await;
-    let mut watch = watch(&app, &org.admin_key, "").await;
+    let mut watch = app.watch(&org.admin_key, "").await;
 
     let stopping = tokio::spawn(async move { app.shut_down().await });
     let ended = tokio::time::timeout(Duration::from_secs(5), watch.stream.message())

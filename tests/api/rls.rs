@@ -5,7 +5,7 @@
 use sqlx::{Executor, Row};
 use verdad::{domain::api_key::hash_secret, store};
 
-use crate::helpers::{create_touchpoint, spawn_app, touchpoint};
+use crate::helpers::{spawn_app, touchpoint};
 
 #[tokio::test]
 async fn unfiltered_queries_see_only_the_organisation_acted_for() {
@@ -13,9 +13,10 @@ async fn unfiltered_queries_see_only_the_organisation_acted_for() {
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
     for code in ["lobby", "pharmacy"] {
-        create_touchpoint(&app, &a.admin_key, touchpoint(code)).await;
+        app.create_touchpoint(&a.admin_key, touchpoint(code)).await;
     }
-    create_touchpoint(&app, &b.admin_key, touchpoint("lobby")).await;
+    app.create_touchpoint(&b.admin_key, touchpoint("lobby"))
+        .await;
 
     // The owner (a superuser here) sees every row: the data is there.
     let mut owner = app.owner_connection().await;
@@ -98,7 +99,8 @@ async fn rows_cannot_be_written_into_another_organisation() {
 async fn without_an_organisation_nothing_is_visible() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("lobby")).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("lobby"))
+        .await;
 
     let mut connection = app.pool.acquire().await.unwrap();
     for table in ["organisation", "api_key", "touchpoint"] {

@@ -5,20 +5,15 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use tonic::transport::Channel;
 use uuid::Uuid;
 use verdad::{
     domain::histogram::bucket_floor,
     proto::verdad::v1::{self as pb, analysis_service_client::AnalysisServiceClient},
 };
 
-use crate::{
-    analyses::{
-        Measured, assert_close, assert_rate, at, event, fixture_day, keyed, points, scorecard,
-        scorecard_fixture, trend,
-    },
-    encounters::{erase, record, record_feedback},
-    helpers::{Org, TestApp, authed, create_touchpoint, spawn_app, spawn_app_with},
+use crate::helpers::{
+    Measured, Org, TestApp, assert_close, assert_rate, at, authed, encounter, event, fixture_day,
+    keyed, points, scorecard_fixture, spawn_app, spawn_app_with, to_the_ninth,
 };
 
 /// Reads the rollups for every scope with a whole day, and leaves every
@@ -43,25 +38,6 @@ async fn pending(app: &TestApp) -> HashMap<Uuid, i64> {
         .collect()
 }
 
-pub(crate) async fn set_time_zone(app: &TestApp, key: &str, zone: &str) {
-    app.organisations()
-        .await
-        .update_organisation(authed(
-            key,
-            pb::UpdateOrganisationRequest {
-                organisation: Some(pb::Organisation {
-                    time_zone: zone.into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["time_zone".into()],
-                }),
-            },
-        ))
-        .await
-        .expect("update_organisation failed");
-}
-
 /// A distribution read from the histograms: flagged, with the count exact.
 #[track_caller]
 fn assert_approximate(d: &Option<pb::Distribution>, count: i64, median: f64, p90: f64) {
@@ -77,13 +53,13 @@ async fn the_rollups_give_the_scorecard_and_trend_the_figures_of_the_encounters(
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
+    app.set_time_zone(key, "UTC").await;
     scorecard_fixture(&app, key).await;
 
     // In UTC the fixture day is one whole day: every figure comes from the
     // rollups, and the counts and rates are those of the exact scorecard
     // (see analyses::the_scorecard_gives_each_touchpoint_and_the_total_their_figures).
-    let card = scorecard(&app, key, fixture_day()).await;
+    let card = app.scorecard(key, fixture_day()).await;
     let desk = &card.touchpoints[0];
     assert_eq!(desk.encounters, 4);
     assert_close(desk.mean_satisfaction, 11.0 / 3.0);
@@ -113,15 +89,15 @@ async fn the_rollups_give_the_scorecard_and_trend_the_figures_of_the_encounters(
     // From 22:00 the day before: the fixture day from the rollups, the two
     // hours before it from the encounters, which hold j0's visit to the
     // desk at 23:00 (satisfaction 1, wait 9000 s: bucket [8960, 9088)).
-    let wider = scorecard(
-        &app,
-        key,
-        pb::AnalysisScope {
-            start_time: Some(at(-11 * 3600)),
-            ..fixture_day()
-        },
-    )
-    .await;
+    let wider = app
+        .scorecard(
+            key,
+            pb::AnalysisScope {
+                start_time: Some(at(-11 * 3600)),
+                ..fixture_day()
+            },
+        )
+        .await;
     assert_eq!(wider.total.as_ref().unwrap().encounters, 7);
     let desk = &wider.touchpoints[0];
     assert_eq!(desk.encounters, 5);
@@ -140,7 +116,8 @@ async fn the_rollups_give_the_scorecard_and_trend_the_figures_of_the_encounters(
     };
     let may_31 = at(-33 * 3600).seconds;
     let june_1 = may_31 + 86_400;
-    let counts = trend(&app, key, by_day(pb::TrendFigure::Encounters))
+    let counts = app
+        .trend(key, by_day(pb::TrendFigure::Encounters))
         .await
         .unwrap();
     assert_eq!(
@@ -152,7 +129,8 @@ async fn the_rollups_give_the_scorecard_and_trend_the_figures_of_the_encounters(
         points(&counts.series[1]),
         [(may_31, Some(1.0), 1), (june_1, Some(4.0), 4)]
     );
-    let waits = trend(&app, key, by_day(pb::TrendFigure::WaitMedian))
+    let waits = app
+        .trend(key, by_day(pb::TrendFigure::WaitMedian))
         .await
         .unwrap();
     assert_eq!(
@@ -162,7 +140,7 @@ async fn the_rollups_give_the_scorecard_and_trend_the_figures_of_the_encounters(
 
     // Compliance from the rollups is the exact server's, with and without
     // an edge.
-    let mut exact = exact_server(&app).await;
+    let mut exact = app.exact_server().await;
     for scope in [
         fixture_day(),
         by_day(pb::TrendFigure::Encounters).scope.unwrap(),
@@ -190,7 +168,7 @@ async fn the_rollups_follow_erasures_changes_of_time_zone_and_tenants() {
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
+    app.set_time_zone(key, "UTC").await;
     scorecard_fixture(&app, key).await;
     let mut visit = event(
         "desk",
@@ -204,14 +182,14 @@ async fn the_rollups_follow_erasures_changes_of_time_zone_and_tenants() {
         },
     );
     visit.customer_ref = "patient-9".into();
-    record(&app, key, visit).await;
-    let card = scorecard(&app, key, fixture_day()).await;
+    app.record(key, visit).await;
+    let card = app.scorecard(key, fixture_day()).await;
     assert_eq!(card.total.unwrap().encounters, 7);
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 5);
 
-    erase(&app, key, "patient-9").await.unwrap();
+    app.erase(key, "patient-9").await.unwrap();
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
-    let card = scorecard(&app, key, fixture_day()).await;
+    let card = app.scorecard(key, fixture_day()).await;
     let desk = &card.touchpoints[0];
     assert_eq!(desk.encounters, 4);
     assert_close(desk.mean_satisfaction, 11.0 / 3.0);
@@ -220,20 +198,20 @@ async fn the_rollups_follow_erasures_changes_of_time_zone_and_tenants() {
     // Seoul's June 1st runs from 15:00 UTC on May 31st: it holds j0's visit
     // (23:00 UTC) and the fixture day's six. Rollups still cut at UTC
     // midnight would give the day six.
-    set_time_zone(&app, key, "Asia/Seoul").await;
+    app.set_time_zone(key, "Asia/Seoul").await;
     let seoul_june_1 = pb::AnalysisScope {
         start_time: Some(at(-18 * 3600)),
         end_time: Some(at(6 * 3600)),
         ..Default::default()
     };
-    let card = scorecard(&app, key, seoul_june_1.clone()).await;
+    let card = app.scorecard(key, seoul_june_1.clone()).await;
     assert_eq!(card.total.as_ref().unwrap().encounters, 7);
     assert_eq!(journeys_of(&app, key, seoul_june_1.clone()).await, 5);
     assert!(card.total.unwrap().wait_seconds.unwrap().approximate);
 
     // Another organisation's key sees none of it.
     let other = app.create_org("Elsewhere").await;
-    let card = scorecard(&app, &other.admin_key, seoul_june_1).await;
+    let card = app.scorecard(&other.admin_key, seoul_june_1).await;
     assert!(card.no_data);
     assert_eq!(card.total.unwrap().encounters, 0);
 }
@@ -243,15 +221,15 @@ async fn an_encounter_erased_right_after_it_was_recorded_leaves_the_rollups_as_t
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
+    app.set_time_zone(key, "UTC").await;
     scorecard_fixture(&app, key).await;
     // Recorded and erased before any analysis has read the day.
     let mut visit = event("desk", "j8", "8", at(40), Measured::default());
     visit.customer_ref = "patient-8".into();
-    record(&app, key, visit).await;
-    erase(&app, key, "patient-8").await.unwrap();
+    app.record(key, visit).await;
+    app.erase(key, "patient-8").await.unwrap();
 
-    let card = scorecard(&app, key, fixture_day()).await;
+    let card = app.scorecard(key, fixture_day()).await;
     assert_eq!(card.total.unwrap().encounters, 6);
     assert_eq!(card.touchpoints[0].encounters, 4);
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
@@ -263,7 +241,7 @@ async fn an_analysis_folds_in_its_own_organisations_pending_changes_only() {
     let first = app.create_org("St. Mary").await;
     let second = app.create_org("St. Jude").await;
     for org in [&first, &second] {
-        set_time_zone(&app, &org.admin_key, "UTC").await;
+        app.set_time_zone(&org.admin_key, "UTC").await;
         scorecard_fixture(&app, &org.admin_key).await;
     }
     // The fixture: j0's visit the evening before, six on the day.
@@ -271,14 +249,14 @@ async fn an_analysis_folds_in_its_own_organisations_pending_changes_only() {
     assert_eq!(waiting.get(&first.id), Some(&7));
     assert_eq!(waiting.get(&second.id), Some(&7));
 
-    let card = scorecard(&app, &first.admin_key, fixture_day()).await;
+    let card = app.scorecard(&first.admin_key, fixture_day()).await;
     assert_eq!(card.total.unwrap().encounters, 6);
     assert_eq!(journeys_of(&app, &first.admin_key, fixture_day()).await, 4);
     let waiting = pending(&app).await;
     assert_eq!(waiting.get(&first.id), None);
     assert_eq!(waiting.get(&second.id), Some(&7));
 
-    let card = scorecard(&app, &second.admin_key, fixture_day()).await;
+    let card = app.scorecard(&second.admin_key, fixture_day()).await;
     assert_eq!(card.total.unwrap().encounters, 6);
     assert!(pending(&app).await.is_empty());
 }
@@ -288,18 +266,18 @@ async fn a_change_of_time_zone_counts_the_pending_changes_once() {
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
+    app.set_time_zone(key, "UTC").await;
     scorecard_fixture(&app, key).await;
     // Rebuilt with all seven pending: they are in the rebuild and no
     // longer pending.
-    set_time_zone(&app, key, "Asia/Seoul").await;
+    app.set_time_zone(key, "Asia/Seoul").await;
     assert!(pending(&app).await.is_empty());
     let seoul_june_1 = pb::AnalysisScope {
         start_time: Some(at(-18 * 3600)),
         end_time: Some(at(6 * 3600)),
         ..Default::default()
     };
-    let card = scorecard(&app, key, seoul_june_1.clone()).await;
+    let card = app.scorecard(key, seoul_june_1.clone()).await;
     assert_eq!(card.total.unwrap().encounters, 7);
     assert_eq!(journeys_of(&app, key, seoul_june_1).await, 5);
 }
@@ -309,8 +287,8 @@ async fn an_erasure_folds_in_its_journeys_and_leaves_nothing_summarised_of_them(
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
-    create_touchpoint(&app, key, keyed("lobby", 20, false)).await;
+    app.create_touchpoint(key, keyed("desk", 10, true)).await;
+    app.create_touchpoint(key, keyed("lobby", 20, false)).await;
     let visit = |code: &str, journey: &str, id: &str, seconds: i64, customer: &str| {
         let measured = Measured {
             satisfaction: Some(4),
@@ -321,15 +299,19 @@ async fn an_erasure_folds_in_its_journeys_and_leaves_nothing_summarised_of_them(
         encounter.customer_ref = customer.into();
         encounter
     };
-    record(&app, key, visit("desk", "j9", "9a", 30, "patient-9")).await;
-    record(&app, key, visit("lobby", "j9", "9b", 90, "patient-9")).await;
+    app.record(key, visit("desk", "j9", "9a", 30, "patient-9"))
+        .await;
+    app.record(key, visit("lobby", "j9", "9b", 90, "patient-9"))
+        .await;
     // Folded in: j9 has a summary and a pair.
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 1);
     // Another patient's journey, still pending at the erasure.
-    record(&app, key, visit("desk", "j8", "8a", 40, "patient-8")).await;
-    record(&app, key, visit("lobby", "j8", "8b", 95, "patient-8")).await;
+    app.record(key, visit("desk", "j8", "8a", 40, "patient-8"))
+        .await;
+    app.record(key, visit("lobby", "j8", "8b", 95, "patient-8"))
+        .await;
 
-    erase(&app, key, "patient-9").await.unwrap();
+    app.erase(key, "patient-9").await.unwrap();
     // The erasure folded in its own journey's changes, not the others'.
     assert_eq!(pending(&app).await.get(&org.id), Some(&2));
     let mut owner = app.owner_connection().await;
@@ -347,7 +329,7 @@ async fn an_erasure_folds_in_its_journeys_and_leaves_nothing_summarised_of_them(
     // j8 alone once folded in.
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 1);
     assert_eq!(
-        scorecard(&app, key, fixture_day())
+        app.scorecard(key, fixture_day())
             .await
             .total
             .unwrap()
@@ -361,11 +343,11 @@ async fn changes_folded_in_one_at_a_time_give_the_figures_of_one_fold() {
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
+    app.set_time_zone(key, "UTC").await;
     scorecard_fixture(&app, key).await;
     let mut visit = event("desk", "j9", "9", at(30), Measured::default());
     visit.customer_ref = "patient-9".into();
-    record(&app, key, visit).await;
+    app.record(key, visit).await;
     // One change per transaction, for half of them.
     let mut owner = app.owner_connection().await;
     for _ in 0..4 {
@@ -373,11 +355,11 @@ async fn changes_folded_in_one_at_a_time_give_the_figures_of_one_fold() {
     }
     assert_eq!(pending(&app).await.get(&org.id), Some(&4));
     // Erased while its +1 may still be pending: folded with its -1.
-    erase(&app, key, "patient-9").await.unwrap();
+    app.erase(key, "patient-9").await.unwrap();
     while TestApp::fold(&mut owner, org.id, 1).await > 0 {}
     assert!(pending(&app).await.is_empty());
     // As the fixture gives in one fold (the first test of this file).
-    let card = scorecard(&app, key, fixture_day()).await;
+    let card = app.scorecard(key, fixture_day()).await;
     let total = card.total.unwrap();
     assert_eq!(total.encounters, 6);
     assert_eq!(card.touchpoints[0].encounters, 4);
@@ -413,9 +395,10 @@ const JOURNEY_CODES: [&str; 3] = ["desk", "lab", "pharmacy"];
 async fn journey_organisation() -> (TestApp, Org) {
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
-    set_time_zone(&app, &org.admin_key, "UTC").await;
+    app.set_time_zone(&org.admin_key, "UTC").await;
     for (position, code) in (10..).step_by(10).zip(JOURNEY_CODES) {
-        create_touchpoint(&app, &org.admin_key, keyed(code, position, true)).await;
+        app.create_touchpoint(&org.admin_key, keyed(code, position, true))
+            .await;
     }
     (app, org)
 }
@@ -477,16 +460,14 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
             1 => batch.push(visit(20, 2, "desk", 3)),
             _ => {}
         }
-        crate::encounters::ingest(&app, key, vec![batch])
-            .await
-            .unwrap();
+        app.ingest(key, vec![batch]).await.unwrap();
         match round {
             // Two rounds folded together.
             2 | 6 => {}
             // Three journeys erased (the erasure folds them in first); the
             // later rounds start them again.
             3 => {
-                erase(&app, key, "patient-1").await.unwrap();
+                app.erase(key, "patient-1").await.unwrap();
             }
             _ => while TestApp::fold(&mut owner, org.id, 1000).await > 0 {},
         }
@@ -534,9 +515,7 @@ async fn a_fold_of_more_than_two_hundred_journeys_equals_a_rebuild() {
                     .map(move |(step, &seconds)| visit(j, round * 2 + step, seconds))
             })
             .collect();
-        crate::encounters::ingest(&app, key, vec![batch])
-            .await
-            .unwrap();
+        app.ingest(key, vec![batch]).await.unwrap();
         assert_eq!(
             TestApp::fold(&mut owner, org.id, 1000).await as usize,
             journeys * offsets.len()
@@ -553,7 +532,7 @@ async fn the_server_folds_in_an_ingest_shortly_after_without_a_read() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    create_touchpoint(&app, key, keyed("desk", 10, true)).await;
+    app.create_touchpoint(key, keyed("desk", 10, true)).await;
     for n in 0..3 {
         let visit = event(
             "desk",
@@ -562,7 +541,7 @@ async fn the_server_folds_in_an_ingest_shortly_after_without_a_read() {
             at(n),
             Measured::default(),
         );
-        record(&app, key, visit).await;
+        app.record(key, visit).await;
     }
     let waited = std::time::Instant::now();
     while !pending(&app).await.is_empty() {
@@ -615,46 +594,16 @@ async fn the_database_buckets_seconds_as_the_server_does() {
     assert_eq!(floors, expected);
 }
 
-/// A second server on the test's database that never reads the rollups:
-/// its answers are the exact ones.
-/// `value` printed with every decimal fraction cut to nine places: sums of
-/// many journeys' scores come out in another order from the rollups than
-/// from the encounters, and may differ in their last bits.
-pub(crate) fn to_the_ninth(value: &impl std::fmt::Debug) -> String {
-    let printed = format!("{value:?}");
-    let mut out = String::with_capacity(printed.len());
-    let mut decimals: Option<usize> = None;
-    let mut previous = ' ';
-    for c in printed.chars() {
-        decimals = match (decimals, c) {
-            (_, '.') if previous.is_ascii_digit() => Some(0),
-            (Some(n), d) if d.is_ascii_digit() => Some(n + 1),
-            _ => None,
-        };
-        if !matches!(decimals, Some(n) if n > 9) {
-            out.push(c);
-        }
-        previous = c;
-    }
-    out
-}
-
-pub(crate) async fn exact_server(app: &TestApp) -> AnalysisServiceClient<Channel> {
-    let channel = app
-        .second_server(|s| s.exact_percentile_limit = i64::MAX)
-        .await;
-    AnalysisServiceClient::new(channel)
-}
-
 /// Journeys around 2026-06-01 (UTC): in order, out of order with a loop
 /// and a failure, with a tie, across midnight, from the day before, on the
 /// day after, and with two touchpoints in its first 15 s; three with
 /// feedback.
 async fn journey_fixture(app: &TestApp, key: &str, organisation: Uuid) {
-    create_touchpoint(app, key, keyed("desk", 10, true)).await;
-    create_touchpoint(app, key, keyed("lab", 20, true)).await;
-    create_touchpoint(app, key, keyed("pharmacy", 30, false)).await;
-    create_touchpoint(app, key, keyed("lobby", 0, false)).await;
+    app.create_touchpoint(key, keyed("desk", 10, true)).await;
+    app.create_touchpoint(key, keyed("lab", 20, true)).await;
+    app.create_touchpoint(key, keyed("pharmacy", 30, false))
+        .await;
+    app.create_touchpoint(key, keyed("lobby", 0, false)).await;
     let m = |satisfaction, first_response| Measured {
         satisfaction,
         wait: None,
@@ -683,7 +632,8 @@ async fn journey_fixture(app: &TestApp, key: &str, organisation: Uuid) {
     ];
     for (i, (journey, code, seconds, measured)) in visits.into_iter().enumerate() {
         let id = format!("visit-{i}");
-        record(app, key, event(code, journey, &id, at(seconds), measured)).await;
+        app.record(key, event(code, journey, &id, at(seconds), measured))
+            .await;
     }
     for (journey, overall, recommend) in [("a", 5, 10), ("b", 2, 3), ("d", 4, 8)] {
         let feedback = pb::JourneyFeedback {
@@ -692,7 +642,7 @@ async fn journey_fixture(app: &TestApp, key: &str, organisation: Uuid) {
             complete_time: Some(at(20 * hour)),
             ..Default::default()
         };
-        record_feedback(app, key, journey, feedback).await.unwrap();
+        app.record_feedback(key, journey, feedback).await.unwrap();
     }
     // Forty more journeys, each split over two stream batches: one fold
     // then summarises forty journeys at once, and a later one refreshes
@@ -715,13 +665,9 @@ async fn journey_fixture(app: &TestApp, key: &str, organisation: Uuid) {
             })
             .collect()
     };
-    crate::encounters::ingest(app, key, vec![crowd(0)])
-        .await
-        .unwrap();
+    app.ingest(key, vec![crowd(0)]).await.unwrap();
     TestApp::fold(&mut app.owner_connection().await, organisation, 1000).await;
-    crate::encounters::ingest(app, key, vec![crowd(1)])
-        .await
-        .unwrap();
+    app.ingest(key, vec![crowd(1)]).await.unwrap();
 }
 
 #[tokio::test]
@@ -729,10 +675,10 @@ async fn the_journey_rollups_give_the_journey_analyses_the_figures_of_the_encoun
     let app = rolling_app().await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
+    app.set_time_zone(key, "UTC").await;
     journey_fixture(&app, key, org.id).await;
     let mut rolled = app.analyses().await;
-    let mut exact = exact_server(&app).await;
+    let mut exact = app.exact_server().await;
 
     let hour = 3600;
     let scopes = [
@@ -876,15 +822,16 @@ async fn an_analysis_waits_for_a_backlog_no_longer_than_its_fold_wait_and_reads_
     .await;
     let org = app.create_org("St. Mary").await;
     let key = &org.admin_key;
-    set_time_zone(&app, key, "UTC").await;
-    create_touchpoint(&app, key, crate::helpers::touchpoint("desk")).await;
+    app.set_time_zone(key, "UTC").await;
+    app.create_touchpoint(key, crate::helpers::touchpoint("desk"))
+        .await;
     // More than one piece of an analysis's fold (5,000) waits.
     let batches: Vec<Vec<pb::Encounter>> = (0..8)
         .map(|b| {
             (0..1000)
                 .map(|n| {
                     let i = b * 1000 + n;
-                    crate::analyses::event(
+                    event(
                         "desk",
                         &format!("j{}", i / 4),
                         &format!("e{i}"),
@@ -899,15 +846,16 @@ async fn an_analysis_waits_for_a_backlog_no_longer_than_its_fold_wait_and_reads_
                 .collect()
         })
         .collect();
-    crate::encounters::ingest(&app, key, batches).await.unwrap();
+    app.ingest(key, batches).await.unwrap();
 
-    let card = scorecard(&app, key, fixture_day()).await;
+    let card = app.scorecard(key, fixture_day()).await;
     let waits = card.total.as_ref().unwrap().wait_seconds.as_ref().unwrap();
     assert!(!waits.approximate, "read from the rollups with a backlog");
     let left = pending(&app).await.get(&org.id).copied().unwrap_or(0);
     assert!(left > 0, "the analysis folded the whole backlog");
     // The same answer as a server that never reads the rollups.
-    let exact = exact_server(&app)
+    let exact = app
+        .exact_server()
         .await
         .get_scorecard(crate::helpers::authed(
             key,
@@ -955,13 +903,11 @@ async fn after_a_large_ingest_the_server_analyses_the_tables_itself() {
     };
     for (after, analysed) in [(0, false), (1000, true)] {
         let app = spawn_app_with(|settings| settings.analyze_after = after).await;
-        let key = crate::encounters::demo_key(&app).await;
+        let key = app.demo_key().await;
         let batch = (0..1500)
-            .map(|n| crate::encounters::encounter("reception-desk", "his", &n.to_string()))
+            .map(|n| encounter("reception-desk", "his", &n.to_string()))
             .collect();
-        crate::encounters::ingest(&app, &key, vec![batch])
-            .await
-            .unwrap();
+        app.ingest(&key, vec![batch]).await.unwrap();
         let mut seen = None;
         for _ in 0..100 {
             seen = last_analyse(&app).await;

@@ -10,8 +10,8 @@ use verdad::proto::verdad::v1 as pb;
 use verdad::store::PoolOptions;
 
 use crate::helpers::{
-    LOCK_WAITERS, assert_error, authed, create_touchpoint, default_pool_options, hold_touchpoint,
-    spawn_app, spawn_app_with, spawn_app_with_pool, touchpoint,
+    LOCK_WAITERS, assert_error, authed, default_pool_options, spawn_app, spawn_app_with,
+    spawn_app_with_pool, touchpoint,
 };
 
 fn rename(id: &str) -> pb::UpdateTouchpointRequest {
@@ -55,10 +55,12 @@ async fn messages_over_the_size_limit_are_refused() {
 async fn a_call_past_the_deadline_is_cut_and_writes_nothing() {
     let app = spawn_app_with(|s| s.request_timeout = Duration::from_millis(300)).await;
     let org = app.create_org("St. Mary").await;
-    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let created = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
 
     // Hold the row so the update waits past the deadline.
-    let mut owner = hold_touchpoint(&app, &created.id).await;
+    let mut owner = app.hold_touchpoint(&created.id).await;
     let status = app
         .touchpoints()
         .await
@@ -95,9 +97,11 @@ async fn a_stuck_statement_is_cancelled_by_the_statement_timeout_and_the_pool_re
     };
     let app = spawn_app_with_pool(pool, |_| {}).await;
     let org = app.create_org("St. Mary").await;
-    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let created = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
 
-    let mut owner = hold_touchpoint(&app, &created.id).await;
+    let mut owner = app.hold_touchpoint(&created.id).await;
     // Twice the pool's connections: each comes back after its statement
     // is cancelled, or the later calls would find none.
     for _ in 0..4 {
@@ -132,8 +136,10 @@ async fn a_stuck_statement_is_cancelled_by_the_statement_timeout_and_the_pool_re
 async fn shutdown_lets_an_in_flight_call_finish() {
     let mut app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
-    let mut owner = hold_touchpoint(&app, &created.id).await;
+    let created = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
+    let mut owner = app.hold_touchpoint(&created.id).await;
 
     let mut client = app.touchpoints().await;
     let key = org.admin_key.clone();

@@ -7,12 +7,12 @@ use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
 use crate::helpers::{
-    TestApp, assert_error, authed, create_standard, create_touchpoint, metric_rule, observed_rule,
-    spawn_app, standard, touchpoint, violated_fields,
+    TestApp, assert_error, authed, metric_rule, observed_rule, spawn_app, standard, touchpoint,
+    violated_fields,
 };
 
 /// Every standard `request` lists, page by page, and the page count.
-pub(crate) async fn list_standard_pages(
+async fn list_standard_pages(
     app: &TestApp,
     key: &str,
     mut request: pb::ListStandardsRequest,
@@ -36,7 +36,7 @@ pub(crate) async fn list_standard_pages(
     }
 }
 
-pub(crate) async fn list_standards(
+async fn list_standards(
     app: &TestApp,
     key: &str,
     request: pb::ListStandardsRequest,
@@ -83,11 +83,13 @@ fn create(key: &str, standard: pb::Standard) -> tonic::Request<pb::CreateStandar
 async fn created_standard_can_be_read_back_by_id_and_by_code() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let desk = create_touchpoint(&app, &org.admin_key, touchpoint("reception-desk")).await;
+    let desk = app
+        .create_touchpoint(&org.admin_key, touchpoint("reception-desk"))
+        .await;
     let mut wanted = standard("greet-15s", "RECEPTION-DESK");
     wanted.guidance = "Stand up.\nSay hello.".into();
 
-    let created = create_standard(&app, &org.admin_key, wanted).await;
+    let created = app.create_standard(&org.admin_key, wanted).await;
 
     assert!(!created.id.is_empty());
     assert_eq!(created.code, "greet-15s");
@@ -137,19 +139,23 @@ async fn created_standard_can_be_read_back_by_id_and_by_code() {
 async fn standards_attach_by_touchpoint_id_or_apply_at_every_touchpoint() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let lobby = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let lobby = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
 
     let mut by_id = standard("lobby-signage", "");
     by_id.touchpoint_id = lobby.id.clone();
     by_id.element = pb::Element::Hardware.into();
     by_id.severity = pb::Severity::Minor.into();
     by_id.rule = observed_rule();
-    let signage = create_standard(&app, &org.admin_key, by_id).await;
+    let signage = app.create_standard(&org.admin_key, by_id).await;
     assert_eq!(signage.touchpoint_code, "lobby");
     assert_eq!(signage.rule_text, "observed");
     assert_eq!(signage.rule, observed_rule());
 
-    let badge = create_standard(&app, &org.admin_key, standard("name-badge", "")).await;
+    let badge = app
+        .create_standard(&org.admin_key, standard("name-badge", ""))
+        .await;
     assert!(badge.touchpoint_id.is_empty() && badge.touchpoint_code.is_empty());
 }
 
@@ -157,7 +163,8 @@ async fn standards_attach_by_touchpoint_id_or_apply_at_every_touchpoint() {
 async fn every_invalid_field_of_a_create_is_named_and_nothing_is_written() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let mut client = app.standards().await;
 
     let bad = pb::Standard {
@@ -303,7 +310,9 @@ async fn thresholds_outside_the_fields_range_are_rejected() {
 async fn codes_are_unique_per_organisation_regardless_of_case() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let first = create_standard(&app, &org.admin_key, standard("greet-15s", "")).await;
+    let first = app
+        .create_standard(&org.admin_key, standard("greet-15s", ""))
+        .await;
     let status = app
         .standards()
         .await
@@ -340,7 +349,9 @@ async fn an_unknown_touchpoint_is_not_found_and_an_archived_one_takes_no_standar
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 
-    let old = create_touchpoint(&app, &org.admin_key, touchpoint("old-desk")).await;
+    let old = app
+        .create_touchpoint(&org.admin_key, touchpoint("old-desk"))
+        .await;
     app.touchpoints()
         .await
         .archive_touchpoint(authed(
@@ -365,18 +376,24 @@ async fn an_unknown_touchpoint_is_not_found_and_an_archived_one_takes_no_standar
 async fn list_filters_by_touchpoint_element_scope_and_active_across_pages() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let desk = create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let desk = app
+        .create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
+    app.create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let mut at_desk = Vec::new();
     for i in 0..7 {
         at_desk.push(
-            create_standard(&app, &org.admin_key, standard(&format!("desk-{i}"), "desk")).await,
+            app.create_standard(&org.admin_key, standard(&format!("desk-{i}"), "desk"))
+                .await,
         );
     }
     let mut signage = standard("signage", "lobby");
     signage.element = pb::Element::Hardware.into();
-    let signage = create_standard(&app, &org.admin_key, signage).await;
-    let badge = create_standard(&app, &org.admin_key, standard("badge", "")).await;
+    let signage = app.create_standard(&org.admin_key, signage).await;
+    let badge = app
+        .create_standard(&org.admin_key, standard("badge", ""))
+        .await;
     let archived = app
         .standards()
         .await
@@ -454,7 +471,8 @@ async fn list_rejects_bad_filters_and_foreign_tokens() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     for i in 0..3 {
-        create_standard(&app, &org.admin_key, standard(&format!("s-{i}"), "")).await;
+        app.create_standard(&org.admin_key, standard(&format!("s-{i}"), ""))
+            .await;
     }
     let mut client = app.standards().await;
     let list = |request: pb::ListStandardsRequest| authed(&org.admin_key, request);
@@ -503,9 +521,13 @@ async fn list_rejects_bad_filters_and_foreign_tokens() {
 async fn update_changes_only_the_masked_fields_and_can_replace_the_rule() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("waiting")).await;
-    let created = create_standard(&app, &org.admin_key, standard("wait", "desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
+    app.create_touchpoint(&org.admin_key, touchpoint("waiting"))
+        .await;
+    let created = app
+        .create_standard(&org.admin_key, standard("wait", "desk"))
+        .await;
     let mut client = app.standards().await;
 
     let changes = pb::Standard {
@@ -574,9 +596,13 @@ async fn update_changes_only_the_masked_fields_and_can_replace_the_rule() {
 async fn update_takes_the_documented_mask_names_touchpoint_and_rule() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("waiting")).await;
-    let created = create_standard(&app, &org.admin_key, standard("wait", "desk")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
+    app.create_touchpoint(&org.admin_key, touchpoint("waiting"))
+        .await;
+    let created = app
+        .create_standard(&org.admin_key, standard("wait", "desk"))
+        .await;
     let mut client = app.standards().await;
 
     let moved = client
@@ -632,7 +658,9 @@ async fn update_takes_the_documented_mask_names_touchpoint_and_rule() {
 async fn update_rejects_bad_masks_and_values_without_writing() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let created = create_standard(&app, &org.admin_key, standard("greet", "")).await;
+    let created = app
+        .create_standard(&org.admin_key, standard("greet", ""))
+        .await;
     let mut client = app.standards().await;
     let with_id = |mut s: pb::Standard| {
         s.id = created.id.clone();
@@ -708,8 +736,12 @@ async fn update_rejects_bad_masks_and_values_without_writing() {
 async fn archived_standards_refuse_changes_and_come_back_only_with_their_touchpoint() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let desk = create_touchpoint(&app, &org.admin_key, touchpoint("desk")).await;
-    let created = create_standard(&app, &org.admin_key, standard("greet", "desk")).await;
+    let desk = app
+        .create_touchpoint(&org.admin_key, touchpoint("desk"))
+        .await;
+    let created = app
+        .create_standard(&org.admin_key, standard("greet", "desk"))
+        .await;
     let mut client = app.standards().await;
     let archive = |id: &str| {
         authed(

@@ -6,58 +6,18 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use prost_types::{FieldMask, Timestamp};
-use sqlx::Row;
 use tonic::{Code, Response, Status};
 use uuid::Uuid;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    encounters::{all_cases, demo_key, dissatisfied, recorded},
-    helpers::{TestApp, authed, spawn_app},
-    recovery::watch,
-};
+use crate::helpers::{authed, dissatisfied, feedback, methods, spawn_app};
 
 /// Every RPC of the verdad.v1 services, as "Service/Method".
 fn every_rpc() -> BTreeSet<String> {
-    crate::hostile::methods()
+    methods()
         .into_iter()
         .map(|method| method.path.trim_start_matches("/verdad.v1.").to_owned())
         .collect()
-}
-
-/// Per table with an `organisation_id`, A's row count and a digest of its
-/// rows: equal before and after means nothing of A's changed.
-pub(crate) async fn fingerprint(app: &TestApp, organisation: Uuid) -> Vec<(String, i64, String)> {
-    let mut owner = app.owner_connection().await;
-    // The rollups follow the encounters a moment later, whenever the
-    // server's applier runs: fold in what is pending first, so that only
-    // what the calls themselves changed shows.
-    TestApp::fold(&mut owner, organisation, i32::MAX).await;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "select c.table_name::text from information_schema.columns c
-         join information_schema.tables t
-           on t.table_schema = c.table_schema and t.table_name = c.table_name
-         where c.table_schema = 'public' and c.column_name = 'organisation_id'
-           and t.table_type = 'BASE TABLE'
-         order by 1",
-    )
-    .fetch_all(&mut owner)
-    .await
-    .unwrap();
-    let mut prints = Vec::new();
-    for table in tables {
-        let row = sqlx::query(&format!(
-            "select count(*) as n,
-                    md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as digest
-             from {table} t where organisation_id = $1"
-        ))
-        .bind(organisation)
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-        prints.push((table, row.get("n"), row.get("digest")));
-    }
-    prints
 }
 
 /// What A has that B aims at.
@@ -105,20 +65,20 @@ fn nothing_of_a<T: std::fmt::Debug>(
 #[tokio::test]
 async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any_rpc() {
     let app = spawn_app().await;
-    let a_key = demo_key(&app).await;
+    let a_key = app.demo_key().await;
     let b = app.create_org("Hospital B").await;
     let b_key = b.admin_key.as_str();
 
-    let failed = recorded(
-        &app,
-        &a_key,
-        pb::Encounter {
-            customer_ref: "patient-7".into(),
-            ..dissatisfied("reception-desk", "his", "a-1")
-        },
-    )
-    .await;
-    let case = all_cases(&app, &a_key).await.remove(0);
+    let failed = app
+        .recorded(
+            &a_key,
+            pb::Encounter {
+                customer_ref: "patient-7".into(),
+                ..dissatisfied("reception-desk", "his", "a-1")
+            },
+        )
+        .await;
+    let case = app.all_cases(&a_key).await.remove(0);
     let standards = app
         .standards()
         .await
@@ -151,8 +111,9 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
     };
 
     // B's watch hears nothing of a case A opens.
-    let mut b_watch = watch(&app, b_key, "").await;
-    recorded(&app, &a_key, dissatisfied("reception-desk", "his", "a-2")).await;
+    let mut b_watch = app.watch(b_key, "").await;
+    app.recorded(&a_key, dissatisfied("reception-desk", "his", "a-2"))
+        .await;
     b_watch.assert_quiet(Duration::from_millis(500)).await;
     let mut called = BTreeSet::from(["RecoveryService/WatchRecoveryCases".to_owned()]);
     let mut rpc = |name: &str| {
@@ -160,7 +121,7 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
         name.to_owned()
     };
 
-    let before = fingerprint(&app, a.organisation_id).await;
+    let before = app.fingerprint(a.organisation_id).await;
     for table in [
         "encounter",
         "touchpoint",
@@ -410,7 +371,7 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
             b_key,
             pb::RecordJourneyFeedbackRequest {
                 journey_id: a.journey_id.clone(),
-                feedback: Some(crate::encounters::feedback(1)),
+                feedback: Some(feedback(1)),
             },
         ))
         .await
@@ -666,14 +627,14 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
         ),
     }
 
-    assert_eq!(fingerprint(&app, a.organisation_id).await, before);
+    assert_eq!(app.fingerprint(a.organisation_id).await, before);
     assert_eq!(called, every_rpc(), "RPCs the sweep does not call");
 }
 
 #[tokio::test]
 async fn page_tokens_work_only_for_their_organisation_query_and_bytes() {
     let app = spawn_app().await;
-    let a_key = demo_key(&app).await;
+    let a_key = app.demo_key().await;
     let b = app.create_org("Hospital B").await;
     let page = |key: &str, token: &str| {
         let key = key.to_owned();

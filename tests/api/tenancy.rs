@@ -5,19 +5,16 @@ use prost_types::FieldMask;
 use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
-use crate::{
-    helpers::{
-        assert_error, authed, create_standard, create_touchpoint, spawn_app, standard, touchpoint,
-    },
-    touchpoints::list_all,
-};
+use crate::helpers::{assert_error, authed, spawn_app, standard, touchpoint};
 
 #[tokio::test]
 async fn another_organisations_touchpoint_is_not_found_by_any_method() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    let mine = create_touchpoint(&app, &a.admin_key, touchpoint("lobby")).await;
+    let mine = app
+        .create_touchpoint(&a.admin_key, touchpoint("lobby"))
+        .await;
     let mut client = app.touchpoints().await;
 
     let status = client
@@ -104,30 +101,34 @@ async fn lists_and_codes_are_per_organisation() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("lobby")).await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("pharmacy")).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("lobby"))
+        .await;
+    app.create_touchpoint(&a.admin_key, touchpoint("pharmacy"))
+        .await;
     // The same code is free in another organisation.
-    let theirs = create_touchpoint(&app, &b.admin_key, touchpoint("lobby")).await;
+    let theirs = app
+        .create_touchpoint(&b.admin_key, touchpoint("lobby"))
+        .await;
 
-    let for_b = list_all(
-        &app,
-        &b.admin_key,
-        pb::ListTouchpointsRequest {
-            show_archived: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let for_b = app
+        .list_touchpoints(
+            &b.admin_key,
+            pb::ListTouchpointsRequest {
+                show_archived: true,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(for_b, vec![theirs.clone()]);
-    let for_a = list_all(
-        &app,
-        &a.admin_key,
-        pb::ListTouchpointsRequest {
-            show_archived: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let for_a = app
+        .list_touchpoints(
+            &a.admin_key,
+            pb::ListTouchpointsRequest {
+                show_archived: true,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(for_a.len(), 2);
     assert!(for_a.iter().all(|t| t.id != theirs.id));
 }
@@ -164,8 +165,11 @@ async fn another_organisations_keys_are_invisible_and_cannot_be_revoked() {
         .unwrap()
         .into_inner()
         .secret;
-    create_touchpoint(&app, &a.admin_key, touchpoint("lobby")).await;
-    let seen_by_b_analyst = list_all(&app, &b_analyst, pb::ListTouchpointsRequest::default()).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("lobby"))
+        .await;
+    let seen_by_b_analyst = app
+        .list_touchpoints(&b_analyst, pb::ListTouchpointsRequest::default())
+        .await;
     assert!(seen_by_b_analyst.is_empty());
 
     let for_b = keys
@@ -219,8 +223,11 @@ async fn another_organisations_standard_is_not_found_by_any_method() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
-    let mine = create_standard(&app, &a.admin_key, standard("greet", "desk")).await;
+    app.create_touchpoint(&a.admin_key, touchpoint("desk"))
+        .await;
+    let mine = app
+        .create_standard(&a.admin_key, standard("greet", "desk"))
+        .await;
     let mut client = app.standards().await;
 
     let status = client
@@ -325,7 +332,9 @@ async fn a_standard_cannot_be_attached_to_another_organisations_touchpoint() {
     let app = spawn_app().await;
     let a = app.create_org("Hospital A").await;
     let b = app.create_org("Hospital B").await;
-    let a_desk = create_touchpoint(&app, &a.admin_key, touchpoint("desk")).await;
+    let a_desk = app
+        .create_touchpoint(&a.admin_key, touchpoint("desk"))
+        .await;
     let mut client = app.standards().await;
 
     let mut by_id = standard("greet", "");
@@ -352,7 +361,9 @@ async fn a_standard_cannot_be_attached_to_another_organisations_touchpoint() {
     assert_error(&status, Code::NotFound, "NOT_FOUND");
 
     // Moving B's own standard onto A's touchpoint fails the same way.
-    let theirs = create_standard(&app, &b.admin_key, standard("badge", "")).await;
+    let theirs = app
+        .create_standard(&b.admin_key, standard("badge", ""))
+        .await;
     let status = client
         .update_standard(authed(
             &b.admin_key,
@@ -371,5 +382,6 @@ async fn a_standard_cannot_be_attached_to_another_organisations_touchpoint() {
         .unwrap_err();
     assert_error(&status, Code::NotFound, "NOT_FOUND");
     // The same code is free in another organisation.
-    create_standard(&app, &a.admin_key, standard("badge", "")).await;
+    app.create_standard(&a.admin_key, standard("badge", ""))
+        .await;
 }

@@ -5,7 +5,7 @@ use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
 use crate::helpers::{
-    assert_error, authed, create_touchpoint, spawn_app, touchpoint, violated_fields,
+    assert_error, authed, dissatisfied, fixture_day, spawn_app, touchpoint, violated_fields,
 };
 
 #[tokio::test]
@@ -21,7 +21,7 @@ async fn created_touchpoint_can_be_read_back_by_id_and_by_code() {
     wanted.occurrence = pb::Occurrence::Exceptional.into();
     wanted.cycle_position = 50;
 
-    let created = create_touchpoint(&app, &org.admin_key, wanted.clone()).await;
+    let created = app.create_touchpoint(&org.admin_key, wanted.clone()).await;
 
     assert!(!created.id.is_empty());
     assert_eq!(created.code, "reception-desk");
@@ -73,7 +73,7 @@ async fn occurrence_defaults_to_routine() {
     let org = app.create_org("St. Mary").await;
     let mut wanted = touchpoint("lobby");
     wanted.occurrence = 0;
-    let created = create_touchpoint(&app, &org.admin_key, wanted).await;
+    let created = app.create_touchpoint(&org.admin_key, wanted).await;
     assert_eq!(created.occurrence(), pb::Occurrence::Routine);
 }
 
@@ -144,15 +144,15 @@ async fn every_invalid_field_of_a_create_is_named_and_nothing_is_written() {
         .unwrap_err();
     assert_eq!(violated_fields(&missing), ["touchpoint"]);
 
-    let listed = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            show_archived: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let listed = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                show_archived: true,
+                ..Default::default()
+            },
+        )
+        .await;
     assert!(listed.is_empty(), "a failed create wrote {listed:?}");
 }
 
@@ -160,7 +160,8 @@ async fn every_invalid_field_of_a_create_is_named_and_nothing_is_written() {
 async fn codes_are_unique_per_organisation_regardless_of_case() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("Lobby")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("Lobby"))
+        .await;
 
     let status = app
         .touchpoints()
@@ -180,7 +181,9 @@ async fn codes_are_unique_per_organisation_regardless_of_case() {
         "{}",
         status.message()
     );
-    let listed = list_all(&app, &org.admin_key, pb::ListTouchpointsRequest::default()).await;
+    let listed = app
+        .list_touchpoints(&org.admin_key, pb::ListTouchpointsRequest::default())
+        .await;
     assert_eq!(listed.len(), 1);
 }
 
@@ -227,7 +230,9 @@ async fn get_rejects_bad_ids_and_answers_not_found_for_unknown_ones() {
 
     // An existing touchpoint's id in the other forms a UUID parser takes:
     // one resource, one name.
-    let lobby = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let lobby = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let simple = lobby.id.replace('-', "");
     for other in [
         format!("{{{}}}", lobby.id),
@@ -241,40 +246,6 @@ async fn get_rejects_bad_ids_and_answers_not_found_for_unknown_ones() {
     assert_eq!(found.into_inner().touchpoint.unwrap(), lobby);
 }
 
-/// Every touchpoint `request` lists, page by page, and the page count.
-pub(crate) async fn list_pages(
-    app: &crate::helpers::TestApp,
-    key: &str,
-    request: pb::ListTouchpointsRequest,
-) -> (Vec<pb::Touchpoint>, usize) {
-    let mut client = app.touchpoints().await;
-    let mut all = Vec::new();
-    let mut request = request;
-    let mut pages = 0;
-    loop {
-        let page = client
-            .list_touchpoints(authed(key, request.clone()))
-            .await
-            .expect("list failed")
-            .into_inner();
-        pages += 1;
-        all.extend(page.touchpoints);
-        if page.next_page_token.is_empty() {
-            return (all, pages);
-        }
-        request.page_token = page.next_page_token;
-        assert!(pages < 1000, "pagination does not end");
-    }
-}
-
-pub(crate) async fn list_all(
-    app: &crate::helpers::TestApp,
-    key: &str,
-    request: pb::ListTouchpointsRequest,
-) -> Vec<pb::Touchpoint> {
-    list_pages(app, key, request).await.0
-}
-
 #[tokio::test]
 async fn pagination_returns_every_touchpoint_once_in_creation_order() {
     let app = spawn_app().await;
@@ -282,21 +253,21 @@ async fn pagination_returns_every_touchpoint_once_in_creation_order() {
     let mut created = Vec::new();
     for i in 0..23 {
         created.push(
-            create_touchpoint(&app, &org.admin_key, touchpoint(&format!("tp-{i:02}")))
+            app.create_touchpoint(&org.admin_key, touchpoint(&format!("tp-{i:02}")))
                 .await
                 .id,
         );
     }
 
-    let (listed, pages) = list_pages(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            page_size: 5,
-            ..Default::default()
-        },
-    )
-    .await;
+    let (listed, pages) = app
+        .list_touchpoint_pages(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                page_size: 5,
+                ..Default::default()
+            },
+        )
+        .await;
 
     assert_eq!(pages, 5);
     let ids: Vec<String> = listed.into_iter().map(|t| t.id).collect();
@@ -310,17 +281,18 @@ async fn an_exactly_full_last_page_has_no_next_token() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     for i in 0..4 {
-        create_touchpoint(&app, &org.admin_key, touchpoint(&format!("tp-{i}"))).await;
+        app.create_touchpoint(&org.admin_key, touchpoint(&format!("tp-{i}")))
+            .await;
     }
-    let (listed, pages) = list_pages(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            page_size: 2,
-            ..Default::default()
-        },
-    )
-    .await;
+    let (listed, pages) = app
+        .list_touchpoint_pages(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                page_size: 2,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!((listed.len(), pages), (4, 2));
 }
 
@@ -332,62 +304,63 @@ async fn list_filters_by_stage_channel_key_and_occurrence() {
     phone.stage = pb::Stage::PreService.into();
     phone.channel = pb::Channel::Phone.into();
     phone.key = true;
-    create_touchpoint(&app, &org.admin_key, phone).await;
+    app.create_touchpoint(&org.admin_key, phone).await;
     let mut complaint = touchpoint("complaint-desk");
     complaint.occurrence = pb::Occurrence::Exceptional.into();
-    create_touchpoint(&app, &org.admin_key, complaint).await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    app.create_touchpoint(&org.admin_key, complaint).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
 
     let codes = |list: Vec<pb::Touchpoint>| list.into_iter().map(|t| t.code).collect::<Vec<_>>();
-    let by_stage = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            stage: pb::Stage::PreService.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let by_stage = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                stage: pb::Stage::PreService.into(),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(codes(by_stage), ["phone-booking"]);
-    let by_channel = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            channel: pb::Channel::InPerson.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let by_channel = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                channel: pb::Channel::InPerson.into(),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(codes(by_channel), ["complaint-desk", "lobby"]);
-    let key_only = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            key: Some(true),
-            ..Default::default()
-        },
-    )
-    .await;
+    let key_only = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                key: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(codes(key_only), ["phone-booking"]);
-    let minor_only = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            key: Some(false),
-            ..Default::default()
-        },
-    )
-    .await;
+    let minor_only = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                key: Some(false),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(codes(minor_only), ["complaint-desk", "lobby"]);
-    let exceptional = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            occurrence: pb::Occurrence::Exceptional.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let exceptional = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                occurrence: pb::Occurrence::Exceptional.into(),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(codes(exceptional), ["complaint-desk"]);
 }
 
@@ -396,7 +369,8 @@ async fn list_rejects_negative_page_sizes_unknown_enums_and_foreign_tokens() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     for i in 0..3 {
-        create_touchpoint(&app, &org.admin_key, touchpoint(&format!("tp-{i}"))).await;
+        app.create_touchpoint(&org.admin_key, touchpoint(&format!("tp-{i}")))
+            .await;
     }
     let mut client = app.touchpoints().await;
 
@@ -460,7 +434,8 @@ async fn list_rejects_negative_page_sizes_unknown_enums_and_foreign_tokens() {
 async fn page_size_above_the_maximum_is_coerced() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    app.create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let page = app
         .touchpoints()
         .await
@@ -493,7 +468,7 @@ async fn update_changes_only_the_masked_fields() {
     let org = app.create_org("St. Mary").await;
     let mut original = touchpoint("lobby");
     original.description = "Main hall".into();
-    let created = create_touchpoint(&app, &org.admin_key, original).await;
+    let created = app.create_touchpoint(&org.admin_key, original).await;
 
     let changes = pb::Touchpoint {
         id: created.id.clone(),
@@ -540,7 +515,7 @@ async fn update_can_clear_a_field_named_in_the_mask() {
     let mut original = touchpoint("lobby");
     original.description = "Main hall".into();
     original.key = true;
-    let created = create_touchpoint(&app, &org.admin_key, original).await;
+    let created = app.create_touchpoint(&org.admin_key, original).await;
     let changes = pb::Touchpoint {
         id: created.id.clone(),
         ..Default::default()
@@ -572,7 +547,9 @@ async fn update_can_clear_a_field_named_in_the_mask() {
 async fn update_without_a_mask_changes_the_fields_the_request_sets() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let created = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let changes = pb::Touchpoint {
         id: created.id.clone(),
         channel: pb::Channel::Remote.into(),
@@ -602,7 +579,9 @@ async fn update_without_a_mask_changes_the_fields_the_request_sets() {
 async fn update_rejects_unknown_and_immutable_paths_and_bad_values_without_writing() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
+    let created = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
     let mut client = app.touchpoints().await;
     let changes = pb::Touchpoint {
         id: created.id.clone(),
@@ -720,7 +699,7 @@ async fn a_star_mask_replaces_every_mutable_field() {
     let mut original = touchpoint("lobby");
     original.key = true;
     original.description = "Main hall".into();
-    let created = create_touchpoint(&app, &org.admin_key, original).await;
+    let created = app.create_touchpoint(&org.admin_key, original).await;
     let replacement = pb::Touchpoint {
         id: created.id.clone(),
         display_name: "Lobby".into(),
@@ -748,8 +727,11 @@ async fn a_star_mask_replaces_every_mutable_field() {
 async fn archived_touchpoints_leave_lists_refuse_changes_and_come_back() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
-    let created = create_touchpoint(&app, &org.admin_key, touchpoint("lobby")).await;
-    create_touchpoint(&app, &org.admin_key, touchpoint("pharmacy")).await;
+    let created = app
+        .create_touchpoint(&org.admin_key, touchpoint("lobby"))
+        .await;
+    app.create_touchpoint(&org.admin_key, touchpoint("pharmacy"))
+        .await;
     let mut client = app.touchpoints().await;
 
     let archived = client
@@ -767,20 +749,22 @@ async fn archived_touchpoints_leave_lists_refuse_changes_and_come_back() {
     assert!(archived.archived);
     assert!(archived.archive_time.is_some());
 
-    let visible = list_all(&app, &org.admin_key, pb::ListTouchpointsRequest::default()).await;
+    let visible = app
+        .list_touchpoints(&org.admin_key, pb::ListTouchpointsRequest::default())
+        .await;
     assert_eq!(
         visible.iter().map(|t| t.code.as_str()).collect::<Vec<_>>(),
         ["pharmacy"]
     );
-    let everything = list_all(
-        &app,
-        &org.admin_key,
-        pb::ListTouchpointsRequest {
-            show_archived: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let everything = app
+        .list_touchpoints(
+            &org.admin_key,
+            pb::ListTouchpointsRequest {
+                show_archived: true,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(everything.len(), 2);
 
     let status = client
@@ -862,34 +846,33 @@ async fn every_filter_that_names_a_touchpoint_takes_its_code() {
     let app = spawn_app().await;
     let org = app.create_org("St. Mary").await;
     let key = org.admin_key.as_str();
-    create_touchpoint(&app, key, touchpoint("desk")).await;
-    create_touchpoint(&app, key, touchpoint("lobby")).await;
+    app.create_touchpoint(key, touchpoint("desk")).await;
+    app.create_touchpoint(key, touchpoint("lobby")).await;
     let mut greet = crate::helpers::standard("greet", "desk");
     greet.code = "greet".into();
-    crate::helpers::create_standard(&app, key, greet).await;
-    use crate::encounters::{dissatisfied, list_cases, list_encounters, recorded};
-    let at_desk = recorded(&app, key, dissatisfied("desk", "his", "1")).await;
-    recorded(&app, key, dissatisfied("lobby", "his", "2")).await;
+    app.create_standard(key, greet).await;
+    let at_desk = app.recorded(key, dissatisfied("desk", "his", "1")).await;
+    app.recorded(key, dissatisfied("lobby", "his", "2")).await;
 
-    let encounters = list_encounters(
-        &app,
-        key,
-        pb::ListEncountersRequest {
-            touchpoint_code: "Desk".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let encounters = app
+        .list_encounters(
+            key,
+            pb::ListEncountersRequest {
+                touchpoint_code: "Desk".into(),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(encounters, std::slice::from_ref(&at_desk));
-    let cases = list_cases(
-        &app,
-        key,
-        pb::ListRecoveryCasesRequest {
-            touchpoint_code: "desk".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let cases = app
+        .list_cases(
+            key,
+            pb::ListRecoveryCasesRequest {
+                touchpoint_code: "desk".into(),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].encounter_id, at_desk.id);
     let standards = app
@@ -909,7 +892,7 @@ async fn every_filter_that_names_a_touchpoint_takes_its_code() {
     assert_eq!(standards.len(), 1);
     let scope = |codes: &[&str]| pb::AnalysisScope {
         touchpoint_codes: codes.iter().map(|c| (*c).to_owned()).collect(),
-        ..crate::analyses::fixture_day()
+        ..fixture_day()
     };
     let card = app
         .analyses()

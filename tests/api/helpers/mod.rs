@@ -1,0 +1,44 @@
+//! The test harness: one PostgreSQL cluster per test run (`DATABASE_URL`
+//! when set, else the embedded launcher in a temporary directory), one
+//! database and one server per test; and what the tests share to arrange,
+//! act and assert.
+//!
+//! Test modules import from here only, never from one another. What acts on
+//! a running app (records an encounter, makes a key, reads the database
+//! behind it) is a method of [`TestApp`]; what builds a message or checks
+//! an answer is a plain function.
+
+mod analyses;
+mod app;
+mod assertions;
+mod cluster;
+mod database;
+mod encounters;
+mod fixtures;
+mod health;
+mod keys;
+mod process;
+mod recovery;
+mod rpcs;
+mod setup;
+mod times;
+
+pub(crate) use self::{
+    analyses::{points, record_fixture_events, scorecard_fixture, to_the_ninth},
+    app::{
+        TestApp, default_pool_options, spawn_app, spawn_app_on, spawn_app_with, spawn_app_with_pool,
+    },
+    assertions::{
+        assert_close, assert_distribution, assert_error, assert_rate, field_set, violated_fields,
+    },
+    database::LOCK_WAITERS,
+    encounters::{evaluation_of, external_ids, result},
+    fixtures::{
+        Measured, answered, dissatisfied, encounter, event, feedback, keyed, metric_rule,
+        observation, observed_rule, standard, touchpoint,
+    },
+    keys::{Org, authed},
+    process::{ServeProcess, free_addr, http_get},
+    rpcs::{Method, methods},
+    times::{YEAR_2000, at, fixture_day, minutes_ago, plus, timestamp},
+};
