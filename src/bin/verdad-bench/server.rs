@@ -45,8 +45,7 @@ impl ServerProcess {
         args: &[String],
     ) -> anyhow::Result<Self> {
         let addr = free_loopback_addr()?;
-        let exe = std::env::current_exe().context("cannot find the verdad binary to serve")?;
-        let child = Command::new(exe)
+        let child = Command::new(verdad_binary()?)
             .arg("serve")
             .arg("--listen-addr")
             .arg(addr.to_string())
@@ -207,4 +206,17 @@ mod tests {
         assert_eq!(parse_kib(status, "VmRSS:"), Some(80_000 * 1024));
         assert_eq!(parse_kib("Name:\tverdad\n", "VmHWM:"), None);
     }
+}
+
+/// The `verdad` binary beside this one: cargo builds both into one
+/// directory, and the image installs both into one.
+fn verdad_binary() -> anyhow::Result<std::path::PathBuf> {
+    let bench = std::env::current_exe().context("cannot find the verdad-bench binary")?;
+    let verdad = bench.with_file_name(format!("verdad{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        verdad.is_file(),
+        "cannot find the verdad binary at {}: build it too (cargo build --release --bin verdad)",
+        verdad.display()
+    );
+    Ok(verdad)
 }
