@@ -1,9 +1,10 @@
 //! Authentication: `authorization: Bearer <key>` → organisation and role.
 //!
 //! A tower layer in front of every service. It resolves the key once per
-//! call and puts the [`Principal`] into the request's extensions; each
-//! service method then checks that the principal's role allows it
-//! ([`crate::grpc::authorize`]). Health and reflection need no key.
+//! call and puts the [`Principal`] into the request's extensions, where a
+//! door finds its caller; the core then checks that the caller's role
+//! allows the use case (`crate::app::access`). Health and reflection need
+//! no key.
 
 pub mod key_cache;
 
@@ -25,11 +26,6 @@ use crate::{
 
 /// Services any caller may use without a key.
 const PUBLIC_PREFIXES: &[&str] = &["/grpc.health.v1.", "/grpc.reflection."];
-
-/// The name of the gRPC method being called (`CreateTouchpoint`), for
-/// messages about what a role may not do.
-#[derive(Debug, Clone)]
-pub struct CalledMethod(pub String);
 
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -91,7 +87,6 @@ where
             {
                 return inner.call(request).await;
             }
-            let method = CalledMethod(path.rsplit('/').next().unwrap_or_default().to_owned());
             match authenticate(&pool, &keys, request.headers()).await {
                 Ok(principal) => {
                     tracing::Span::current().record(
@@ -99,7 +94,6 @@ where
                         tracing::field::display(principal.organisation_id),
                     );
                     request.extensions_mut().insert(principal);
-                    request.extensions_mut().insert(method);
                     inner.call(request).await
                 }
                 Err(error) => Ok(Status::from(error).into_http()),

@@ -8,6 +8,7 @@ pub mod deadline;
 pub mod framing;
 pub mod methods;
 
+mod analysis_answers;
 pub mod analysis_service;
 pub mod api_key_service;
 mod convert;

@@ -194,6 +194,19 @@ fn parse_kib(status: &str, name: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The `verdad` binary beside this one: cargo builds both into one
+/// directory, and the image installs both into one.
+fn verdad_binary() -> anyhow::Result<std::path::PathBuf> {
+    let bench = std::env::current_exe().context("cannot find the verdad-bench binary")?;
+    let verdad = bench.with_file_name(format!("verdad{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        verdad.is_file(),
+        "cannot find the verdad binary at {}: build it too (cargo build --release --bin verdad)",
+        verdad.display()
+    );
+    Ok(verdad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,17 +219,4 @@ mod tests {
         assert_eq!(parse_kib(status, "VmRSS:"), Some(80_000 * 1024));
         assert_eq!(parse_kib("Name:\tverdad\n", "VmHWM:"), None);
     }
-}
-
-/// The `verdad` binary beside this one: cargo builds both into one
-/// directory, and the image installs both into one.
-fn verdad_binary() -> anyhow::Result<std::path::PathBuf> {
-    let bench = std::env::current_exe().context("cannot find the verdad-bench binary")?;
-    let verdad = bench.with_file_name(format!("verdad{}", std::env::consts::EXE_SUFFIX));
-    anyhow::ensure!(
-        verdad.is_file(),
-        "cannot find the verdad binary at {}: build it too (cargo build --release --bin verdad)",
-        verdad.display()
-    );
-    Ok(verdad)
 }
