@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::{App, Caller, Operation, Parsed, access::permit, lanes::Work, named_touchpoints};
 use crate::{
     domain::{
-        analysis::{DEFAULT_RANGE_DAYS, Rate, Scope, range},
+        analysis::{DEFAULT_RANGE_DAYS, Rate, Scope, ScorecardFigures, range},
         code::Lookup,
         organisation::Organisation,
         touchpoint::{Channel, Stage, Touchpoint},
@@ -33,7 +33,7 @@ use crate::{
     error::{Error, Result},
     store::{
         self,
-        analysis::rollup::{self, CoveredDays},
+        analysis::rollup::{self, CoveredDays, Grouping},
     },
 };
 
@@ -178,6 +178,27 @@ impl App {
             .exact_percentile_limit
             .saturating_mul(JOURNEY_ROLLUP_FACTOR);
         days_over(tx, org, scope, &zone, limit).await
+    }
+
+    /// Scorecard figures per touchpoint (`Some`) and in total (`None`).
+    async fn scorecard_rows(
+        &self,
+        tx: &mut Reading,
+        org: Uuid,
+        scope: &Scope,
+        zone: &str,
+    ) -> Result<Vec<(Option<Uuid>, ScorecardFigures)>> {
+        match self.rollup_days(tx, org, scope, zone).await? {
+            Some(covered) => {
+                let grouping = Grouping {
+                    buckets: None,
+                    per_touchpoint: true,
+                };
+                let rows = rollup::figures(tx, org, scope, &covered, grouping, true).await?;
+                Ok(rows.into_iter().map(|(_, t, f)| (t, f)).collect())
+            }
+            None => store::analysis::scorecard(tx, org, scope).await,
+        }
     }
 }
 

@@ -25,9 +25,7 @@ use crate::{
         self,
         analysis::{
             FIRST_RESPONSE_BOUNDS, JourneyGroupFigures, RecoveryFigures, SituationFigures,
-            StandardCompliance,
-            journeys::Journeys,
-            rollup::{self, Grouping},
+            StandardCompliance, journeys::Journeys, rollup,
         },
     },
 };
@@ -182,17 +180,7 @@ impl App {
             .await?;
         let (mut tx, scope) = self.open(org, scope, Reads::Rollups).await?;
         let zone = time_zone(&mut tx, org).await?;
-        let performance = match self.rollup_days(&mut tx, org, &scope, &zone).await? {
-            Some(covered) => {
-                let grouping = Grouping {
-                    buckets: None,
-                    per_touchpoint: true,
-                };
-                let rows = rollup::figures(&mut tx, org, &scope, &covered, grouping, true).await?;
-                rows.into_iter().map(|(_, t, f)| (t, f)).collect()
-            }
-            None => store::analysis::scorecard(&mut tx, org, &scope).await?,
-        };
+        let performance = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
         let importance = store::analysis::importance(&mut tx, org, &scope, source).await?;

@@ -63,17 +63,7 @@ impl App {
         let (org, _lane) = self.analysis_lane(caller, Operation::GetScorecard).await?;
         let (mut tx, scope) = self.open(org, scope, Reads::Rollups).await?;
         let zone = time_zone(&mut tx, org).await?;
-        let rows = match self.rollup_days(&mut tx, org, &scope, &zone).await? {
-            Some(covered) => {
-                let grouping = Grouping {
-                    buckets: None,
-                    per_touchpoint: true,
-                };
-                let rows = rollup::figures(&mut tx, org, &scope, &covered, grouping, true).await?;
-                rows.into_iter().map(|(_, t, f)| (t, f)).collect()
-            }
-            None => store::analysis::scorecard(&mut tx, org, &scope).await?,
-        };
+        let rows = self.scorecard_rows(&mut tx, org, &scope, &zone).await?;
         let mut touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 

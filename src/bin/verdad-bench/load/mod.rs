@@ -9,11 +9,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use sqlx::{
-    ConnectOptions, Connection, Executor, PgConnection, PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
-};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, postgres::PgConnectOptions};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     Request,
@@ -29,6 +26,10 @@ use super::{
     prepare, ratio,
     server::ServerProcess,
 };
+mod probe;
+
+use probe::{PROBE_TABLE, Probe};
+
 use crate::config::{Arrivals, LoadBenchArgs};
 use verdad::{
     demo::visits::{journey, plan, poisson_schedule, tick_schedule},
@@ -45,14 +46,6 @@ const UNARY_CONNECTIONS: usize = 4;
 const UNARY_TICK: Duration = Duration::from_millis(10);
 /// RecordEncounter calls at the rate before the timed phases, untimed.
 const WARM_UP_SECONDS: u64 = 3;
-/// One-row durable commits a second the probe makes in each timed phase.
-const PROBE_RATE: u32 = 100;
-/// Connections the probe spreads its commits over.
-const PROBE_CONNECTIONS: u32 = 4;
-/// The probe's table, in the bench's own database, and its one write.
-const PROBE_TABLE: &str = "create table verdad_bench_commit_probe \
-    (id bigint generated always as identity primary key)";
-const PROBE_INSERT: &str = "insert into verdad_bench_commit_probe default values";
 /// What the probe's figures are printed as.
 const PROBE: &str = "one-row commit (probe)";
 /// Visits under way at once in the unary feed.
@@ -433,67 +426,6 @@ async fn push_unary(
     }
     for call in calls {
         let _ = call.await;
-    }
-}
-
-/// PostgreSQL's own floor for a durable write, measured beside the load:
-/// a one-row insert committed in one round trip, `PROBE_RATE` times a
-/// second. A RecordEncounter call is answered only once its batch's commit
-/// is on disk, so no call can beat what this takes at the same moment: the
-/// WAL flush it waits for carries whatever the other traffic wrote before
-/// it, and the disk's flush is the machine's. Like the calls, the probes
-/// are an open loop: one sent while an earlier one is stuck goes on a
-/// further connection, so a stall is counted for every probe it holds up.
-struct Probe {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Record>,
-    pool: PgPool,
-}
-
-impl Probe {
-    async fn start(url: &str) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(PROBE_CONNECTIONS)
-            .min_connections(PROBE_CONNECTIONS)
-            // No ping before each probe: one round trip, as a batch's
-            // commit is.
-            .test_before_acquire(false)
-            .connect(url)
-            .await?;
-        let (stop, mut stopped) = oneshot::channel();
-        let probes = pool.clone();
-        let task = tokio::spawn(async move {
-            let record: Shared = Arc::default();
-            let mut ticker =
-                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(PROBE_RATE)));
-            let mut sent = Vec::new();
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    _ = ticker.tick() => {}
-                }
-                let (pool, record) = (probes.clone(), record.clone());
-                sent.push(tokio::spawn(async move {
-                    let started = Instant::now();
-                    let ok = sqlx::query(PROBE_INSERT).execute(&pool).await.is_ok();
-                    note(&record, PROBE, started.elapsed(), ok);
-                }));
-            }
-            for probe in sent {
-                let _ = probe.await;
-            }
-            take(&record)
-        });
-        Ok(Self { stop, task, pool })
-    }
-
-    async fn stop(self) -> anyhow::Result<Record> {
-        // The task runs until told; a send fails only if it panicked, which
-        // its join error then says.
-        let _ = self.stop.send(());
-        let record = self.task.await.context("the commit probe failed")?;
-        self.pool.close().await;
-        Ok(record)
     }
 }
 
