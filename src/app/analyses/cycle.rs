@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{
+use super::reading::{
     Reads, ScopeRequest, TouchpointCount, Touchpoints, code_of, ranked_counts, touchpoint_count,
     touchpoints,
 };

@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Reads, ScopeRequest, time_zone, touchpoints};
+use super::reading::{Reads, ScopeRequest, time_zone, touchpoints};
 use crate::{
     app::{App, Caller, Operation, Parsed, access::permit},
     domain::{

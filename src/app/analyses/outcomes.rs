@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::{
+use super::reading::{
     Reads, ScopeRequest, TouchpointCount, organisation, ranked_counts, time_zone, touchpoints,
 };
 use crate::{

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Reads, ScopeRequest, time_zone, touchpoints};
+use super::reading::{Reads, ScopeRequest, time_zone, touchpoints};
 use crate::{
     app::{App, Caller, Operation, Parsed},
     domain::{
