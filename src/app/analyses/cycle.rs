@@ -71,15 +71,17 @@ impl App {
         let (mut tx, scope) = self.open(org, Ok(request.scope), Reads::Rollups).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
-        store::analysis::order_steps(&mut tx, org, &scope, source).await?;
+        let mut steps = store::analysis::order_steps(&mut tx, org, &scope, source).await?;
         let pairs = match &covered {
-            Some(covered) => journeys::rolled_pairs(&mut tx, org, &scope, covered).await?,
-            None => store::analysis::pairs(&mut tx).await?,
+            Some(covered) => {
+                journeys::rolled_pairs(steps.connection(), org, &scope, covered).await?
+            }
+            None => store::analysis::pairs(&mut steps).await?,
         };
-        let ends = store::analysis::ends(&mut tx).await?;
+        let ends = store::analysis::ends(&mut steps).await?;
         let (variant_count, variants) =
-            store::analysis::variants(&mut tx, request.max_variants).await?;
-        let conformance = store::analysis::conformance(&mut tx, org, &scope).await?;
+            store::analysis::variants(&mut steps, request.max_variants).await?;
+        let conformance = store::analysis::conformance(&mut steps, org, &scope).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
         tx.commit().await?;
 

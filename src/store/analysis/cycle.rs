@@ -28,19 +28,33 @@ use crate::{
 /// From the rollups, a "journey" of `mot_steps` is a distinct path
 /// weighted by its journeys, and `seconds` is unknown: the pairs then come
 /// from `journeys::rolled_pairs`.
-pub async fn order_steps(
-    connection: &mut PgConnection,
+pub async fn order_steps<'c>(
+    connection: &'c mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
     source: Journeys<'_>,
-) -> Result<()> {
+) -> Result<Steps<'c>> {
     connection.execute("drop table if exists mot_steps").await?;
     match source {
         Journeys::Encounters => order_encounters(connection, organisation_id, scope).await?,
         Journeys::Rollups(_) => order_paths(connection, organisation_id, scope, source).await?,
     }
     connection.execute("analyze mot_steps").await?;
-    Ok(())
+    Ok(Steps { connection })
+}
+
+/// The journeys in scope, ordered into `mot_steps` in the transaction of
+/// `connection`: the figures that read the steps take this, so none can
+/// run before the steps are made or outside the transaction they live in.
+pub struct Steps<'c> {
+    connection: &'c mut PgConnection,
+}
+
+impl Steps<'_> {
+    /// The connection the steps live on, for statements beside them.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        self.connection
+    }
 }
 
 async fn order_encounters(
@@ -125,7 +139,7 @@ pub struct Pair {
 /// The directly-follows pairs, a journey's encounters ordered by time and
 /// ties by arrival. Durations are absolute time differences, so
 /// daylight-saving changes do not bend them.
-pub async fn pairs(connection: &mut PgConnection) -> Result<Vec<Pair>> {
+pub async fn pairs(steps: &mut Steps<'_>) -> Result<Vec<Pair>> {
     let rows = sqlx::query(
         "select touchpoint_id, next_touchpoint, count(*) as count,
                 avg(seconds) as mean_seconds,
@@ -135,7 +149,7 @@ pub async fn pairs(connection: &mut PgConnection) -> Result<Vec<Pair>> {
          group by touchpoint_id, next_touchpoint
          order by count desc, touchpoint_id, next_touchpoint",
     )
-    .fetch_all(connection)
+    .fetch_all(&mut *steps.connection)
     .await?;
     rows.iter()
         .map(|row| {
@@ -160,7 +174,7 @@ pub struct Ends {
     pub per_touchpoint: Vec<(Uuid, i64, i64)>,
 }
 
-pub async fn ends(connection: &mut PgConnection) -> Result<Ends> {
+pub async fn ends(steps: &mut Steps<'_>) -> Result<Ends> {
     let rows = sqlx::query(
         "select touchpoint_id,
                 coalesce(sum(weight) filter (where position = 1), 0)::int8 as starts,
@@ -169,7 +183,7 @@ pub async fn ends(connection: &mut PgConnection) -> Result<Ends> {
          from mot_steps
          group by touchpoint_id",
     )
-    .fetch_all(connection)
+    .fetch_all(&mut *steps.connection)
     .await?;
     let mut result = Ends {
         journeys: 0,
@@ -189,10 +203,7 @@ pub async fn ends(connection: &mut PgConnection) -> Result<Ends> {
 
 /// The most frequent paths (touchpoint ids in order) with their journeys,
 /// and how many distinct paths there are.
-pub async fn variants(
-    connection: &mut PgConnection,
-    limit: i64,
-) -> Result<(i64, Vec<(Vec<Uuid>, i64)>)> {
+pub async fn variants(steps: &mut Steps<'_>, limit: i64) -> Result<(i64, Vec<(Vec<Uuid>, i64)>)> {
     let rows = sqlx::query(
         "with paths as (
              select array_agg(touchpoint_id order by position) as path,
@@ -207,7 +218,7 @@ pub async fn variants(
          limit $1",
     )
     .bind(limit)
-    .fetch_all(connection)
+    .fetch_all(&mut *steps.connection)
     .await?;
     let variants = match rows.first() {
         Some(row) => row.try_get("variants")?,
@@ -234,7 +245,7 @@ pub struct ConformanceCounts {
 }
 
 pub async fn conformance(
-    connection: &mut PgConnection,
+    steps: &mut Steps<'_>,
     organisation_id: Uuid,
     scope: &Scope,
 ) -> Result<ConformanceCounts> {
@@ -251,7 +262,7 @@ pub async fn conformance(
          ) journeys",
     )
     .bind(organisation_id)
-    .fetch_one(&mut *connection)
+    .fetch_one(&mut *steps.connection)
     .await?;
     let comparable: i64 = row.try_get("comparable")?;
     let out_of_order: i64 = row.try_get("out_of_order")?;
@@ -277,7 +288,7 @@ pub async fn conformance(
     .bind(organisation_id)
     .bind(scope.touchpoint_ids.as_deref())
     .bind(scope.stage.map(|s| s.as_str()))
-    .fetch_all(&mut *connection)
+    .fetch_all(&mut *steps.connection)
     .await?;
     let skipped = rows
         .iter()
@@ -297,7 +308,7 @@ pub async fn conformance(
          group by touchpoint_id
          order by journeys desc, touchpoint_id",
     )
-    .fetch_all(&mut *connection)
+    .fetch_all(&mut *steps.connection)
     .await?;
     let journeys_with_loops = match rows.first() {
         Some(row) => row.try_get("looping")?,

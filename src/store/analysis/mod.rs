@@ -7,7 +7,9 @@ pub mod journeys;
 mod outcomes;
 pub mod rollup;
 
-pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, order_steps, pairs, variants};
+pub use cycle::{
+    ConformanceCounts, Ends, Pair, Steps, conformance, ends, order_steps, pairs, variants,
+};
 pub use export::{EventLog, LogRow, event_log};
 pub use outcomes::{
     FIRST_RESPONSE_BOUNDS, FirstImpressionFigures, JourneyGroupFigures, RecoveryFigures,
