@@ -102,9 +102,11 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_HEALTH_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub health_interval: Duration,
 
-    /// Scorecards and trends over more encounters than this read the daily
-    /// rollups: counts and rates stay exact, wait and response percentiles
-    /// come from histograms (within 0.8%, exact under 128 s) and say so.
+    /// Scorecards, trends, compliance reports and priority matrices over
+    /// more encounters than this read the daily rollups: counts and rates
+    /// stay exact, wait and response percentiles come from histograms
+    /// (within 0.8%, exact under 128 s) and say so. The journey analyses
+    /// read the journey rollups from four times this many.
     #[arg(long, env = "VERDAD_EXACT_PERCENTILE_LIMIT", default_value_t = crate::server::DEFAULT_EXACT_PERCENTILE_LIMIT)]
     pub exact_percentile_limit: i64,
 

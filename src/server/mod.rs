@@ -83,9 +83,9 @@ pub struct ServerSettings {
 /// The stream budget's default (see `ServeArgs::stream_buffer_bytes`):
 /// with the default message limit, three of the largest batches. A batch
 /// takes some 15 times its size in the server while it is decoded, checked
-/// and stored: in `bench streams` (80 streams of 3.9 MB batches) the
-/// server peaked at 194 MiB with 12 MiB, 255 MiB with 16 MiB and 355 MiB
-/// with 32 MiB, storing as fast with each.
+/// and stored: in `verdad-bench streams` (80 streams of 3.9 MB batches) the
+/// server peaked at about 200 MiB with 12 MiB, 255 MiB with 16 MiB and
+/// 355 MiB with 32 MiB, storing as fast with each (docs/benchmarks.md).
 pub const DEFAULT_STREAM_BUFFER_BYTES: usize = 12 * 1024 * 1024;
 
 /// Below this many encounters in scope, sorting them all for exact

@@ -1,4 +1,4 @@
-//! `verdad bench analyses`: every analysis timed over a million encounters,
+//! `verdad-bench analyses`: every analysis timed over a million encounters,
 //! beside a plain count of the same encounters as the baseline.
 
 use std::{
@@ -75,7 +75,7 @@ async fn load_and_time(
     let journeys: u64 = shares.iter().map(|s| s.journeys).sum();
     let streamed = stream_all(addr, &keys.ingest, &shares, LOAD_BATCH).await?;
     println!(
-        "verdad bench analyses: loaded {} encounters in {journeys} journeys in {:.1} s ({} rejected)",
+        "verdad-bench analyses: loaded {} encounters in {journeys} journeys in {:.1} s ({} rejected)",
         streamed.accepted,
         streamed.elapsed.as_secs_f64(),
         streamed.rejected

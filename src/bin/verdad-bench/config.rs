@@ -150,7 +150,7 @@ pub(crate) struct LoadBenchArgs {
     pub(crate) keep: bool,
 }
 
-/// How `bench load` spaces its RecordEncounter calls.
+/// How `verdad-bench load` spaces its RecordEncounter calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Arrivals {
     /// As from many independent feeding systems: random gaps, the rate on

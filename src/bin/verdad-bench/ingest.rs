@@ -1,4 +1,4 @@
-//! `verdad bench ingest`: streams realistic journeys through a fresh server
+//! `verdad-bench ingest`: streams realistic journeys through a fresh server
 //! and database, then times a plain PostgreSQL `COPY` of the same rows into
 //! the same table as the baseline.
 
@@ -55,7 +55,7 @@ async fn bench_in(url: &str, args: &IngestBenchArgs) -> anyhow::Result<ExitCode>
     let shares = visits::plan(args.encounters, args.streams);
     let journeys: u64 = shares.iter().map(|share| share.journeys).sum();
     println!(
-        "verdad bench ingest: {} encounters in {journeys} journeys, {} streams x batches of {} \
+        "verdad-bench ingest: {} encounters in {journeys} journeys, {} streams x batches of {} \
          (evaluation and idempotency on)",
         args.encounters,
         shares.len(),

@@ -1,4 +1,4 @@
-//! `verdad bench streams`: many ingest streams of large batches at once,
+//! `verdad-bench streams`: many ingest streams of large batches at once,
 //! and the server's memory while they run and after, with RecordEncounter
 //! and the health check answered beside them. Each run starts two servers
 //! in turn on the same database: one with a stream budget too large to
@@ -73,7 +73,7 @@ async fn bench_in(url: &str, args: &StreamsBenchArgs) -> anyhow::Result<ExitCode
         .context("no ingest key was made")?;
     let per_encounter = args.batch_bytes / args.batch_encounters as usize;
     println!(
-        "verdad bench streams: {} streams at once, each {} batches of {} encounters \
+        "verdad-bench streams: {} streams at once, each {} batches of {} encounters \
          (about {:.1} MiB a batch), RecordEncounter at {RECORD_RATE}/s and the health \
          check at {HEALTH_RATE}/s beside them",
         args.streams,

@@ -1,4 +1,4 @@
-//! `verdad bench load`: unary pushes, ingest streams and analyses together
+//! `verdad-bench load`: unary pushes, ingest streams and analyses together
 //! for a bounded time, against RecordEncounter alone as the baseline.
 
 use std::{
@@ -125,7 +125,7 @@ async fn load_and_time(
     let shares = plan(args.preload, 2);
     let preloaded = stream_all(addr, ingest, &shares, 1000).await?;
     println!(
-        "verdad bench load: preloaded {} encounters in {:.1} s",
+        "verdad-bench load: preloaded {} encounters in {:.1} s",
         preloaded.accepted,
         preloaded.elapsed.as_secs_f64()
     );
