@@ -665,6 +665,30 @@ mod tests {
     }
 
     #[test]
+    fn only_violated_critical_standards_are_named_as_such() {
+        let at = touchpoint();
+        let mut minor = greeting(at.id);
+        minor.code = "greet-minor".into();
+        minor.severity = Severity::Minor;
+        let mut met = greeting(at.id);
+        met.code = "greet-5min".into();
+        met.rule = Rule::Metric {
+            field: MetricField::FirstResponseSeconds,
+            comparison: Comparison::LessOrEqual,
+            threshold: 300.0,
+        };
+        let standards = [greeting(at.id), minor, met];
+        let context = Context {
+            standards: &standards,
+            failure_threshold: 2,
+        };
+        let prepared = prepare("e", new_encounter(), &at, None, &context).unwrap();
+        let stored = prepared.stored(&at.code, now());
+        assert_eq!(stored.results.len(), 3);
+        assert_eq!(stored.violated_critical_standards(), ["greet-15s"]);
+    }
+
+    #[test]
     fn prepare_refuses_archived_touchpoints_and_unknown_observations() {
         let mut at = touchpoint();
         let context = Context {
