@@ -958,8 +958,6 @@ CREATE INDEX standard_touchpoint_idx ON public.standard USING btree (organisatio
 
 CREATE UNIQUE INDEX touchpoint_code_key ON public.touchpoint USING btree (organisation_id, lower(code));
 
-CREATE INDEX touchpoint_organisation_idx ON public.touchpoint USING btree (organisation_id, id);
-
 CREATE TRIGGER api_key_changed AFTER DELETE OR UPDATE OR TRUNCATE ON public.api_key FOR EACH STATEMENT EXECUTE FUNCTION public.verdad_notify_api_key_change();
 
 CREATE TRIGGER organisation_reference_changed BEFORE UPDATE ON public.organisation FOR EACH ROW WHEN ((old.reference_version = new.reference_version)) EXECUTE FUNCTION public.verdad_next_reference_version();
