@@ -3,16 +3,18 @@
 
 mod cycle;
 mod export;
+mod figures;
 pub mod journeys;
 mod outcomes;
 pub mod rollup;
 
 pub use cycle::{ConformanceCounts, Ends, Pair, conformance, ends, order_steps, pairs, variants};
 pub use export::{EventLog, LogRow, event_log};
+pub use figures::StandardCompliance;
 pub use outcomes::{
     FIRST_RESPONSE_BOUNDS, FirstImpressionFigures, JourneyGroupFigures, RecoveryFigures,
-    SituationFigures, StandardCompliance, compliance, first_impressions, importance,
-    journey_groups, recovery, single_failures, situations,
+    SituationFigures, compliance, first_impressions, importance, journey_groups, recovery,
+    single_failures, situations,
 };
 
 use chrono::{DateTime, Utc};

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     NO_PERCENTILES, SCOPE, bind_scope,
-    outcomes::{COMPLIANCE, RESULTS, StandardCompliance, standard_compliance},
+    figures::{COMPLIANCE, RESULTS, StandardCompliance, standard_compliance},
     scorecard_figures,
 };
 use crate::{
