@@ -40,13 +40,13 @@ begin
                sum(e.direction),
                coalesce(sum(e.direction) filter (where e.satisfaction is not null), 0),
                coalesce(sum(e.direction * e.satisfaction), 0),
-               coalesce(sum(e.direction) filter (where e.satisfaction >= 4), 0),
-               coalesce(sum(e.direction) filter (where e.satisfaction = 5), 0),
+               coalesce(sum(e.direction) filter (where verdad_satisfied(e.satisfaction)), 0),
+               coalesce(sum(e.direction) filter (where verdad_top_box(e.satisfaction)), 0),
                coalesce(sum(e.direction) filter (where e.failed), 0),
                coalesce(sum(e.direction) filter (where e.wait_seconds is not null), 0),
                coalesce(sum(e.direction) filter (where e.first_response_seconds is not null), 0),
-               sum(e.direction * (length(e.outcomes) - length(replace(e.outcomes, 'm', '')))),
-               sum(e.direction * (length(e.outcomes) - length(replace(e.outcomes, 'v', ''))))
+               sum(e.direction * verdad_met(e.outcomes)),
+               sum(e.direction * verdad_violated(e.outcomes))
         from local e
         group by 1, 2, 3, 4
         order by 1, 2, 3, 4
@@ -81,12 +81,9 @@ begin
         insert into encounter_day_standard as s
             (organisation_id, day, touchpoint_id, channel, revision_id, met, violated)
         select e.organisation_id, e.day, e.touchpoint_id, e.channel, r.revision_id,
-               coalesce(sum(e.direction) filter (where r.outcome = 'm'), 0),
-               coalesce(sum(e.direction) filter (where r.outcome = 'v'), 0)
+               sum(e.direction * r.met), sum(e.direction * r.violated)
         from local e
-        cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
-            as r(revision_id, outcome)
-        where r.outcome <> 'n'
+        cross join lateral verdad_results(e.revision_ids, e.outcomes) r
         group by 1, 2, 3, 4, 5
         order by 1, 2, 3, 4, 5
         on conflict (organisation_id, day, touchpoint_id, channel, revision_id)
@@ -102,7 +99,7 @@ begin
     elsif cardinality(journeys) <= 200 then
         perform verdad_refresh_few_journeys(organisation, journeys, changes);
     else
-        -- A backlog's journeys are read again (see above).
+        -- A backlog's journeys are read again (see 20261206000003).
         perform verdad_refresh_many_journeys(organisation, journeys);
     end if;
     return applied;
@@ -135,93 +132,26 @@ CREATE FUNCTION public.verdad_current_organisation() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$ select nullif(current_setting('verdad.organisation_id', true), '')::uuid $$;
 
-CREATE FUNCTION public.verdad_encounter_rollup_statements(source text, sign integer) RETURNS text[]
-    LANGUAGE sql IMMUTABLE
-    AS $_$
-        select array[
-            format($q$
-                insert into encounter_day as d
-                    (organisation_id, day, touchpoint_id, channel, encounters, rated,
-                     satisfaction_sum, satisfied, top_box, failed, waits, responses, met, violated)
-                select e.organisation_id, (e.occur_time at time zone o.time_zone)::date,
-                       e.touchpoint_id, e.channel,
-                       %2$s * count(*),
-                       %2$s * count(e.satisfaction),
-                       %2$s * coalesce(sum(e.satisfaction), 0),
-                       %2$s * count(*) filter (where e.satisfaction >= 4),
-                       %2$s * count(*) filter (where e.satisfaction = 5),
-                       %2$s * count(*) filter (where e.failed),
-                       %2$s * count(e.wait_seconds),
-                       %2$s * count(e.first_response_seconds),
-                       %2$s * coalesce(sum(length(e.outcomes)
-                                           - length(replace(e.outcomes, 'm', ''))), 0),
-                       %2$s * coalesce(sum(length(e.outcomes)
-                                           - length(replace(e.outcomes, 'v', ''))), 0)
-                from %1$s e
-                join organisation o on o.id = e.organisation_id
-                group by 1, 2, 3, 4
-                order by 1, 2, 3, 4
-                on conflict (organisation_id, day, touchpoint_id, channel) do update set
-                    encounters = d.encounters + excluded.encounters,
-                    rated = d.rated + excluded.rated,
-                    satisfaction_sum = d.satisfaction_sum + excluded.satisfaction_sum,
-                    satisfied = d.satisfied + excluded.satisfied,
-                    top_box = d.top_box + excluded.top_box,
-                    failed = d.failed + excluded.failed,
-                    waits = d.waits + excluded.waits,
-                    responses = d.responses + excluded.responses,
-                    met = d.met + excluded.met,
-                    violated = d.violated + excluded.violated
-            $q$, source, sign),
-            format($q$
-                insert into encounter_day_seconds as h
-                    (organisation_id, day, touchpoint_id, channel, measure, bucket, encounters)
-                select e.organisation_id, (e.occur_time at time zone o.time_zone)::date,
-                       e.touchpoint_id, e.channel, m.measure,
-                       verdad_seconds_bucket(m.seconds), %2$s * count(*)
-                from %1$s e
-                join organisation o on o.id = e.organisation_id
-                cross join lateral (
-                    values ('wait', e.wait_seconds), ('response', e.first_response_seconds)
-                ) as m(measure, seconds)
-                where m.seconds is not null
-                group by 1, 2, 3, 4, 5, 6
-                order by 1, 2, 3, 4, 5, 6
-                on conflict (organisation_id, day, touchpoint_id, channel, measure, bucket)
-                do update set encounters = h.encounters + excluded.encounters
-            $q$, source, sign),
-            format($q$
-                insert into encounter_day_standard as s
-                    (organisation_id, day, touchpoint_id, channel, revision_id, met, violated)
-                select e.organisation_id, (e.occur_time at time zone o.time_zone)::date,
-                       e.touchpoint_id, e.channel, r.revision_id,
-                       %2$s * count(*) filter (where r.outcome = 'm'),
-                       %2$s * count(*) filter (where r.outcome = 'v')
-                from %1$s e
-                join organisation o on o.id = e.organisation_id
-                cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
-                    as r(revision_id, outcome)
-                where r.outcome <> 'n'
-                group by 1, 2, 3, 4, 5
-                order by 1, 2, 3, 4, 5
-                on conflict (organisation_id, day, touchpoint_id, channel, revision_id)
-                do update set met = s.met + excluded.met, violated = s.violated + excluded.violated
-            $q$, source, sign)
-        ]
-    $_$;
+CREATE FUNCTION public.verdad_detractor(likelihood_to_recommend smallint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select likelihood_to_recommend <= 6 $$;
 
 CREATE FUNCTION public.verdad_journey_pairs(touchpoints uuid[], offsets double precision[]) RETURNS TABLE(from_touchpoint uuid, to_touchpoint uuid, seconds double precision)
     LANGUAGE sql IMMUTABLE
-    AS $$
-        select touchpoints[i], touchpoints[i + 1], offsets[i + 1] - offsets[i]
-        from generate_series(1, cardinality(touchpoints) - 1) as i
-    $$;
+    AS $$ select * from verdad_journey_pairs_from(touchpoints, offsets, 1) $$;
 
 CREATE FUNCTION public.verdad_journey_pairs_from(touchpoints uuid[], offsets double precision[], first_step integer) RETURNS TABLE(from_touchpoint uuid, to_touchpoint uuid, seconds double precision)
     LANGUAGE sql IMMUTABLE
     AS $$
         select touchpoints[i], touchpoints[i + 1], offsets[i + 1] - offsets[i]
         from generate_series(first_step, cardinality(touchpoints) - 1) as i
+    $$;
+
+CREATE FUNCTION public.verdad_journey_score(failures bigint, mean_satisfaction double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+        select case when failures > 0 then 0.0
+                    else (mean_satisfaction - 1.0) / 4.0 * 100.0 end
     $$;
 
 CREATE TABLE public.journey_path (
@@ -266,8 +196,7 @@ CREATE FUNCTION public.verdad_journey_summaries(organisation uuid, journeys text
                array_agg(extract(epoch from s.occur_time - s.start_time)::float8
                          order by s.occur_time, s.receive_seq),
                array_agg(s.satisfaction order by s.occur_time, s.receive_seq),
-               (count(*) filter (where s.satisfaction is not null
-                                    or s.outcomes ~ '[mv]'))::integer
+               (count(*) filter (where verdad_judged(s.satisfaction, s.outcomes)))::integer
         from (
             select e.*, min(e.occur_time) over (partition by e.journey_id) as start_time
             from journey_encounters e
@@ -276,6 +205,14 @@ CREATE FUNCTION public.verdad_journey_summaries(organisation uuid, journeys text
         join organisation o on o.id = s.organisation_id
         group by s.organisation_id, s.journey_id, o.time_zone
     $$;
+
+CREATE FUNCTION public.verdad_judged(satisfaction smallint, outcomes text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select satisfaction is not null or outcomes ~ '[mv]' $$;
+
+CREATE FUNCTION public.verdad_met(outcomes text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select length(outcomes) - length(replace(outcomes, 'm', '')) $$;
 
 CREATE FUNCTION public.verdad_next_reference_version() RETURNS trigger
     LANGUAGE plpgsql
@@ -308,6 +245,10 @@ CREATE FUNCTION public.verdad_pair_bucket(seconds double precision) RETURNS inte
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ select verdad_seconds_bucket(least(round(seconds), 2147483647)::integer) $$;
 
+CREATE FUNCTION public.verdad_promoter(likelihood_to_recommend smallint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select likelihood_to_recommend >= 9 $$;
+
 CREATE FUNCTION public.verdad_queue_rollup() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -320,23 +261,6 @@ begin
            e.wait_seconds, e.first_response_seconds, e.revision_ids, e.outcomes
     from changed e;
     return null;
-end
-$$;
-
-CREATE FUNCTION public.verdad_rebuild_encounter_rollups(organisation uuid) RETURNS void
-    LANGUAGE plpgsql
-    AS $$
-declare
-    statement text;
-begin
-    delete from encounter_day where organisation_id = organisation;
-    delete from encounter_day_seconds where organisation_id = organisation;
-    delete from encounter_day_standard where organisation_id = organisation;
-    foreach statement in array verdad_encounter_rollup_statements(
-        format('(select * from encounter where organisation_id = %L)', organisation), 1)
-    loop
-        execute statement;
-    end loop;
 end
 $$;
 
@@ -357,8 +281,23 @@ CREATE FUNCTION public.verdad_rebuild_rollups(organisation uuid) RETURNS void
 begin
     perform pg_advisory_xact_lock(hashtextextended('verdad/rollups/' || organisation, 0));
     delete from rollup_pending where organisation_id = organisation;
-    perform verdad_rebuild_encounter_rollups(organisation);
-    perform verdad_rebuild_journey_rollups(organisation);
+    delete from encounter_day where organisation_id = organisation;
+    delete from encounter_day_seconds where organisation_id = organisation;
+    delete from encounter_day_standard where organisation_id = organisation;
+    delete from journey_day_pair where organisation_id = organisation;
+    delete from journey_path where organisation_id = organisation;
+    -- As verdad_queue_rollup queues an encounter stored.
+    insert into rollup_pending
+        (organisation_id, direction, journey_id, touchpoint_id, channel, occur_time,
+         satisfaction, failed, wait_seconds, first_response_seconds, revision_ids, outcomes)
+    select e.organisation_id, 1, e.journey_id, e.touchpoint_id, e.channel, e.occur_time,
+           e.satisfaction, e.failed, e.wait_seconds, e.first_response_seconds,
+           e.revision_ids, e.outcomes
+    from encounter e
+    where e.organisation_id = organisation
+    order by e.occur_time, e.receive_seq;
+    while verdad_apply_rollups(organisation, 20000) = 20000 loop
+    end loop;
 end
 $$;
 
@@ -446,8 +385,7 @@ begin
                coalesce(min(o.satisfactions), '{}')
                    || array_agg(c.satisfaction order by c.occur_time),
                (coalesce(min(o.judged), 0)
-                + count(*) filter (where c.satisfaction is not null
-                                      or c.outcomes ~ '[mv]'))::integer
+                + count(*) filter (where verdad_judged(c.satisfaction, c.outcomes)))::integer
         from (
             select c.*, coalesce(o.first_time,
                                  min(c.occur_time) over (partition by c.journey_id))
@@ -520,6 +458,18 @@ CREATE FUNCTION public.verdad_refresh_many_journeys(organisation uuid, journeys 
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
     AS $$ begin perform verdad_refresh_journeys(organisation, journeys); end $$;
+
+CREATE FUNCTION public.verdad_results(revision_ids uuid[], outcomes text) RETURNS TABLE(revision_id uuid, met integer, violated integer)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+        select r.revision_id, (r.outcome = 'm')::integer, (r.outcome = 'v')::integer
+        from unnest(revision_ids, string_to_array(outcomes, null)) as r(revision_id, outcome)
+        where r.outcome <> 'n'
+    $$;
+
+CREATE FUNCTION public.verdad_satisfied(satisfaction smallint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select satisfaction >= 4 $$;
 
 CREATE FUNCTION public.verdad_seconds_bucket(v integer) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -608,6 +558,10 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.verdad_top_box(satisfaction smallint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select satisfaction = 5 $$;
+
 CREATE FUNCTION public.verdad_touch_update_time() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -616,6 +570,10 @@ begin
     return new;
 end
 $$;
+
+CREATE FUNCTION public.verdad_violated(outcomes text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ select length(outcomes) - length(replace(outcomes, 'v', '')) $$;
 
 CREATE TABLE public.api_key (
     id uuid NOT NULL,

@@ -1,6 +1,12 @@
-//! The figures more than one analysis reads: compliance per standard, from
-//! the encounters in scope (`outcomes`) and from the rollups and the
-//! encounters at a scope's edges (`rollup`).
+//! The figures the analyses add up, named once for their SQL.
+//!
+//! What makes an encounter count in a figure is a SQL function of the
+//! migration `figures_defined_once` (`verdad_satisfied`, `verdad_met`,
+//! `verdad_results`, ...), which the fold (`verdad_apply_rollups`) calls
+//! too when it adds the encounters up per day. PostgreSQL inlines them, so
+//! the plans are those of the expressions written out. The daily figures'
+//! columns of the scorecard, over the encounters and over the rollups, are
+//! all made from `DAY_FIGURES` below.
 
 use sqlx::{Row, postgres::PgRow};
 use uuid::Uuid;
@@ -10,6 +16,113 @@ use crate::{
     error::Result,
     store::decode,
 };
+
+/// A figure the daily rollups keep: its column in `encounter_day` (and in
+/// the analyses' rows), and what the encounters `e` of a group come to in
+/// it.
+struct DayFigure {
+    column: &'static str,
+    of_encounters: &'static str,
+}
+
+/// The daily figures, as `encounter_day` holds them.
+const DAY_FIGURES: [DayFigure; 10] = [
+    DayFigure {
+        column: "encounters",
+        of_encounters: "count(*)",
+    },
+    DayFigure {
+        column: "rated",
+        of_encounters: "count(e.satisfaction)",
+    },
+    DayFigure {
+        column: "satisfaction_sum",
+        of_encounters: "coalesce(sum(e.satisfaction), 0)",
+    },
+    DayFigure {
+        column: "satisfied",
+        of_encounters: "count(*) filter (where verdad_satisfied(e.satisfaction))",
+    },
+    DayFigure {
+        column: "top_box",
+        of_encounters: "count(*) filter (where verdad_top_box(e.satisfaction))",
+    },
+    DayFigure {
+        column: "failed",
+        of_encounters: "count(*) filter (where e.failed)",
+    },
+    DayFigure {
+        column: "waits",
+        of_encounters: "count(e.wait_seconds)",
+    },
+    DayFigure {
+        column: "responses",
+        of_encounters: "count(e.first_response_seconds)",
+    },
+    DayFigure {
+        column: "met",
+        of_encounters: "coalesce(sum(verdad_met(e.outcomes)), 0)",
+    },
+    DayFigure {
+        column: "violated",
+        of_encounters: "coalesce(sum(verdad_violated(e.outcomes)), 0)",
+    },
+];
+
+/// The daily figures as columns, each `figure` of it named after its
+/// column.
+fn columns(figure: impl Fn(&DayFigure) -> String) -> String {
+    DAY_FIGURES
+        .iter()
+        .map(|f| format!("{}::int8 as {}", figure(f), f.column))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The figure of `column`.
+fn day_figure(column: &str) -> &'static DayFigure {
+    DAY_FIGURES
+        .iter()
+        .find(|f| f.column == column)
+        .expect("a daily figure")
+}
+
+/// The mean satisfaction from two daily figures as `figure` gives them.
+/// avg() divides numerics as this does: the figures match to the bit.
+fn mean_satisfaction(figure: impl Fn(&DayFigure) -> String) -> String {
+    format!(
+        "({}::numeric / nullif({}, 0))::float8 as mean_satisfaction",
+        figure(day_figure("satisfaction_sum")),
+        figure(day_figure("rated"))
+    )
+}
+
+/// The daily figures of the encounters `e` of a group, as columns.
+pub(super) fn of_encounters() -> String {
+    columns(|f| f.of_encounters.to_owned())
+}
+
+/// The daily figures of the encounters `e` of a group and their mean
+/// satisfaction: the scorecard's counts, without its percentiles.
+pub(super) fn scorecard_of_encounters() -> String {
+    format!(
+        "{}, {}",
+        of_encounters(),
+        mean_satisfaction(|f| f.of_encounters.to_owned())
+    )
+}
+
+/// The daily figures of the rollup rows `d`, as columns.
+pub(super) fn of_day_rows() -> String {
+    columns(|f| format!("d.{}", f.column))
+}
+
+/// The daily figures summed over a group of rows that hold them as
+/// columns, and their mean satisfaction.
+pub(super) fn scorecard_of_sums() -> String {
+    let sum = |f: &DayFigure| format!("sum({})", f.column);
+    format!("{}, {}", columns(sum), mean_satisfaction(sum))
+}
 
 /// One standard's results in scope.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,15 +135,12 @@ pub struct StandardCompliance {
     pub violated: i64,
 }
 
-/// A result row per evaluation of encounters `e`: the revision and 1 in
-/// `met` or in `violated`. Each encounter's outcome letters pair with the
-/// revisions it was evaluated against.
+/// A result row per standard an encounter of `{encounters}` (an alias of
+/// `e`) met or violated: the revision and 1 in `met` or in `violated`.
 pub(super) const RESULTS: &str = "
-    select r.revision_id, (r.outcome = 'm')::int as met, (r.outcome = 'v')::int as violated
+    select r.revision_id, r.met, r.violated
     from {encounters} e
-    cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
-        as r(revision_id, outcome)
-    where r.outcome <> 'n'";
+    cross join lateral verdad_results(e.revision_ids, e.outcomes) r";
 
 /// Met and violated results per standard, from the CTE `results`
 /// (revision_id, met, violated).
@@ -58,4 +168,20 @@ pub(super) fn standard_compliance(rows: &[PgRow]) -> Result<Vec<StandardComplian
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scorecard_reads_every_daily_figure_with_its_mean() {
+        let columns = scorecard_of_sums();
+        for figure in &DAY_FIGURES {
+            assert!(columns.contains(&format!("sum({0})::int8 as {0}", figure.column)));
+        }
+        assert!(columns.ends_with(
+            "(sum(satisfaction_sum)::numeric / nullif(sum(rated), 0))::float8 as mean_satisfaction"
+        ));
+    }
 }

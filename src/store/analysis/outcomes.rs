@@ -42,8 +42,7 @@ fn journeys_cte(source: Journeys<'_>) -> String {
                  select journey_id, count(*) filter (where failed) as failures,
                         avg(satisfaction)::float8 as mean_satisfaction,
                         min(touchpoint_id::text) filter (where failed) as failed_at,
-                        count(*) filter (where satisfaction is not null
-                                            or outcomes ~ '[mv]') as judged
+                        count(*) filter (where verdad_judged(satisfaction, outcomes)) as judged
                  from scoped
                  group by journey_id
              )",
@@ -96,25 +95,23 @@ pub async fn journey_groups(
     scope: &Scope,
     source: Journeys<'_>,
 ) -> Result<JourneyGroups> {
-    // A journey's score: 0 when any encounter failed, otherwise the mean
-    // satisfaction on a 0 to 100 scale (see domain::journey).
+    // A journey's score is verdad_journey_score's (see domain::journey).
     let sql = format!(
         "with {}
          select case when j.failures > 0 then 'flawed'
                      when j.judged > 0 then 'perfect'
                      else 'unjudged' end as outcome,
                 count(*) as journeys,
-                count(*) filter (where j.failures > 0 or j.mean_satisfaction is not null)
-                    as scored,
-                avg(case when j.failures > 0 then 0.0
-                         else (j.mean_satisfaction - 1.0) / 4.0 * 100.0 end) as mean_score,
+                count(verdad_journey_score(j.failures, j.mean_satisfaction)) as scored,
+                avg(verdad_journey_score(j.failures, j.mean_satisfaction)) as mean_score,
                 count(f.journey_id) as with_feedback,
                 count(f.overall_satisfaction) as rated,
                 avg(f.overall_satisfaction)::float8 as mean_overall,
-                count(*) filter (where f.overall_satisfaction >= 4) as satisfied,
+                count(*) filter (where verdad_satisfied(f.overall_satisfaction)) as satisfied,
                 count(f.likelihood_to_recommend) as respondents,
-                count(*) filter (where f.likelihood_to_recommend >= 9) as promoters,
-                count(*) filter (where f.likelihood_to_recommend <= 6) as detractors
+                count(*) filter (where verdad_promoter(f.likelihood_to_recommend)) as promoters,
+                count(*) filter (where verdad_detractor(f.likelihood_to_recommend))
+                    as detractors
          from journeys j
          left join journey_feedback f
            on f.organisation_id = $1 and f.journey_id = j.journey_id
@@ -194,7 +191,7 @@ pub async fn situations(
                 count(*) filter (where failed) as failed,
                 count(satisfaction) as rated,
                 avg(satisfaction)::float8 as mean_satisfaction,
-                count(*) filter (where satisfaction >= 4) as satisfied
+                count(*) filter (where verdad_satisfied(satisfaction)) as satisfied
          from scoped
          group by situation",
         scoped_outcomes()
