@@ -319,6 +319,35 @@ pub fn find_bin_dir() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
+/// PostgreSQL `major`'s `program`, a client such as `pg_dump`: in
+/// `/usr/lib/postgresql/<major>/bin` (where Debian keeps each version's),
+/// else on PATH if it is of that major version. A client of another major
+/// version may refuse the server, or print its objects otherwise.
+pub fn find_program(program: &str, major: u32) -> Option<PathBuf> {
+    let versioned = Path::new("/usr/lib/postgresql")
+        .join(major.to_string())
+        .join("bin")
+        .join(program);
+    if versioned.is_file() {
+        return Some(versioned);
+    }
+    let path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())?;
+    // "pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
+    let output = Command::new(&found).arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&output.stdout);
+    let found_major: u32 = version
+        .split_whitespace()
+        .nth(2)?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    (found_major == major).then_some(found)
+}
+
 fn running_as_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)

@@ -1,4 +1,7 @@
-//! Persistence: every SQL statement of Verdad lives below this module.
+//! Persistence: the SQL of Verdad's calls and of its background work lives
+//! below this module. Outside it are only the `analyze` that `statistics`
+//! runs after large ingests, the `LISTEN`s of the key cache and of the
+//! recovery-case watch, and the bench's own set-up and probes (`bench`).
 //!
 //! Every query runs as the `verdad_app` role (set on each pooled connection),
 //! inside a transaction that names the organisation it acts for, so that

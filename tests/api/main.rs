@@ -24,6 +24,7 @@ mod recovery;
 mod reflection;
 mod rls;
 mod rollups;
+mod schema;
 mod server_limits;
 mod standards;
 mod sweep;

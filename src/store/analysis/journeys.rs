@@ -67,9 +67,10 @@ impl Journeys<'_> {
 }
 
 /// The CTE `paths`: a `journey_path` row per journey in scope. Those inside
-/// the covered days come as kept; those at the edges are summarised from
-/// their encounters in the range, by the same function that keeps the
-/// table.
+/// the covered days come as the fold keeps them; those at the edges are
+/// summarised from their encounters in the range by
+/// `verdad_journey_summaries`, as the fold summarises a journey it reads
+/// again.
 const PATHS: &str = "paths as (
     select j.* from journey_path j
     where j.organisation_id = $1 and j.first_time >= $4 and j.last_time < $5

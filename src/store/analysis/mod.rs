@@ -3,6 +3,7 @@
 
 mod cycle;
 mod export;
+mod figures;
 pub mod journeys;
 mod outcomes;
 pub mod rollup;
@@ -11,10 +12,11 @@ pub use cycle::{
     ConformanceCounts, Ends, Pair, Steps, conformance, ends, order_steps, pairs, variants,
 };
 pub use export::{EventLog, LogRow, event_log};
+pub use figures::StandardCompliance;
 pub use outcomes::{
     FIRST_RESPONSE_BOUNDS, FirstImpressionFigures, JourneyGroupFigures, RecoveryFigures,
-    SituationFigures, StandardCompliance, compliance, first_impressions, importance,
-    journey_groups, recovery, single_failures, situations,
+    SituationFigures, compliance, first_impressions, importance, journey_groups, recovery,
+    single_failures, situations,
 };
 
 use chrono::{DateTime, Utc};
@@ -80,20 +82,6 @@ pub async fn days_ago_midnight(
     Ok(start)
 }
 
-/// The scorecard's aggregates over encounters `e`, but its percentiles.
-const COUNTS: &str = "
-    count(*) as encounters,
-    count(e.satisfaction) as rated,
-    avg(e.satisfaction)::float8 as mean_satisfaction,
-    count(*) filter (where e.satisfaction >= 4) as satisfied,
-    count(*) filter (where e.satisfaction = 5) as top_box,
-    count(*) filter (where e.failed) as failed,
-    count(e.wait_seconds) as waits,
-    count(e.first_response_seconds) as responses,
-    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0)::int8 as met,
-    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)::int8
-        as violated";
-
 /// The scorecard's percentiles: sorting is what costs.
 const PERCENTILES: &str = "
     percentile_cont(0.5) within group (order by e.wait_seconds) as wait_median,
@@ -113,11 +101,12 @@ pub async fn scorecard(
     scope: &Scope,
 ) -> Result<Vec<(Option<Uuid>, ScorecardFigures)>> {
     let sql = format!(
-        "select e.touchpoint_id, {COUNTS}, {PERCENTILES}
+        "select e.touchpoint_id, {}, {PERCENTILES}
          from encounter e
          join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
          where {SCOPE}
-         group by grouping sets ((e.touchpoint_id), ())"
+         group by grouping sets ((e.touchpoint_id), ())",
+        figures::scorecard_of_encounters()
     );
     let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
         .fetch_all(connection)
@@ -210,7 +199,7 @@ pub async fn scorecard_buckets(
     let sql = format!(
         "select e.bucket,
                 {} as touchpoint_id,
-                {COUNTS}, {percentiles}
+                {}, {percentiles}
          from (
              select date_trunc($7, e.occur_time at time zone $8) at time zone $8 as bucket,
                     e.*
@@ -224,7 +213,8 @@ pub async fn scorecard_buckets(
             "e.touchpoint_id"
         } else {
             "null::uuid"
-        }
+        },
+        figures::scorecard_of_encounters()
     );
     let rows = bind_scope(sqlx::query(&sql), organisation_id, scope)
         .bind(unit)

@@ -1,18 +1,18 @@
 //! Journey outcomes (100 - 1 = 0), the guideline breakdown, compliance per
 //! standard and recovery performance.
 
-use sqlx::{PgConnection, Row, postgres::PgRow};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{
     SCOPE, bind_scope, exact_distribution,
+    figures::{COMPLIANCE, RESULTS, StandardCompliance, standard_compliance},
     journeys::{Journeys, paths_cte},
 };
 use crate::{
     domain::{
         analysis::{Distribution, Scope},
         encounter::Situation,
-        standard::{Element, Severity},
     },
     error::Result,
     store::decode,
@@ -42,8 +42,7 @@ fn journeys_cte(source: Journeys<'_>) -> String {
                  select journey_id, count(*) filter (where failed) as failures,
                         avg(satisfaction)::float8 as mean_satisfaction,
                         min(touchpoint_id::text) filter (where failed) as failed_at,
-                        count(*) filter (where satisfaction is not null
-                                            or outcomes ~ '[mv]') as judged
+                        count(*) filter (where verdad_judged(satisfaction, outcomes)) as judged
                  from scoped
                  group by journey_id
              )",
@@ -96,25 +95,23 @@ pub async fn journey_groups(
     scope: &Scope,
     source: Journeys<'_>,
 ) -> Result<JourneyGroups> {
-    // A journey's score: 0 when any encounter failed, otherwise the mean
-    // satisfaction on a 0 to 100 scale (see domain::journey).
+    // A journey's score is verdad_journey_score's (see domain::journey).
     let sql = format!(
         "with {}
          select case when j.failures > 0 then 'flawed'
                      when j.judged > 0 then 'perfect'
                      else 'unjudged' end as outcome,
                 count(*) as journeys,
-                count(*) filter (where j.failures > 0 or j.mean_satisfaction is not null)
-                    as scored,
-                avg(case when j.failures > 0 then 0.0
-                         else (j.mean_satisfaction - 1.0) / 4.0 * 100.0 end) as mean_score,
+                count(verdad_journey_score(j.failures, j.mean_satisfaction)) as scored,
+                avg(verdad_journey_score(j.failures, j.mean_satisfaction)) as mean_score,
                 count(f.journey_id) as with_feedback,
                 count(f.overall_satisfaction) as rated,
                 avg(f.overall_satisfaction)::float8 as mean_overall,
-                count(*) filter (where f.overall_satisfaction >= 4) as satisfied,
+                count(*) filter (where verdad_satisfied(f.overall_satisfaction)) as satisfied,
                 count(f.likelihood_to_recommend) as respondents,
-                count(*) filter (where f.likelihood_to_recommend >= 9) as promoters,
-                count(*) filter (where f.likelihood_to_recommend <= 6) as detractors
+                count(*) filter (where verdad_promoter(f.likelihood_to_recommend)) as promoters,
+                count(*) filter (where verdad_detractor(f.likelihood_to_recommend))
+                    as detractors
          from journeys j
          left join journey_feedback f
            on f.organisation_id = $1 and f.journey_id = j.journey_id
@@ -194,7 +191,7 @@ pub async fn situations(
                 count(*) filter (where failed) as failed,
                 count(satisfaction) as rated,
                 avg(satisfaction)::float8 as mean_satisfaction,
-                count(*) filter (where satisfaction >= 4) as satisfied
+                count(*) filter (where verdad_satisfied(satisfaction)) as satisfied
          from scoped
          group by situation",
         scoped_outcomes()
@@ -219,37 +216,6 @@ pub async fn situations(
         .collect()
 }
 
-/// One standard's results in scope.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StandardCompliance {
-    pub standard_id: Uuid,
-    pub code: String,
-    pub element: Element,
-    pub severity: Severity,
-    pub met: i64,
-    pub violated: i64,
-}
-
-/// A result row per evaluation of encounters `e`: the revision and 1 in
-/// `met` or in `violated`. Each encounter's outcome letters pair with the
-/// revisions it was evaluated against.
-pub(super) const RESULTS: &str = "
-    select r.revision_id, (r.outcome = 'm')::int as met, (r.outcome = 'v')::int as violated
-    from {encounters} e
-    cross join lateral unnest(e.revision_ids, string_to_array(e.outcomes, null))
-        as r(revision_id, outcome)
-    where r.outcome <> 'n'";
-
-/// Met and violated results per standard, from the CTE `results`
-/// (revision_id, met, violated).
-pub(super) const COMPLIANCE: &str = "
-    select s.id, s.code, s.element, s.severity,
-           sum(x.met)::int8 as met, sum(x.violated)::int8 as violated
-    from results x
-    join standard_revision v on v.organisation_id = $1 and v.id = x.revision_id
-    join standard s on s.organisation_id = $1 and s.id = v.standard_id
-    group by s.id, s.code, s.element, s.severity";
-
 /// Met and violated results per standard in scope.
 pub async fn compliance(
     connection: &mut PgConnection,
@@ -265,23 +231,6 @@ pub async fn compliance(
         .fetch_all(connection)
         .await?;
     standard_compliance(&rows)
-}
-
-pub(super) fn standard_compliance(rows: &[PgRow]) -> Result<Vec<StandardCompliance>> {
-    rows.iter()
-        .map(|row: &PgRow| {
-            let element: String = row.try_get("element")?;
-            let severity: String = row.try_get("severity")?;
-            Ok(StandardCompliance {
-                standard_id: row.try_get("id")?,
-                code: row.try_get("code")?,
-                element: decode(&element)?,
-                severity: decode(&severity)?,
-                met: row.try_get("met")?,
-                violated: row.try_get("violated")?,
-            })
-        })
-        .collect()
 }
 
 /// What the recovery of the cases opened in scope came to.

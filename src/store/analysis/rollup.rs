@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::{
     NO_PERCENTILES, SCOPE, bind_scope,
-    outcomes::{COMPLIANCE, RESULTS, StandardCompliance, standard_compliance},
+    figures::{
+        COMPLIANCE, RESULTS, StandardCompliance, of_day_rows, of_encounters, scorecard_of_sums,
+        standard_compliance,
+    },
     scorecard_figures,
 };
 use crate::{
@@ -154,40 +157,20 @@ pub async fn figures(
         sets,
     } = &parts;
     let edges = edge_scope();
+    let (day_figures, edge_figures, sums) = (of_day_rows(), of_encounters(), scorecard_of_sums());
     let sql = format!(
         "with parts as (
-             select {day_bucket} as bucket, {day_touchpoint} as touchpoint_id,
-                    d.encounters, d.rated, d.satisfaction_sum, d.satisfied, d.top_box,
-                    d.failed, d.waits, d.responses, d.met, d.violated
+             select {day_bucket} as bucket, {day_touchpoint} as touchpoint_id, {day_figures}
              from encounter_day d
              where {DAY_SCOPE}
              union all
-             select {edge_bucket}, {edge_touchpoint},
-                    count(*), count(e.satisfaction), coalesce(sum(e.satisfaction), 0),
-                    count(*) filter (where e.satisfaction >= 4),
-                    count(*) filter (where e.satisfaction = 5),
-                    count(*) filter (where e.failed),
-                    count(e.wait_seconds), count(e.first_response_seconds),
-                    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'm', ''))), 0),
-                    coalesce(sum(length(e.outcomes) - length(replace(e.outcomes, 'v', ''))), 0)
+             select {edge_bucket}, {edge_touchpoint}, {edge_figures}
              from encounter e
              join touchpoint t on t.organisation_id = e.organisation_id and t.id = e.touchpoint_id
              where {edges}
              group by 1, 2
          )
-         select bucket, touchpoint_id,
-                sum(encounters)::int8 as encounters,
-                sum(rated)::int8 as rated,
-                (sum(satisfaction_sum)::numeric / nullif(sum(rated), 0))::float8
-                    as mean_satisfaction,
-                sum(satisfied)::int8 as satisfied,
-                sum(top_box)::int8 as top_box,
-                sum(failed)::int8 as failed,
-                sum(waits)::int8 as waits,
-                sum(responses)::int8 as responses,
-                sum(met)::int8 as met,
-                sum(violated)::int8 as violated,
-                {NO_PERCENTILES}
+         select bucket, touchpoint_id, {sums}, {NO_PERCENTILES}
          from parts
          group by grouping sets ({sets})
          having sum(encounters) > 0"

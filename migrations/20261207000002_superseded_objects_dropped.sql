@@ -1,0 +1,18 @@
+-- What the migrations left behind that nothing uses.
+--
+-- A migrated database was dumped and each of its functions, triggers and
+-- indexes looked for in the code and in the live objects (function bodies,
+-- triggers, policies, constraints). The functions and triggers that later
+-- migrations replaced are gone already: verdad_refresh_journeys and
+-- verdad_refresh_few_journeys keep only their three-argument forms, and the
+-- rollup triggers of 20261126000001/2 were dropped with the queue of
+-- 20261202000004. One index is left over:
+--
+-- touchpoint_organisation_idx, (organisation_id, id) on touchpoint, from
+-- the foundation. The next migration (standards) added the unique
+-- constraint touchpoint_organisation_id_key on the same columns, for the
+-- foreign keys that keep a standard, an encounter or a case at a
+-- touchpoint of its own organisation. The two indexes are the same; the
+-- unique one serves every lookup the other did, and every insert and
+-- update of a touchpoint wrote both.
+drop index touchpoint_organisation_idx;
