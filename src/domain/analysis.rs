@@ -417,6 +417,18 @@ pub fn splits(placed: &[(f64, f64)]) -> Option<(f64, f64)> {
     ))
 }
 
+/// One directly-follows pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    pub from: Uuid,
+    pub to: Uuid,
+    pub count: i64,
+    pub mean_seconds: f64,
+    pub median_seconds: f64,
+    /// The median was read from buckets (domain::histogram).
+    pub median_approximate: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;

@@ -11,7 +11,7 @@ use std::{
     process::Command,
 };
 
-use verdad::embedded_pg::find_program;
+use verdad::server::embedded_pg::find_program;
 
 use crate::helpers::spawn_app;
 

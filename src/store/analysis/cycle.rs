@@ -11,11 +11,11 @@ use sqlx::{Executor, PgConnection, Row};
 use uuid::Uuid;
 
 use super::{
-    SCOPE, bind_scope,
     journeys::{Journeys, paths_cte},
+    scorecard::{SCOPE, bind_scope},
 };
 use crate::{
-    domain::analysis::{Scope, percentile_seconds},
+    domain::analysis::{Pair, Scope, percentile_seconds},
     error::Result,
 };
 
@@ -122,18 +122,6 @@ async fn order_paths(
         .execute(&mut *connection)
         .await?;
     Ok(())
-}
-
-/// One directly-follows pair.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pair {
-    pub from: Uuid,
-    pub to: Uuid,
-    pub count: i64,
-    pub mean_seconds: f64,
-    pub median_seconds: f64,
-    /// The median was read from buckets (domain::histogram).
-    pub median_approximate: bool,
 }
 
 /// The directly-follows pairs, a journey's encounters ordered by time and

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, Postgres, Row, postgres::PgArguments, query::Query};
 use uuid::Uuid;
 
-use super::{Pair, bind_scope, rollup::CoveredDays};
+use super::{rollup::CoveredDays, scorecard::bind_scope};
 use crate::{
     domain::{
-        analysis::{Scope, percentile_seconds},
+        analysis::{Pair, Scope, percentile_seconds},
         histogram::Histogram,
     },
     error::Result,

@@ -5,9 +5,9 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{
-    SCOPE, bind_scope, exact_distribution,
     figures::{COMPLIANCE, RESULTS, StandardCompliance, standard_compliance},
     journeys::{Journeys, paths_cte},
+    scorecard::{SCOPE, bind_scope, exact_distribution},
 };
 use crate::{
     domain::{

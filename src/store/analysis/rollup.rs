@@ -10,12 +10,11 @@ use sqlx::{PgConnection, Postgres, Row, postgres::PgArguments, query::Query};
 use uuid::Uuid;
 
 use super::{
-    NO_PERCENTILES, SCOPE, bind_scope,
     figures::{
         COMPLIANCE, RESULTS, StandardCompliance, of_day_rows, of_encounters, scorecard_of_sums,
         standard_compliance,
     },
-    scorecard_figures,
+    scorecard::{NO_PERCENTILES, SCOPE, bind_scope, scorecard_figures},
 };
 use crate::{
     domain::{
