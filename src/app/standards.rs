@@ -122,20 +122,18 @@ impl App {
         Ok(standard)
     }
 
+    pub async fn archive_standard(&self, caller: &Caller, id: Parsed<Uuid>) -> Result<Standard> {
+        let org = permit(caller, Operation::ArchiveStandard)?;
+        self.set_standard_archived(org, id?, true).await
+    }
+
+    pub async fn unarchive_standard(&self, caller: &Caller, id: Parsed<Uuid>) -> Result<Standard> {
+        let org = permit(caller, Operation::UnarchiveStandard)?;
+        self.set_standard_archived(org, id?, false).await
+    }
+
     /// Archives (`archive`) or unarchives the standard `id`.
-    pub async fn set_standard_archived(
-        &self,
-        caller: &Caller,
-        id: Parsed<Uuid>,
-        archive: bool,
-    ) -> Result<Standard> {
-        let operation = if archive {
-            Operation::ArchiveStandard
-        } else {
-            Operation::UnarchiveStandard
-        };
-        let org = permit(caller, operation)?;
-        let id = id?;
+    async fn set_standard_archived(&self, org: Uuid, id: Uuid, archive: bool) -> Result<Standard> {
         let mut tx = store::begin_for(&self.pool, org).await?;
         let standard = store::standard::get(&mut tx, org, id, true)
             .await?
@@ -151,7 +149,7 @@ impl App {
 
     /// The page of the service manual that `request` asks for, its parts
     /// as many as fit in `budget` bytes.
-    pub async fn service_manual(
+    pub async fn get_service_manual(
         &self,
         caller: &Caller,
         request: Parsed<ManualRequest>,

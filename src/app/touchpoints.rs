@@ -80,20 +80,31 @@ impl App {
         Ok(touchpoint)
     }
 
-    /// Archives (`archive`) or unarchives the touchpoint `id`.
-    pub async fn set_touchpoint_archived(
+    pub async fn archive_touchpoint(
         &self,
         caller: &Caller,
         id: Parsed<Uuid>,
+    ) -> Result<Touchpoint> {
+        let org = permit(caller, Operation::ArchiveTouchpoint)?;
+        self.set_touchpoint_archived(org, id?, true).await
+    }
+
+    pub async fn unarchive_touchpoint(
+        &self,
+        caller: &Caller,
+        id: Parsed<Uuid>,
+    ) -> Result<Touchpoint> {
+        let org = permit(caller, Operation::UnarchiveTouchpoint)?;
+        self.set_touchpoint_archived(org, id?, false).await
+    }
+
+    /// Archives (`archive`) or unarchives the touchpoint `id`.
+    async fn set_touchpoint_archived(
+        &self,
+        org: Uuid,
+        id: Uuid,
         archive: bool,
     ) -> Result<Touchpoint> {
-        let operation = if archive {
-            Operation::ArchiveTouchpoint
-        } else {
-            Operation::UnarchiveTouchpoint
-        };
-        let org = permit(caller, operation)?;
-        let id = id?;
         let mut tx = store::begin_for(&self.pool, org).await?;
         let touchpoint = store::touchpoint::get(&mut tx, org, id, true)
             .await?

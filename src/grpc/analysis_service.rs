@@ -59,7 +59,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         let caller = caller(&request)?;
         let scorecard = self
             .app
-            .scorecard(&caller, scope_of(request.get_ref().scope.as_ref()));
+            .get_scorecard(&caller, scope_of(request.get_ref().scope.as_ref()));
         Ok(Response::new(scorecard_to_proto(scorecard.await?)))
     }
 
@@ -70,7 +70,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
         let (caller, budget) = (caller(&request)?, page_budget(&request));
         let cycle = self
             .app
-            .mot_cycle(&caller, cycle_request(request.get_ref()))
+            .get_mot_cycle(&caller, cycle_request(request.get_ref()))
             .await?;
         Ok(Response::new(cycle_to_proto(cycle, budget)))
     }
@@ -81,7 +81,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetJourneyOutcomesResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let outcomes = self.app.journey_outcomes(&caller, scope).await?;
+        let outcomes = self.app.get_journey_outcomes(&caller, scope).await?;
         Ok(Response::new(outcomes_to_proto(outcomes)))
     }
 
@@ -91,7 +91,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetFirstImpressionsResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let impressions = self.app.first_impressions(&caller, scope).await?;
+        let impressions = self.app.get_first_impressions(&caller, scope).await?;
         Ok(Response::new(impressions_to_proto(impressions)))
     }
 
@@ -101,7 +101,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetPriorityMatrixResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let matrix = self.app.priority_matrix(&caller, scope).await?;
+        let matrix = self.app.get_priority_matrix(&caller, scope).await?;
         Ok(Response::new(matrix_to_proto(matrix)))
     }
 
@@ -128,7 +128,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetGuidelineBreakdownResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let breakdown = self.app.guideline_breakdown(&caller, scope).await?;
+        let breakdown = self.app.get_guideline_breakdown(&caller, scope).await?;
         Ok(Response::new(breakdown_to_proto(breakdown)))
     }
 
@@ -138,7 +138,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetTrendResponse>, Status> {
         let (caller, budget) = (caller(&request)?, page_budget(&request));
         let trend_request = trend_request(request.get_ref());
-        let trend = self.app.trend(&caller, trend_request, budget).await?;
+        let trend = self.app.get_trend(&caller, trend_request, budget).await?;
         Ok(Response::new(trend_to_proto(trend)))
     }
 
@@ -148,7 +148,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetComplianceReportResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let report = self.app.compliance_report(&caller, scope).await?;
+        let report = self.app.get_compliance_report(&caller, scope).await?;
         Ok(Response::new(compliance_to_proto(report)))
     }
 
@@ -158,7 +158,7 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetRecoveryPerformanceResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let (scope, figures) = self.app.recovery_performance(&caller, scope).await?;
+        let (scope, figures) = self.app.get_recovery_performance(&caller, scope).await?;
         Ok(Response::new(recovery_to_proto(&scope, figures)))
     }
 }

@@ -139,7 +139,7 @@ impl pb::standard_service_server::StandardService for StandardApi {
     ) -> Result<Response<pb::ArchiveStandardResponse>, Status> {
         let caller = caller(&request)?;
         let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
-        let standard = self.app.set_standard_archived(&caller, id, true).await?;
+        let standard = self.app.archive_standard(&caller, id).await?;
         Ok(Response::new(pb::ArchiveStandardResponse {
             standard: Some(to_proto(standard)),
         }))
@@ -151,7 +151,7 @@ impl pb::standard_service_server::StandardService for StandardApi {
     ) -> Result<Response<pb::UnarchiveStandardResponse>, Status> {
         let caller = caller(&request)?;
         let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
-        let standard = self.app.set_standard_archived(&caller, id, false).await?;
+        let standard = self.app.unarchive_standard(&caller, id).await?;
         Ok(Response::new(pb::UnarchiveStandardResponse {
             standard: Some(to_proto(standard)),
         }))
@@ -165,7 +165,7 @@ impl pb::standard_service_server::StandardService for StandardApi {
         let manual_request = manual_request(request.into_inner());
         let page = self
             .app
-            .service_manual(&caller, manual_request, budget)
+            .get_service_manual(&caller, manual_request, budget)
             .await?;
         Ok(Response::new(pb::GetServiceManualResponse {
             service_manual: Some(manual_to_proto(page.manual, page.markdown)),

@@ -127,7 +127,7 @@ impl pb::touchpoint_service_server::TouchpointService for TouchpointApi {
     ) -> Result<Response<pb::ArchiveTouchpointResponse>, Status> {
         let caller = caller(&request)?;
         let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
-        let touchpoint = self.app.set_touchpoint_archived(&caller, id, true).await?;
+        let touchpoint = self.app.archive_touchpoint(&caller, id).await?;
         Ok(Response::new(pb::ArchiveTouchpointResponse {
             touchpoint: Some(to_proto(touchpoint)),
         }))
@@ -139,7 +139,7 @@ impl pb::touchpoint_service_server::TouchpointService for TouchpointApi {
     ) -> Result<Response<pb::UnarchiveTouchpointResponse>, Status> {
         let caller = caller(&request)?;
         let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
-        let touchpoint = self.app.set_touchpoint_archived(&caller, id, false).await?;
+        let touchpoint = self.app.unarchive_touchpoint(&caller, id).await?;
         Ok(Response::new(pb::UnarchiveTouchpointResponse {
             touchpoint: Some(to_proto(touchpoint)),
         }))

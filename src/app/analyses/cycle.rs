@@ -61,7 +61,7 @@ impl MotCycle {
 }
 
 impl App {
-    pub async fn mot_cycle(
+    pub async fn get_mot_cycle(
         &self,
         caller: &Caller,
         request: Parsed<CycleRequest>,

@@ -94,7 +94,7 @@ pub struct ComplianceReport {
 }
 
 impl App {
-    pub async fn journey_outcomes(
+    pub async fn get_journey_outcomes(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
@@ -135,7 +135,7 @@ impl App {
         })
     }
 
-    pub async fn first_impressions(
+    pub async fn get_first_impressions(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
@@ -170,7 +170,7 @@ impl App {
         })
     }
 
-    pub async fn priority_matrix(
+    pub async fn get_priority_matrix(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
@@ -226,7 +226,7 @@ impl App {
         })
     }
 
-    pub async fn guideline_breakdown(
+    pub async fn get_guideline_breakdown(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
@@ -254,7 +254,7 @@ impl App {
         Ok(GuidelineBreakdown { scope, situations })
     }
 
-    pub async fn compliance_report(
+    pub async fn get_compliance_report(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
@@ -301,7 +301,7 @@ impl App {
         })
     }
 
-    pub async fn recovery_performance(
+    pub async fn get_recovery_performance(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,

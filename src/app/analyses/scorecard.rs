@@ -55,7 +55,7 @@ pub struct Trend {
 }
 
 impl App {
-    pub async fn scorecard(
+    pub async fn get_scorecard(
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
@@ -85,7 +85,7 @@ impl App {
 
     /// The trend `request` asks for; refused before it is computed when it
     /// cannot fit in `budget` bytes.
-    pub async fn trend(
+    pub async fn get_trend(
         &self,
         caller: &Caller,
         request: Parsed<TrendRequest>,
