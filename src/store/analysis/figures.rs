@@ -25,20 +25,24 @@ struct DayFigure {
     of_encounters: &'static str,
 }
 
+/// The two figures the mean satisfaction is made of.
+const RATED: DayFigure = DayFigure {
+    column: "rated",
+    of_encounters: "count(e.satisfaction)",
+};
+const SATISFACTION_SUM: DayFigure = DayFigure {
+    column: "satisfaction_sum",
+    of_encounters: "coalesce(sum(e.satisfaction), 0)",
+};
+
 /// The daily figures, as `encounter_day` holds them.
 const DAY_FIGURES: [DayFigure; 10] = [
     DayFigure {
         column: "encounters",
         of_encounters: "count(*)",
     },
-    DayFigure {
-        column: "rated",
-        of_encounters: "count(e.satisfaction)",
-    },
-    DayFigure {
-        column: "satisfaction_sum",
-        of_encounters: "coalesce(sum(e.satisfaction), 0)",
-    },
+    RATED,
+    SATISFACTION_SUM,
     DayFigure {
         column: "satisfied",
         of_encounters: "count(*) filter (where verdad_satisfied(e.satisfaction))",
@@ -79,21 +83,13 @@ fn columns(figure: impl Fn(&DayFigure) -> String) -> String {
         .join(", ")
 }
 
-/// The figure of `column`.
-fn day_figure(column: &str) -> &'static DayFigure {
-    DAY_FIGURES
-        .iter()
-        .find(|f| f.column == column)
-        .expect("a daily figure")
-}
-
 /// The mean satisfaction from two daily figures as `figure` gives them.
 /// avg() divides numerics as this does: the figures match to the bit.
 fn mean_satisfaction(figure: impl Fn(&DayFigure) -> String) -> String {
     format!(
         "({}::numeric / nullif({}, 0))::float8 as mean_satisfaction",
-        figure(day_figure("satisfaction_sum")),
-        figure(day_figure("rated"))
+        figure(&SATISFACTION_SUM),
+        figure(&RATED)
     )
 }
 
