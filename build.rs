@@ -3,8 +3,6 @@
 
 use std::{env, path::PathBuf};
 
-use prost::Message;
-
 const PROTOS: &[&str] = &[
     "proto/verdad/v1/common.proto",
     "proto/verdad/v1/touchpoint.proto",
@@ -24,20 +22,36 @@ const PROTOS: &[&str] = &[
     "proto/verdad/v1/recovery_service.proto",
     "proto/verdad/v1/analysis.proto",
     "proto/verdad/v1/analysis_service.proto",
+    // The HTTP door renders error details from the descriptors.
+    "google/rpc/status.proto",
+    "google/rpc/error_details.proto",
 ];
+
+/// Where the imports are found: ours, and the vendored googleapis protos.
+const INCLUDES: &[&str] = &["proto", "third_party/googleapis"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // compile_fds does not emit this itself.
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=third_party/googleapis");
     // sqlx::migrate! embeds the migrations, but cargo does not know it
     // reads them: without this a new migration is left out of the build.
     println!("cargo:rerun-if-changed=migrations");
 
-    let fds = protox::compile(PROTOS, ["proto"])?;
+    let mut compiler = protox::Compiler::new(INCLUDES)?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(PROTOS)?;
 
     // compile_fds does not write the descriptor file reflection needs.
+    // It is encoded by protox itself: prost_types' options drop
+    // extensions, and the HTTP door reads its routes from the
+    // google.api.http extension.
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("verdad_descriptor.bin"), fds.encode_to_vec())?;
+    std::fs::write(
+        out_dir.join("verdad_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let fds = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         // Requests that do not parse are INVALID_ARGUMENT (src/grpc/codec.rs).

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod ingest;
 pub mod proto;
 pub mod server;

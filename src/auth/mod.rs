@@ -103,7 +103,7 @@ where
 }
 
 /// The caller behind the request's `authorization` header.
-async fn authenticate(
+pub(crate) async fn authenticate(
     pool: &PgPool,
     keys: &KeyCache,
     headers: &http::HeaderMap,

@@ -37,6 +37,9 @@ pub enum Command {
     },
     /// Exits 0 when the local server answers the gRPC health check as SERVING.
     Healthcheck(HealthcheckArgs),
+    /// Prints the OpenAPI 3 document of the HTTP/JSON API (the one the
+    /// server serves at /openapi.json), made from the protos.
+    Openapi,
 }
 
 /// Where the data lives. Global, so that they may also follow an admin
@@ -72,9 +75,22 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Address the gRPC server listens on.
+    /// Address the server listens on: gRPC, gRPC-Web and HTTP/JSON alike,
+    /// told apart by each request's content type.
     #[arg(long, env = "VERDAD_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
     pub listen_addr: SocketAddr,
+
+    /// A web origin (e.g. https://quality.example-hospital.org) whose pages
+    /// may call the API from a browser, over HTTP/JSON or gRPC-Web. Give it
+    /// once per origin, or comma-separated in the environment variable; "*"
+    /// allows any origin. None by default: browsers may not call across
+    /// origins.
+    #[arg(
+        long = "cors-origin",
+        env = "VERDAD_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 
     /// Also create (once) a demo hospital and print an admin key for it.
     #[arg(long, env = "VERDAD_DEMO")]

@@ -54,6 +54,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             result
         }
         Command::Healthcheck(args) => healthcheck(args).await,
+        Command::Openapi => {
+            use std::io::Write;
+            std::io::stdout().write_all(&crate::http::openapi_document()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -180,6 +185,7 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         rollup_delay: args.rollup_delay,
         fold_wait: args.fold_wait,
         analyze_after: args.analyze_after,
+        cors_origins: args.cors_origins.clone(),
     };
     let app = Application::bind(settings, pool)
         .await

@@ -14,6 +14,7 @@ use tokio::{
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     app::lanes::Lanes,
@@ -29,6 +30,7 @@ use crate::{
         organisation_service::OrganisationApi, recovery_service::RecoveryApi,
         standard_service::StandardApi, touchpoint_service::TouchpointApi,
     },
+    http::{Door, HttpDoorLayer},
     ingest::rollup_applier::RollupApplier,
     ingest::statistics::Statistics,
     ingest::stream_budget::StreamBudget,
@@ -78,6 +80,8 @@ pub struct ServerSettings {
     pub fold_wait: Duration,
     /// See `ServeArgs::analyze_after`; 0 never.
     pub analyze_after: u64,
+    /// See `ServeArgs::cors_origins`; empty for none.
+    pub cors_origins: Vec<String>,
 }
 
 /// The stream budget's default (see `ServeArgs::stream_buffer_bytes`):
@@ -107,6 +111,7 @@ impl Default for ServerSettings {
             rollup_delay: crate::ingest::rollup_applier::DEFAULT_DELAY,
             fold_wait: crate::ingest::rollup_applier::DEFAULT_FOLD_WAIT,
             analyze_after: crate::ingest::statistics::DEFAULT_ANALYZE_AFTER,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -220,7 +225,11 @@ impl Application {
 
         let budget = StreamBudget::new(settings.stream_buffer_bytes, limit);
         crate::telemetry::meters::stream_budget(budget.bytes());
+        let door = HttpDoorLayer::new(Door::new(limit, pool.clone(), keys.clone())?);
         let layers = tower::ServiceBuilder::new()
+            .option_layer(cors(&settings.cors_origins)?)
+            .layer(door)
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(CallTraceLayer)
             .layer(FramingLayer::new(limit, budget))
             .layer(DeadlineLayer::new(settings.request_timeout))
@@ -228,6 +237,9 @@ impl Application {
             .layer(IngestRouteLayer::new(encounter_api))
             .into_inner();
         let router = Server::builder()
+            // HTTP/1.1 for the HTTP/JSON door and gRPC-Web; gRPC itself
+            // and HTTP/2 clients of the door arrive as HTTP/2.
+            .accept_http1(true)
             // HTTP/2 closes a connection on which too many small DATA frames
             // wait unread (h2's "too_many_data_frames"), with a budget of
             // half the connection window. A stream's window of 64 KiB lets
@@ -284,6 +296,50 @@ impl Application {
         feed.stop();
         result
     }
+}
+
+/// Lets the pages of `origins` call the API from a browser: JSON routes and
+/// gRPC-Web alike, with the headers each needs. `None` when there are none.
+fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        let parsed = origins
+            .iter()
+            .map(|origin| {
+                http::HeaderValue::from_str(origin.trim_end_matches('/'))
+                    .map_err(|_| anyhow::anyhow!("--cors-origin {origin:?} is not a valid origin"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(parsed)
+    };
+    let header = http::HeaderName::from_static;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                http::Method::GET,
+                http::Method::POST,
+                http::Method::PATCH,
+                http::Method::DELETE,
+            ])
+            .allow_headers([
+                http::header::AUTHORIZATION,
+                http::header::CONTENT_TYPE,
+                header("x-grpc-web"),
+                header("x-user-agent"),
+                header("grpc-timeout"),
+            ])
+            .expose_headers([
+                header("grpc-status"),
+                header("grpc-message"),
+                header("grpc-status-details-bin"),
+            ])
+            .max_age(Duration::from_secs(24 * 60 * 60)),
+    ))
 }
 
 /// The names the health service answers for: the server as a whole ("")

@@ -368,3 +368,497 @@ async fn a_request_that_does_not_parse_is_invalid_argument_not_internal() {
         status.message().len()
     );
 }
+
+// The HTTP door: generated JSON, query strings and bodies at every route.
+
+/// A JSON value to send, with object keys that are real field names (an
+/// index into the route's names) or made up, and numbers JSON allows but
+/// no field takes.
+#[derive(Debug, Clone)]
+enum Json {
+    Null,
+    Bool(bool),
+    /// A number token as written: integers, floats, exponents, huge ones.
+    Number(String),
+    Text(String),
+    List(Vec<Json>),
+    Object(Vec<(Name, Json)>),
+}
+
+#[derive(Debug, Clone)]
+enum Name {
+    /// The route's nth name, modulo how many it has.
+    Real(usize),
+    Made(String),
+}
+
+/// What the body of a generated request is.
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Json(Json),
+    /// One JSON value per line (NDJSON), valid or not.
+    Lines(Vec<Json>),
+    /// Arrays or objects nested this deep.
+    Deep(usize, bool),
+    /// A string of this many characters in a field of the body.
+    Huge(Name, usize),
+    /// JSON text cut short after this many bytes.
+    Truncated(Json, usize),
+    /// Bytes that are not UTF-8, inside a JSON string or bare.
+    NotUtf8(Vec<u8>, bool),
+}
+
+/// What the query string is.
+#[derive(Debug, Clone)]
+enum Query {
+    Pairs(Vec<(Name, Json)>),
+    Raw(&'static str),
+}
+
+#[derive(Debug, Clone)]
+struct HttpCase {
+    route: usize,
+    /// The values of the path's variables, and whether to send them raw.
+    variables: Vec<(String, bool)>,
+    query: Query,
+    body: Body,
+    content_type: Option<&'static str>,
+    /// Another method than the route's, now and then.
+    verb: Option<&'static str>,
+}
+
+fn name() -> impl Strategy<Value = Name> {
+    prop_oneof![
+        4 => any::<usize>().prop_map(Name::Real),
+        1 => prop_oneof![
+            Just("colour".to_owned()),
+            Just("@type".to_owned()),
+            Just(String::new()),
+            Just("__proto__".to_owned()),
+            "\\PC{1,12}",
+        ]
+        .prop_map(Name::Made),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Json> {
+    let number = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| f.to_string()),
+        Just("1e400".to_owned()),
+        Just("-0".to_owned()),
+        Just("18446744073709551616".to_owned()),
+        Just("0.000000000000000000000000001".to_owned()),
+        Just("2147483648".to_owned()),
+        Just("-2147483649".to_owned()),
+        Just("1.5".to_owned()),
+    ];
+    let leaf = prop_oneof![
+        Just(Json::Null),
+        any::<bool>().prop_map(Json::Bool),
+        number.prop_map(Json::Number),
+        text().prop_map(|t| Json::Text(t.chars().take(2000).collect())),
+        prop_oneof![
+            Just("2026-06-01T09:00:00Z"),
+            Just("1999-12-31T23:59:59Z"),
+            Just("9999-12-31T23:59:59.999999999Z"),
+            Just("2026-13-45T99:00:00Z"),
+            Just("3600s"),
+            Just("-1.5s"),
+            Just("displayName,nope"),
+            Just("STAGE_SERVICE"),
+            Just("ROLE_ADMIN"),
+            Just("TREND_FIGURE_CSAT"),
+            Just("reception-desk"),
+            Just("0190f3a0-0000-7000-8000-000000000001"),
+        ]
+        .prop_map(|t| Json::Text(t.to_owned())),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Json::List),
+            prop::collection::vec((name(), inner), 0..6).prop_map(Json::Object),
+        ]
+    })
+}
+
+fn body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        1 => Just(Body::None),
+        6 => json_value().prop_map(Body::Json),
+        2 => prop::collection::vec((name(), json_value()), 0..8)
+            .prop_map(|fields| Body::Json(Json::Object(fields))),
+        2 => prop::collection::vec(json_value(), 0..4).prop_map(Body::Lines),
+        1 => (prop_oneof![Just(64usize), Just(200), Just(5000)], any::<bool>())
+            .prop_map(|(depth, arrays)| Body::Deep(depth, arrays)),
+        1 => (name(), prop_oneof![Just(70_000usize), Just(1_000_000), Just(3_500_000),
+                                  Just(4_500_000)])
+            .prop_map(|(name, size)| Body::Huge(name, size)),
+        1 => (json_value(), 0..64usize).prop_map(|(json, cut)| Body::Truncated(json, cut)),
+        1 => (prop::collection::vec(any::<u8>(), 1..16), any::<bool>())
+            .prop_map(|(mut bytes, quoted)| {
+                // A lone continuation byte makes sure it is not UTF-8.
+                bytes.push(0x80);
+                Body::NotUtf8(bytes, quoted)
+            }),
+    ]
+}
+
+fn query() -> impl Strategy<Value = Query> {
+    prop_oneof![
+        4 => prop::collection::vec((name(), json_value()), 0..5).prop_map(Query::Pairs),
+        1 => prop_oneof![
+            Just("%ff%fe=1"),
+            Just("pageSize=%ff"),
+            Just("&&==&="),
+            Just("scope.startTime=2026-06-01T09:00:00Z&scope.startTime=2026-06-02T09:00:00Z"),
+            Just("scope=x"),
+            Just("updateMask=a,,b"),
+            Just("a.b.c.d.e.f.g=1"),
+            Just("pageToken=%00"),
+        ]
+        .prop_map(Query::Raw),
+    ]
+}
+
+fn http_case(routes: usize) -> impl Strategy<Value = HttpCase> {
+    let variable = prop_oneof![
+        4 => text().prop_map(|t| (t.chars().take(500).collect::<String>(), false)),
+        1 => "[A-Za-z0-9%._~:-]{0,12}".prop_map(|t| (t, true)),
+    ];
+    (
+        0..routes,
+        prop::collection::vec(variable, 2),
+        query(),
+        body(),
+        prop_oneof![
+            4 => Just(Some("application/json")),
+            1 => Just(None),
+            1 => Just(Some("application/x-ndjson")),
+            1 => Just(Some("text/plain")),
+            1 => Just(Some("application/json; charset=latin1")),
+            1 => Just(Some("application/merge-patch+json")),
+            1 => Just(Some("multipart/form-data; boundary=x")),
+        ],
+        prop_oneof![
+            9 => Just(None),
+            1 => prop_oneof![Just("GET"), Just("POST"), Just("PATCH"), Just("DELETE"), Just("PUT")]
+                .prop_map(Some),
+        ],
+    )
+        .prop_map(
+            |(route, variables, query, body, content_type, verb)| HttpCase {
+                route,
+                variables,
+                query,
+                body,
+                content_type,
+                verb,
+            },
+        )
+}
+
+/// Every name a route's request may use, at any depth: proto and JSON
+/// names, and the dotted paths a query parameter takes.
+fn field_names(message: &prost_reflect::MessageDescriptor) -> Vec<String> {
+    fn walk(
+        message: &prost_reflect::MessageDescriptor,
+        prefix: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+    ) {
+        for field in message.fields() {
+            for name in [field.json_name(), field.name()] {
+                let dotted = if prefix.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                out.push(name.to_owned());
+                out.push(dotted.clone());
+                if let prost_reflect::Kind::Message(inner) = field.kind()
+                    && depth < 3
+                {
+                    walk(&inner, &dotted, depth + 1, out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(message, "", 0, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn resolve<'a>(name: &'a Name, names: &'a [String]) -> &'a str {
+    match name {
+        Name::Real(n) if !names.is_empty() => &names[n % names.len()],
+        Name::Real(_) => "nothing",
+        Name::Made(made) => made,
+    }
+}
+
+fn render(json: &Json, names: &[String], out: &mut String) {
+    match json {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(token) => out.push_str(token),
+        Json::Text(text) => out.push_str(&serde_json::Value::from(text.as_str()).to_string()),
+        Json::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                render(item, names, out);
+            }
+            out.push(']');
+        }
+        Json::Object(fields) => {
+            out.push('{');
+            for (i, (name, value)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::from(resolve(name, names)).to_string());
+                out.push(':');
+                render(value, names, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn rendered(json: &Json, names: &[String]) -> String {
+    let mut out = String::new();
+    render(json, names, &mut out);
+    out
+}
+
+/// The text a query parameter's value has: a JSON string as itself, any
+/// other value as its JSON text; at most 500 characters, so that the URL
+/// stays within what the client sends.
+fn parameter(json: &Json, names: &[String]) -> String {
+    let text = match json {
+        Json::Text(text) => text.clone(),
+        other => rendered(other, names),
+    };
+    text.chars().take(500).collect()
+}
+
+/// The method, path and query, and body of a generated case at `route`.
+fn lay_out(
+    case: &HttpCase,
+    route: &verdad::http::routes::Route,
+    names: &[String],
+) -> (reqwest::Method, String, Vec<u8>) {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let mut path = route.template.as_str().to_owned();
+    for (variable, (value, raw)) in route.template.variables().zip(&case.variables) {
+        let value = if *raw {
+            value.clone()
+        } else {
+            percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
+        };
+        path = path.replace(&format!("{{{variable}}}"), &value);
+    }
+    let query = match &case.query {
+        Query::Raw(raw) => (*raw).to_owned(),
+        Query::Pairs(pairs) => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in pairs {
+                query.append_pair(resolve(name, names), &parameter(value, names));
+            }
+            query.finish()
+        }
+    };
+    if !query.is_empty() {
+        path = format!("{path}?{query}");
+    }
+    let body = match &case.body {
+        Body::None => Vec::new(),
+        Body::Json(json) => rendered(json, names).into_bytes(),
+        Body::Lines(lines) => lines
+            .iter()
+            .map(|line| format!("{}\n", rendered(line, names)))
+            .collect::<String>()
+            .into_bytes(),
+        Body::Deep(depth, arrays) => {
+            let (open, close) = if *arrays {
+                ("[", "]")
+            } else {
+                ("{\"a\":", "}")
+            };
+            format!("{}1{}", open.repeat(*depth), close.repeat(*depth)).into_bytes()
+        }
+        Body::Huge(name, size) => {
+            format!("{{\"{}\":\"{}\"}}", resolve(name, names), "x".repeat(*size)).into_bytes()
+        }
+        Body::Truncated(json, cut) => {
+            let text = rendered(json, names).into_bytes();
+            let at = (*cut).min(text.len().saturating_sub(1));
+            text[..at].to_vec()
+        }
+        Body::NotUtf8(bytes, quoted) => {
+            if *quoted {
+                let mut body = b"{\"displayName\":\"".to_vec();
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\"}");
+                body
+            } else {
+                bytes.clone()
+            }
+        }
+    };
+    let verb = case.verb.unwrap_or(route.verb.as_str());
+    (
+        reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
+        path,
+        body,
+    )
+}
+
+#[test]
+fn generated_http_requests_get_4xx_json_errors_or_answers_and_refusals_write_nothing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (owned, admin) = runtime.block_on(async {
+        let app = spawn_app().await;
+        let admin = app.demo_key().await;
+        app.recorded(&admin, dissatisfied("reception-desk", "his", "h-1"))
+            .await;
+        (app, admin)
+    });
+    let app: &TestApp = &owned;
+    let table = crate::helpers::route_table();
+    let routes = table.routes();
+    let names: Vec<Vec<String>> = routes
+        .iter()
+        .map(|route| field_names(&route.method.input()))
+        .collect();
+    let http = app.http(&admin);
+    let baseline = std::cell::RefCell::new(
+        runtime.block_on(app.fingerprint(verdad::demo::DEMO_ORGANISATION_ID)),
+    );
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u32>::new());
+    let cut_short = std::cell::RefCell::new(0u32);
+
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(64);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&http_case(routes.len()), |case| {
+        let route = &routes[case.route];
+        let names = &names[case.route];
+        let (method, path, body) = lay_out(&case, route, names);
+        let what = format!(
+            "{method} {} ({}, {} body bytes of {:?})",
+            path.chars().take(300).collect::<String>(),
+            crate::helpers::route_name(route),
+            body.len(),
+            case.content_type
+        );
+        let answer = runtime.block_on(async {
+            let mut request = http.request(method.clone(), &path);
+            if let Some(content_type) = case.content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = match request.body(body).send().await {
+                Ok(response) => response,
+                // The server may answer before it reads a body it has no
+                // use for (a path with no route, a body over the limit)
+                // and close the connection; the client then fails to send
+                // the rest and never reads the answer.
+                Err(error) if error.is_request() => return None,
+                Err(error) => panic!("{what}: {error}"),
+            };
+            if response.status().is_success()
+                && route.shape == verdad::http::routes::Shape::EventsOut
+                && case.verb.is_none()
+            {
+                // A watch that opened: its status is its answer.
+                return Some(crate::helpers::Answer {
+                    status: response.status(),
+                    content_type: "text/event-stream".to_owned(),
+                    json: serde_json::Value::Null,
+                    text: String::new(),
+                });
+            }
+            Some(crate::helpers::answer(response).await)
+        });
+        let Some(answer) = answer else {
+            *cut_short.borrow_mut() += 1;
+            let now = runtime.block_on(app.fingerprint(verdad::demo::DEMO_ORGANISATION_ID));
+            prop_assert!(
+                *baseline.borrow() == now,
+                "{what} was cut short yet changed rows"
+            );
+            return Ok(());
+        };
+        let status = answer.status.as_u16();
+        *seen.borrow_mut().entry(status).or_default() += 1;
+        prop_assert!(status < 500, "{what}: {status} {}", answer.text);
+        if !answer.status.is_success() {
+            prop_assert!(
+                (400..500).contains(&status),
+                "{what}: {status} {}",
+                answer.text
+            );
+            if let Some(fault) = crate::helpers::error_shape_fault(&answer) {
+                return Err(TestCaseError::fail(format!("{what}: {fault}")));
+            }
+        }
+        let now = runtime.block_on(app.fingerprint(verdad::demo::DEMO_ORGANISATION_ID));
+        let mut baseline = baseline.borrow_mut();
+        // A stream of lines stores the batches before a faulty line, and
+        // says so in the refusal.
+        let stored_before = answer.text.contains("batches before it were stored")
+            && !answer.text.contains("the 0 batches before it");
+        if answer.status.is_success() || stored_before {
+            *baseline = now;
+        } else if now != *baseline {
+            return Err(TestCaseError::fail(format!(
+                "{what} was refused ({status} {}) yet changed rows",
+                answer.text
+            )));
+        }
+        Ok(())
+    });
+    eprintln!(
+        "hostile HTTP input: {cases} generated requests, answers by status: {:?}, \
+         {} closed before the whole body was sent",
+        seen.borrow(),
+        cut_short.borrow()
+    );
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    // Still serving after all of it, through both doors.
+    let health = runtime.block_on(
+        app.wait_for_health(tonic_health::pb::health_check_response::ServingStatus::Serving),
+    );
+    assert_eq!(
+        health,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    let listed = runtime.block_on(http.get("/v1/touchpoints"));
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    drop(http);
+    runtime.block_on(async move { drop(owned) });
+}

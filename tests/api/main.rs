@@ -14,6 +14,7 @@ mod group_commit;
 mod health;
 mod helpers;
 mod hostile;
+mod http;
 mod ingest;
 mod journeys;
 mod manual;

@@ -80,7 +80,7 @@ async fn write_log(
                 resource: row.staff_ref.as_deref(),
             });
             if log.len() >= CHUNK_BYTES && sender.send(Ok(log.take())).await.is_err() {
-                return Ok(());
+                return rows.drain().await;
             }
         }
         if sender.send(Ok(log.finish())).await.is_err() {

@@ -67,6 +67,51 @@ pub(crate) enum BenchCommand {
     /// how often health was not SERVING. Target: peak under 256 MiB with the
     /// default budget.
     Streams(StreamsBenchArgs),
+
+    /// What the HTTP/JSON door costs against gRPC.
+    ///
+    /// On one server of its own over a fresh database: streamed ingest
+    /// through each door in turn (gRPC streams, then as many NDJSON
+    /// requests), round by round in alternating order, and RecordEncounter
+    /// at --record-rate through each. Prints each door's encounters/s, its
+    /// RecordEncounter answers per second, p50 and p99, and JSON's ratio to
+    /// gRPC, the baseline. Target: JSON ingest at least 70% of gRPC's rate.
+    Doors(DoorsBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DoorsBenchArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+
+    /// Encounters each door streams in each round.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) encounters: u64,
+
+    /// Encounters per batch (per NDJSON line).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub(crate) batch_size: u32,
+
+    /// Streams (requests) at once per door, each on a connection of its own.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) streams: u32,
+
+    /// Ingest rounds; the doors alternate which goes first.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) rounds: u32,
+
+    /// RecordEncounter calls per second, sent whether or not earlier ones
+    /// have been answered.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) record_rate: u32,
+
+    /// Seconds of each RecordEncounter phase (two per door).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub(crate) seconds: u32,
+
+    /// Keeps the bench database afterwards.
+    #[arg(long)]
+    pub(crate) keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,6 +4,7 @@
 
 mod analyses;
 mod config;
+mod doors;
 mod ingest;
 mod load;
 mod machine;
@@ -26,6 +27,18 @@ use verdad::{
     domain::{api_key::NewApiKey, role::Role},
     store::{self, PoolOptions, with_database},
 };
+
+/// The `q` quantile of `samples` (nearest rank).
+fn percentile(samples: &[std::time::Duration], q: f64) -> std::time::Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or_default()
+}
+
+fn millis(duration: std::time::Duration) -> String {
+    format!("{:.2}ms", duration.as_secs_f64() * 1000.0)
+}
 
 /// How many times `base` `value` is.
 fn ratio(value: std::time::Duration, base: std::time::Duration) -> f64 {
@@ -51,6 +64,7 @@ async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Analyses(args) => analyses::run(args).await,
         BenchCommand::Load(args) => load::run(args).await,
         BenchCommand::Streams(args) => streams::run(args).await,
+        BenchCommand::Doors(args) => doors::run(args).await,
     }
 }
 

@@ -108,6 +108,22 @@ where
     }
 }
 
+impl<S, B> EventLog<S>
+where
+    S: Stream<Item = sqlx::Result<B>> + Unpin,
+{
+    /// Reads the rest of the copy unread, for a caller that has gone: a
+    /// connection given back to the pool mid-COPY answers its next
+    /// statement with the rest of the copy (it made the next BEGIN on it
+    /// fail and left it idle in a transaction).
+    pub async fn drain(mut self) -> Result<()> {
+        while let Some(piece) = self.data.next().await {
+            piece?;
+        }
+        Ok(())
+    }
+}
+
 /// `value` as a quoted SQL literal.
 fn quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))

@@ -13,9 +13,11 @@ mod app;
 mod assertions;
 mod cluster;
 mod database;
+mod doors;
 mod encounters;
 mod fixtures;
 mod health;
+mod http;
 mod keys;
 mod process;
 mod recovery;
@@ -32,11 +34,16 @@ pub(crate) use self::{
         assert_close, assert_distribution, assert_error, assert_rate, field_set, violated_fields,
     },
     database::LOCK_WAITERS,
+    doors::{
+        Door, Doors, Refusal, aip193_status, assert_error_shape, descriptors, error_shape_fault,
+        http_request, route_name, route_table,
+    },
     encounters::{evaluation_of, external_ids, result},
     fixtures::{
         Measured, answered, dissatisfied, encounter, event, feedback, keyed, metric_rule,
         observation, observed_rule, standard, touchpoint,
     },
+    http::{Answer, answer},
     keys::{Org, authed},
     process::{ServeProcess, free_addr, http_get},
     rpcs::{Method, methods},

@@ -23,7 +23,7 @@ use super::{
     analyses::{Analysis, call},
     in_fresh_database,
     ingest::{connect, stream_all, today},
-    prepare, ratio,
+    millis, percentile, prepare, ratio,
     server::ServerProcess,
 };
 mod probe;
@@ -507,18 +507,6 @@ fn print_phase(phase: &str, record: &Record, elapsed: Duration) {
             millis(percentile(latencies, 1.0)),
         );
     }
-}
-
-/// The `q` quantile of `samples` (nearest rank).
-fn percentile(samples: &[Duration], q: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-fn millis(duration: Duration) -> String {
-    format!("{:.1}ms", duration.as_secs_f64() * 1000.0)
 }
 
 #[cfg(test)]
