@@ -89,7 +89,7 @@ async fn bench_in(url: &str, args: &DoorsBenchArgs) -> anyhow::Result<ExitCode> 
         .pop()
         .context("no ingest key was made")?;
     let server = ServerProcess::start(url, args.database.db_max_connections).await?;
-    let result = measure(&server, &secret, args).await;
+    let result = measure(url, &server, &secret, args).await;
     server.stop().await?;
     let (ingested, unary) = result?;
     report(args, &ingested, &unary);
@@ -103,6 +103,7 @@ async fn bench_in(url: &str, args: &DoorsBenchArgs) -> anyhow::Result<ExitCode> 
 }
 
 async fn measure(
+    url: &str,
     server: &ServerProcess,
     secret: &str,
     args: &DoorsBenchArgs,
@@ -159,6 +160,16 @@ async fn measure(
         }
     }
 
+    // The unary phases start from a server at rest: the rollups of the
+    // ingest folded in and the tables vacuumed, as they would be long before
+    // on a running server.
+    let caught_up = super::rollups_caught_up(url).await?;
+    println!(
+        "rollups    folded in {:.1} s after the last ingest",
+        caught_up.as_secs_f64()
+    );
+    super::settle(url).await?;
+
     let count = (u64::from(args.record_rate) * u64::from(args.seconds)) as usize;
     let warm = (u64::from(args.record_rate) * WARM_UP.as_secs()) as usize;
     let mut channels = Vec::with_capacity(UNARY_CONNECTIONS);
@@ -185,6 +196,14 @@ async fn measure(
         };
         push(&target, warm_up, u64::from(args.record_rate)).await;
         let phase = push(&target, timed, u64::from(args.record_rate)).await;
+        println!(
+            "unary      {:<4} p50 {} p99 {} max {} errors {}",
+            door.name(),
+            millis(percentile(&phase.latencies, 0.5)),
+            millis(percentile(&phase.latencies, 0.99)),
+            millis(percentile(&phase.latencies, 1.0)),
+            phase.errors
+        );
         unary.push((door, phase));
     }
     Ok((ingested, merge(unary)))

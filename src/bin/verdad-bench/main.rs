@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use config::{BenchCli, BenchCommand};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use verdad::{
@@ -149,6 +149,24 @@ async fn demo_keys(pool: &sqlx::PgPool, roles: &[Role]) -> verdad::error::Result
         );
     }
     Ok(secrets)
+}
+
+/// Settles a load as autovacuum and a checkpoint would, rather than have
+/// them land in the timed phases that follow (the checkpoint needs
+/// superuser or pg_checkpoint; without it the figures may carry that noise).
+async fn settle(url: &str) -> anyhow::Result<()> {
+    // A vacuum of a large load takes more than sqlx's second for a slow
+    // statement; it is expected, not worth a warning.
+    let options = url
+        .parse::<sqlx::postgres::PgConnectOptions>()?
+        .disable_statement_logging();
+    let mut owner = PgConnection::connect_with(&options).await?;
+    owner.execute("vacuum analyze").await?;
+    if let Err(error) = owner.execute("checkpoint").await {
+        tracing::warn!(%error, "no checkpoint before timing");
+    }
+    owner.close().await?;
+    Ok(())
 }
 
 /// Waits until the server has folded every pending change into the

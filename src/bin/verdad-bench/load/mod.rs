@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection, postgres::PgConnectOptions};
+use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
@@ -129,24 +129,15 @@ async fn load_and_time(
         preloaded.accepted,
         preloaded.elapsed.as_secs_f64()
     );
-    // Settle the load as autovacuum and a checkpoint would, rather than
-    // have them land in the timed phases (the checkpoint needs superuser or
-    // pg_checkpoint; without it the figures may carry that noise).
     let caught_up = super::rollups_caught_up(url).await?;
     println!(
         "rollups of the preload folded in {:.1} s after its last batch",
         caught_up.as_secs_f64()
     );
-    // A vacuum of the preload takes more than sqlx's second for a slow
-    // statement; it is expected, not worth a warning.
-    let settle = url.parse::<PgConnectOptions>()?.disable_statement_logging();
-    let mut owner = PgConnection::connect_with(&settle).await?;
+    let mut owner = PgConnection::connect(url).await?;
     owner.execute(PROBE_TABLE).await?;
-    owner.execute("vacuum analyze").await?;
-    if let Err(error) = owner.execute("checkpoint").await {
-        tracing::warn!(%error, "no checkpoint before timing");
-    }
     owner.close().await?;
+    super::settle(url).await?;
     let ingest_key: MetadataValue<Ascii> = format!("Bearer {ingest}").parse()?;
     let analyst_key: MetadataValue<Ascii> = format!("Bearer {analyst}").parse()?;
     let mut unary = Vec::with_capacity(UNARY_CONNECTIONS);
