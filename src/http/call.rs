@@ -30,6 +30,9 @@ pub fn frame(message: &[u8]) -> Result<Bytes, Status> {
 /// request's headers pass on.
 pub fn request(path: &str, from: &http::HeaderMap, body: Body) -> http::Request<Body> {
     let mut request = http::Request::new(body);
+    request
+        .extensions_mut()
+        .insert(crate::telemetry::Door::Http);
     *request.method_mut() = http::Method::POST;
     *request.version_mut() = http::Version::HTTP_2;
     if let Ok(uri) = path.parse() {

@@ -26,6 +26,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -36,7 +37,7 @@ use sqlx::PgPool;
 use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 
-use crate::{auth::key_cache::KeyCache, error::Error};
+use crate::{auth::key_cache::KeyCache, error::Error, telemetry};
 use routes::{BodyRule, Found, Route, RouteTable, Shape};
 
 /// Where the OpenAPI document is served; it needs no key.
@@ -78,22 +79,32 @@ impl Door {
         S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
         S::Future: Send,
     {
+        let start = Instant::now();
         let (parts, body) = request.into_parts();
         if parts.method == http::Method::GET && parts.uri.path() == OPENAPI_PATH {
             return json(http::StatusCode::OK, self.openapi.clone());
         }
         if let Err(error) = crate::auth::authenticate(&self.pool, &self.keys, &parts.headers).await
         {
-            return self.failure(&Status::from(error));
+            return self.refused(None, &Status::from(error), start);
         }
         let (route, variables) = match self.routes.find(&parts.method, parts.uri.path()) {
             Found::Route(route, variables) => (route, variables),
-            Found::WrongMethod(allowed) => return self.wrong_method(&parts.method, &allowed),
+            Found::WrongMethod(allowed) => {
+                let mut response =
+                    self.refused(None, &wrong_method(&parts.method, &allowed), start);
+                let allow = allowed.iter().map(http::Method::as_str).collect::<Vec<_>>();
+                if let Ok(value) = http::HeaderValue::from_str(&allow.join(", ")) {
+                    response.headers_mut().insert(http::header::ALLOW, value);
+                }
+                return response;
+            }
             Found::Nothing => {
-                return self.failure(&Status::from(Error::NotFound {
+                let status = Status::from(Error::NotFound {
                     resource: "route",
                     key: parts.uri.path().chars().take(200).collect(),
-                }));
+                });
+                return self.refused(None, &status, start);
             }
         };
         let answer = match route.shape {
@@ -102,7 +113,11 @@ impl Door {
             Shape::EventsOut => streams::events_out(self, route, variables, &parts, inner).await,
             Shape::FileOut => streams::file_out(self, route, variables, &parts, inner).await,
         };
-        answer.unwrap_or_else(|status| self.failure(&status))
+        match answer {
+            Ok(response) => response,
+            Err(Failure::AtDoor(status)) => self.refused(Some(route), &status, start),
+            Err(Failure::InCall(status)) => self.failure(&status),
+        }
     }
 
     async fn unary<S>(
@@ -112,7 +127,7 @@ impl Door {
         parts: &http::request::Parts,
         body: Body,
         inner: S,
-    ) -> Result<http::Response<Body>, Status>
+    ) -> Result<http::Response<Body>, Failure>
     where
         S: Service<http::Request<Body>, Response = http::Response<Body>>,
     {
@@ -122,11 +137,11 @@ impl Door {
             self.read_json_body(parts, body).await?
         };
         let message = request::build(route, variables, parts.uri.query(), &body)?;
-        let answer = call_once(inner, route, &parts.headers, &message).await?;
-        let output = DynamicMessage::decode(route.method.output(), answer)
-            .map_err(|_| Status::internal("internal error"))?;
-        let text = serde_json::to_vec(&output).map_err(|_| Status::internal("internal error"))?;
-        Ok(json(http::StatusCode::OK, Bytes::from(text)))
+        let answer = call_once(inner, route, &parts.headers, &message)
+            .await
+            .map_err(Failure::InCall)?;
+        let output = answer_json(route, answer).map_err(Failure::InCall)?;
+        Ok(json(http::StatusCode::OK, output))
     }
 
     /// The body of a JSON request, at most the limit long.
@@ -173,27 +188,64 @@ impl Door {
         json(code, body)
     }
 
-    fn wrong_method(
+    /// The answer to a request the door refused itself, logged and counted
+    /// as a call (a call the door made is logged by the call trace).
+    fn refused(
         &self,
-        method: &http::Method,
-        allowed: &[http::Method],
+        route: Option<&Route>,
+        status: &Status,
+        start: Instant,
     ) -> http::Response<Body> {
-        let allow = allowed
-            .iter()
-            .map(http::Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let status = status::with_reason(
-            Code::Unimplemented,
-            "METHOD_NOT_ALLOWED",
-            format!("{method} is not allowed here; this path takes {allow}"),
-        );
-        let mut response = self.failure(&status);
-        if let Ok(value) = http::HeaderValue::from_str(&allow) {
-            response.headers_mut().insert(http::header::ALLOW, value);
-        }
-        response
+        let method = route.map(Route::grpc_path);
+        crate::telemetry::refused_at_the_door(method.as_deref(), status.code(), start);
+        self.failure(status)
     }
+}
+
+/// Why an HTTP request failed: the door refused it before any call (it logs
+/// and counts that itself), or the call it made failed (the call trace has
+/// logged and counted that).
+pub(crate) enum Failure {
+    AtDoor(Status),
+    InCall(Status),
+}
+
+impl From<Status> for Failure {
+    fn from(status: Status) -> Self {
+        Failure::AtDoor(status)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::AtDoor(error.into())
+    }
+}
+
+fn wrong_method(method: &http::Method, allowed: &[http::Method]) -> Status {
+    let allow = allowed
+        .iter()
+        .map(http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    status::with_reason(
+        Code::Unimplemented,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed here; this path takes {allow}"),
+    )
+}
+
+/// A call's answer as JSON. It cannot fail for an answer the server made;
+/// if it does, that is the server's fault, and logged as such.
+fn answer_json(route: &Route, answer: Bytes) -> Result<Bytes, Status> {
+    DynamicMessage::decode(route.method.output(), answer)
+        .ok()
+        .and_then(|output| serde_json::to_vec(&output).ok())
+        .map(Bytes::from)
+        .ok_or_else(|| {
+            tracing::error!(path = %route.grpc_path(), "an answer would not convert to JSON");
+            Status::internal("internal error")
+        })
 }
 
 /// Calls `route`'s method with one request message; its one answer.
@@ -277,6 +329,13 @@ fn is_grpc(request: &http::Request<Body>) -> bool {
     grpc_type || grpc_path
 }
 
+fn is_grpc_web(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc-web"))
+}
+
 /// The descriptors of the compiled protos, with the googleapis types the
 /// rules and the error details use.
 pub fn descriptors() -> anyhow::Result<DescriptorPool> {
@@ -338,8 +397,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         if is_grpc(&request) {
+            if is_grpc_web(request.headers()) {
+                request.extensions_mut().insert(telemetry::Door::GrpcWeb);
+            }
             return Box::pin(self.inner.call(request));
         }
         // The clone that was driven to readiness serves this call.

@@ -22,8 +22,8 @@ use tonic::{Status, body::Body};
 use tower::Service;
 
 use super::{
-    Door, call, call_messages, is_json, media_type, request, routes::Route, status,
-    template::Bindings, unsupported_media_type,
+    Door, Failure, answer_json, call, call_messages, is_json, media_type, request, routes::Route,
+    status, template::Bindings, unsupported_media_type,
 };
 use crate::{domain::violation::FieldViolation, error::Error};
 
@@ -46,7 +46,7 @@ pub(super) async fn lines_in<S>(
     parts: &http::request::Parts,
     body: Body,
     mut inner: S,
-) -> Result<http::Response<Body>, Status>
+) -> Result<http::Response<Body>, Failure>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
 {
@@ -54,14 +54,14 @@ where
     let whole = match essence.as_deref() {
         Some("application/x-ndjson" | "application/jsonl") => false,
         None | Some("application/json") => true,
-        Some(_) => return Err(unsupported_media_type(&LINE_TYPES.join(" or "))),
+        Some(_) => return Err(unsupported_media_type(&LINE_TYPES.join(" or ")).into()),
     };
     let (sender, receiver) = mpsc::channel(2);
     let input = route.method.input();
     let limit = door.limit;
     let reader = if whole {
         if !is_json(&parts.headers) {
-            return Err(unsupported_media_type("application/x-ndjson"));
+            return Err(unsupported_media_type("application/x-ndjson").into());
         }
         let bytes = door.read_body(parts, body).await?;
         tokio::spawn(async move { send_line(&input, &bytes, 0, 1, &sender).await.map(|_| ()) })
@@ -73,39 +73,40 @@ where
         &parts.headers,
         Body::new(StreamBody::new(ReceiverStream::new(receiver))),
     );
-    let response = inner.call(grpc).await.map_err(|_| {
-        tracing::error!(path = %route.grpc_path(), "the in-process call failed");
-        Status::internal("internal error")
-    })?;
-    let answer = match call::Messages::new(response) {
-        Ok(messages) => messages.single().await,
-        Err(status) => Err(status),
+    let answer = match inner.call(grpc).await {
+        Ok(response) => match call::Messages::new(response) {
+            Ok(messages) => messages.single().await,
+            Err(status) => Err(status),
+        },
+        Err(_) => {
+            tracing::error!(path = %route.grpc_path(), "the in-process call failed");
+            Err(Status::internal("internal error"))
+        }
     };
     // The call has ended; a reader still waiting to send has nobody to send to.
     let fault = match reader.await {
         Ok(Err(error)) => Some(error),
         _ => None,
     };
-    let answer = answer?;
-    let output = DynamicMessage::decode(route.method.output(), answer)
-        .map_err(|_| Status::internal("internal error"))?;
+    let answer = answer.map_err(Failure::InCall)?;
     if let Some(error) = fault {
-        return Err(after_stored(error, &output));
+        let output = DynamicMessage::decode(route.method.output(), answer.clone()).ok();
+        return Err(Failure::AtDoor(after_stored(error, output.as_ref())));
     }
-    let text = serde_json::to_vec(&output).map_err(|_| Status::internal("internal error"))?;
-    Ok(super::json(http::StatusCode::OK, Bytes::from(text)))
+    let output = answer_json(route, answer).map_err(Failure::InCall)?;
+    Ok(super::json(http::StatusCode::OK, output))
 }
 
 /// A fault in a line ends the stream there; the lines before it were
 /// committed (as a gRPC stream's batches are before a broken one), and the
 /// caller is told how many.
-fn after_stored(error: Error, summary: &DynamicMessage) -> Status {
+fn after_stored(error: Error, summary: Option<&DynamicMessage>) -> Status {
     let batches = summary
-        .get_field_by_name("batches")
+        .and_then(|summary| summary.get_field_by_name("batches"))
         .and_then(|value| value.as_i64())
         .unwrap_or(0);
     let note = format!(
-        " (the {batches} batches before it were stored; sending the whole body again is safe)"
+        " (the batches before it, {batches}, were stored; sending the whole body again is safe)"
     );
     match error {
         Error::InvalidArgument(mut violations) => {
@@ -208,13 +209,15 @@ pub(super) async fn events_out<S>(
     variables: Bindings,
     parts: &http::request::Parts,
     mut inner: S,
-) -> Result<http::Response<Body>, Status>
+) -> Result<http::Response<Body>, Failure>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
 {
     let message = request::build(route, variables, parts.uri.query(), &[])?;
-    let response = call_messages(&mut inner, route, &parts.headers, &message).await?;
-    let mut messages = call::Messages::new(response)?;
+    let mut messages = call_messages(&mut inner, route, &parts.headers, &message)
+        .await
+        .and_then(call::Messages::new)
+        .map_err(Failure::InCall)?;
     let output = route.method.output();
     let descriptors = door.descriptors.clone();
     let (sender, receiver) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(8);
@@ -275,17 +278,19 @@ pub(super) async fn file_out<S>(
     variables: Bindings,
     parts: &http::request::Parts,
     mut inner: S,
-) -> Result<http::Response<Body>, Status>
+) -> Result<http::Response<Body>, Failure>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
 {
     let Some(piece) = route.response_body.clone() else {
-        return Err(Status::internal("internal error"));
+        return Err(Failure::AtDoor(Status::internal("internal error")));
     };
     let message = request::build(route, variables, parts.uri.query(), &[])?;
     let (media, extension) = file_type(&message);
-    let response = call_messages(&mut inner, route, &parts.headers, &message).await?;
-    let mut messages = call::Messages::new(response)?;
+    let mut messages = call_messages(&mut inner, route, &parts.headers, &message)
+        .await
+        .and_then(call::Messages::new)
+        .map_err(Failure::InCall)?;
     let output = route.method.output();
     let (sender, receiver) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::spawn(async move {

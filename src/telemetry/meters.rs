@@ -54,7 +54,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
             &BATCH_CALLS_BUCKETS,
         )?
         .install()?;
-    describe_counter!(CALLS, "gRPC calls finished, by method and status code");
+    describe_counter!(
+        CALLS,
+        "Calls finished, by gRPC method, status code and door"
+    );
     describe_histogram!(
         CALL_SECONDS,
         Unit::Seconds,
@@ -124,9 +127,18 @@ pub fn rollups_applied(changes: u64) {
 }
 
 /// Records a finished call to `method` (see [`crate::grpc::methods::name`]).
-pub fn call_finished(method: &'static str, code: tonic::Code, elapsed: Duration) {
+pub fn call_finished(
+    method: &'static str,
+    door: super::Door,
+    code: tonic::Code,
+    elapsed: Duration,
+) {
     let code = format!("{code:?}");
-    let labels = [("method", method.to_owned()), ("code", code)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("code", code),
+        ("door", door.as_str().to_owned()),
+    ];
     counter!(CALLS, &labels).increment(1);
     metrics::histogram!(CALL_SECONDS, &labels).record(elapsed.as_secs_f64());
 }

@@ -51,6 +51,37 @@ pub fn init(format: LogFormat) {
     let _ = result;
 }
 
+/// The door a call came in by, for its log line and metrics: the HTTP door
+/// marks the calls it makes, and passes gRPC-Web ones on marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Door {
+    #[default]
+    Grpc,
+    GrpcWeb,
+    Http,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Grpc => "grpc",
+            Door::GrpcWeb => "grpc-web",
+            Door::Http => "http",
+        }
+    }
+}
+
+/// Logs and counts a call the HTTP door refused itself, before it became a
+/// gRPC call (no key, no route, JSON it cannot read): `method` is the
+/// route's gRPC method when one was found.
+pub fn refused_at_the_door(method: Option<&str>, code: tonic::Code, start: Instant) {
+    let method = method.map_or("unimplemented", crate::grpc::methods::name);
+    let elapsed = start.elapsed();
+    meters::call_finished(method, Door::Http, code, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    tracing::info!(method, door = "http", code = ?code, latency_ms, "call refused at the door");
+}
+
 /// Wraps every call in a `verdad.grpc.call` span and logs its end.
 #[derive(Clone, Copy, Default)]
 pub struct CallTraceLayer;
@@ -83,9 +114,19 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let method = crate::grpc::methods::name(request.uri().path());
+        let door = request
+            .extensions()
+            .get::<Door>()
+            .copied()
+            .unwrap_or_default();
         let fault = CallerFault::default();
         request.extensions_mut().insert(fault.clone());
-        let span = tracing::info_span!("verdad.grpc.call", method, organisation = Empty,);
+        let span = tracing::info_span!(
+            "verdad.grpc.call",
+            method,
+            door = door.as_str(),
+            organisation = Empty,
+        );
         let start = Instant::now();
         let future = {
             let _entered = span.enter();
@@ -97,6 +138,7 @@ where
                 span,
                 start,
                 method,
+                door,
                 fault,
             });
             // Errors of unary calls come "trailers-only": the status is in
@@ -123,6 +165,7 @@ struct CallEnd {
     span: Span,
     start: Instant,
     method: &'static str,
+    door: Door,
     /// What the caller's request body was found to be wrong with.
     fault: CallerFault,
 }
@@ -134,7 +177,7 @@ impl CallEnd {
         // the nobody left to hear it.
         let code = self.fault.code().unwrap_or(code);
         let elapsed = self.start.elapsed();
-        crate::telemetry::meters::call_finished(self.method, code, elapsed);
+        crate::telemetry::meters::call_finished(self.method, self.door, code, elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let _entered = self.span.enter();
         let code_name = format!("{code:?}");

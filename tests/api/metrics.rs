@@ -102,6 +102,23 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
             .unwrap_err();
         assert_eq!(refused.code(), Code::Unauthenticated);
     }
+    // Over HTTP: a call the door makes, and two it refuses itself.
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    for path in ["/v1/touchpoints", "/v1/nowhere"] {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+    }
+    http.post(format!("{base}/v1/encounters"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"satisfaction\": \"high\"}")
+        .send()
+        .await
+        .unwrap();
     // The pool's gauges are read every second.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
@@ -115,6 +132,31 @@ async fn calls_encounters_cases_and_the_pool_are_counted() {
         )
     };
     assert_eq!(calls("Ok"), Some(3.0), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "verdad_grpc_calls_total",
+            &[record_calls, "code=\"Ok\"", "door=\"grpc\""]
+        ),
+        Some(3.0)
+    );
+    let by_http = |method: &str, code: &str| {
+        sample(
+            &metrics,
+            "verdad_grpc_calls_total",
+            &[method, &format!("code=\"{code}\""), "door=\"http\""],
+        )
+    };
+    assert_eq!(
+        by_http(
+            "method=\"/verdad.v1.TouchpointService/ListTouchpoints\"",
+            "Ok"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(by_http("method=\"unimplemented\"", "NotFound"), Some(1.0));
+    assert_eq!(by_http(record_calls, "InvalidArgument"), Some(1.0));
     assert_eq!(calls("InvalidArgument"), Some(1.0));
     assert_eq!(calls("Unauthenticated"), Some(1.0));
     assert!(!metrics.contains("made.up"), "{metrics}");
