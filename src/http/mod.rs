@@ -26,7 +26,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -53,14 +53,23 @@ pub struct Door {
     routes: RouteTable,
     openapi: Bytes,
     limit: usize,
+    /// How long a unary call's body may take to arrive: the deadline that
+    /// holds the call once it is made (`--request-timeout`).
+    body_timeout: Duration,
     pool: PgPool,
     keys: KeyCache,
 }
 
 impl Door {
     /// The door of the compiled protos. `limit` is the largest body (and
-    /// the largest line of a stream) it reads.
-    pub fn new(limit: usize, pool: PgPool, keys: KeyCache) -> anyhow::Result<Self> {
+    /// the largest line of a stream) it reads, `body_timeout` how long a
+    /// whole body may take.
+    pub fn new(
+        limit: usize,
+        body_timeout: Duration,
+        pool: PgPool,
+        keys: KeyCache,
+    ) -> anyhow::Result<Self> {
         let descriptors = descriptors()?;
         let routes = RouteTable::from_pool(&descriptors, PACKAGE).map_err(anyhow::Error::msg)?;
         let openapi = Bytes::from(openapi::document(&descriptors, &routes)?);
@@ -69,6 +78,7 @@ impl Door {
             routes,
             openapi,
             limit,
+            body_timeout,
             pool,
             keys,
         })
@@ -170,7 +180,15 @@ impl Door {
             }
             .into());
         }
-        match Limited::new(body, self.limit).collect().await {
+        let read =
+            tokio::time::timeout(self.body_timeout, Limited::new(body, self.limit).collect());
+        let Ok(read) = read.await else {
+            return Err(Error::DeadlineExceeded {
+                limit: self.body_timeout,
+            }
+            .into());
+        };
+        match read {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                 Err(Error::MessageTooLarge {

@@ -76,7 +76,7 @@ pub fn build(
 
 /// Reads one JSON text as `descriptor`, naming the field at fault as
 /// `prefix` followed by its path.
-pub fn message(
+fn message(
     descriptor: MessageDescriptor,
     value: Value,
     prefix: &str,
@@ -84,22 +84,48 @@ pub fn message(
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
     DynamicMessage::deserialize_with_options(descriptor, deserializer, &DeserializeOptions::new())
-        .map_err(|error| {
-            let path = track.path().to_string();
-            let field = join(prefix, if path == "." { "" } else { &path });
-            Error::from(FieldViolation::new(
-                if field.is_empty() {
-                    "body".to_owned()
-                } else {
-                    field
-                },
-                describe(&error.to_string()),
-            ))
-        })
+        .map_err(|error| fault(prefix, track, describe(&error.to_string())))
+}
+
+/// The violation of the field `track` stopped at, under `prefix`.
+fn fault(prefix: &str, track: serde_path_to_error::Track, what: String) -> Error {
+    let path = track.path().to_string();
+    let field = join(prefix, if path == "." { "" } else { &path });
+    let field = if field.is_empty() {
+        "body".to_owned()
+    } else {
+        field
+    };
+    FieldViolation::new(field, what).into()
+}
+
+/// Reads JSON text as `descriptor` in one pass, as [`message`] does a parsed
+/// value: for the lines of a stream, where parsing twice would cost.
+pub fn message_from_slice(
+    descriptor: MessageDescriptor,
+    text: &[u8],
+    prefix: &str,
+) -> Result<DynamicMessage, Error> {
+    let mut track = serde_path_to_error::Track::new();
+    let mut json = serde_json::Deserializer::from_slice(text);
+    let read = DynamicMessage::deserialize_with_options(
+        descriptor,
+        serde_path_to_error::Deserializer::new(&mut json, &mut track),
+        &DeserializeOptions::new(),
+    )
+    .and_then(|message| json.end().map(|()| message));
+    read.map_err(|error| {
+        let what = if error.is_syntax() || error.is_eof() {
+            format!("not valid JSON: {error}")
+        } else {
+            describe(&error.to_string())
+        };
+        fault(prefix, track, what)
+    })
 }
 
 /// The JSON object of a whole-request body; an empty body is `{}`.
-pub fn body_object(body: &[u8], prefix: &str) -> Result<Map<String, Value>, Error> {
+fn body_object(body: &[u8], prefix: &str) -> Result<Map<String, Value>, Error> {
     if is_blank(body) {
         return Ok(Map::new());
     }
@@ -114,7 +140,7 @@ pub fn body_object(body: &[u8], prefix: &str) -> Result<Map<String, Value>, Erro
 }
 
 /// Parses JSON text; a syntax error names where it is.
-pub fn parse_json(body: &[u8], field: &str) -> Result<Value, Error> {
+fn parse_json(body: &[u8], field: &str) -> Result<Value, Error> {
     serde_json::from_slice(body).map_err(|error| {
         FieldViolation::new(
             if field.is_empty() { "body" } else { field },

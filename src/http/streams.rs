@@ -128,16 +128,22 @@ async fn read_lines(
     sender: Frames,
 ) -> Result<(), Error> {
     let mut pending = BytesMut::new();
+    // How much of `pending` is known to hold no newline.
+    let mut searched = 0;
     let mut line = 0usize;
     let mut batch = 0usize;
     loop {
-        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-            let text = pending.split_to(end + 1);
+        while let Some(end) = pending[searched..].iter().position(|&b| b == b'\n') {
+            let text = pending.split_to(searched + end + 1);
+            searched = 0;
             line += 1;
-            if send_line(&input, &text, batch, line, &sender).await? {
-                batch += 1;
+            match send_line(&input, &text, batch, line, &sender).await? {
+                Line::Sent => batch += 1,
+                Line::Blank => {}
+                Line::CallOver => return Ok(()),
             }
         }
+        searched = pending.len();
         if pending.len() > limit {
             return Err(Error::MessageTooLarge {
                 size: pending.len(),
@@ -160,34 +166,40 @@ async fn read_lines(
             None => break,
         }
     }
-    if !pending.is_empty() {
-        send_line(&input, &pending, batch, line + 1, &sender).await?;
-    }
+    send_line(&input, &pending, batch, line + 1, &sender).await?;
     Ok(())
 }
 
-/// Sends the message of one line; blank lines are skipped. Whether a
-/// message was sent.
+/// What became of a line.
+enum Line {
+    Sent,
+    Blank,
+    /// The call has already ended (and said why): nobody reads the rest.
+    CallOver,
+}
+
+/// Sends the message of one line on; blank lines are skipped.
 async fn send_line(
     input: &MessageDescriptor,
     text: &[u8],
     batch: usize,
     line: usize,
     sender: &Frames,
-) -> Result<bool, Error> {
+) -> Result<Line, Error> {
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Ok(false);
+        return Ok(Line::Blank);
     }
     let prefix = format!("batches[{batch}]");
-    let value = request::parse_json(text, &prefix).map_err(|error| on_line(error, line))?;
-    let message =
-        request::message(input.clone(), value, &prefix).map_err(|error| on_line(error, line))?;
+    let message = request::message_from_slice(input.clone(), text, &prefix)
+        .map_err(|error| on_line(error, line))?;
     let framed = call::frame(&message.encode_to_vec()).map_err(|_| Error::MessageTooLarge {
         size: text.len(),
         limit: u32::MAX as usize,
     })?;
-    // A closed channel: the call has already ended, and said why.
-    Ok(sender.send(Ok(Frame::data(framed))).await.is_ok())
+    Ok(match sender.send(Ok(Frame::data(framed))).await {
+        Ok(()) => Line::Sent,
+        Err(_) => Line::CallOver,
+    })
 }
 
 fn on_line(error: Error, line: usize) -> Error {

@@ -225,7 +225,12 @@ impl Application {
 
         let budget = StreamBudget::new(settings.stream_buffer_bytes, limit);
         crate::telemetry::meters::stream_budget(budget.bytes());
-        let door = HttpDoorLayer::new(Door::new(limit, pool.clone(), keys.clone())?);
+        let door = HttpDoorLayer::new(Door::new(
+            limit,
+            settings.request_timeout,
+            pool.clone(),
+            keys.clone(),
+        )?);
         let layers = tower::ServiceBuilder::new()
             .option_layer(cors(&settings.cors_origins)?)
             .layer(door)

@@ -254,3 +254,30 @@ async fn http2_clients_reach_the_same_routes() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["touchpoint"]["id"], desk.id.as_str());
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_cut_by_the_request_timeout() {
+    // Arrange
+    let app = spawn_app_with(|s| s.request_timeout = std::time::Duration::from_millis(500)).await;
+    let (org, _desk) = app.org_with_desk().await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<&'static str, std::io::Error>>(1);
+    sender.send(Ok("{\"touchpointCode\": ")).await.unwrap();
+    let trickle = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+
+    // Act: the rest of the body never comes.
+    let answer = app
+        .http(&org.admin_key)
+        .send_raw(Method::POST, "/v1/encounters", "application/json", trickle)
+        .await;
+
+    // Assert
+    assert_eq!(
+        answer.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.code(), "DEADLINE_EXCEEDED");
+    assert_eq!(app.count_encounters(&org.admin_key).await, 0);
+    drop(sender);
+}
