@@ -121,7 +121,7 @@ impl Door {
             Shape::Unary => self.unary(route, variables, &parts, body, inner).await,
             Shape::LinesIn => streams::lines_in(self, route, &parts, body, inner).await,
             Shape::EventsOut => streams::events_out(self, route, variables, &parts, inner).await,
-            Shape::FileOut => streams::file_out(self, route, variables, &parts, inner).await,
+            Shape::FileOut => streams::file_out(route, variables, &parts, inner).await,
         };
         match answer {
             Ok(response) => response,

@@ -285,7 +285,6 @@ where
 
 /// A stream of file pieces as the file.
 pub(super) async fn file_out<S>(
-    _door: &Door,
     route: &Route,
     variables: Bindings,
     parts: &http::request::Parts,
