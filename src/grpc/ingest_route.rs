@@ -117,15 +117,14 @@ async fn ingest(
 
 /// A gRPC answer of one message: the message, then the OK status.
 fn answer(message: &pb::IngestEncountersResponse) -> http::Response<tonic::body::Body> {
-    let encoded = message.encode_to_vec();
-    let mut framed = BytesMut::with_capacity(encoded.len() + 5);
-    framed.put_u8(0);
-    framed.put_u32(u32::try_from(encoded.len()).unwrap_or(u32::MAX));
-    framed.put_slice(&encoded);
+    let framed = match super::framing::frame(&message.encode_to_vec()) {
+        Ok(framed) => framed,
+        Err(error) => return Status::from(error).into_http(),
+    };
     let mut trailers = http::HeaderMap::new();
     trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
     let body = OneMessage {
-        data: Some(framed.freeze()),
+        data: Some(framed),
         trailers: Some(trailers),
     };
     let mut response = http::Response::new(tonic::body::Body::new(body));

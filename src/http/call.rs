@@ -4,7 +4,7 @@
 //! the same handler, and the answer comes back as gRPC frames and a
 //! status, which the door turns into HTTP.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tonic::{Code, Status, body::Body};
 
@@ -14,17 +14,6 @@ const PASSED_ON: [http::HeaderName; 2] = [
     http::header::AUTHORIZATION,
     http::HeaderName::from_static("grpc-timeout"),
 ];
-
-/// `message` in gRPC's framing: an uncompressed flag, its length, itself.
-pub fn frame(message: &[u8]) -> Result<Bytes, Status> {
-    let length = u32::try_from(message.len())
-        .map_err(|_| Status::resource_exhausted("message too large"))?;
-    let mut framed = BytesMut::with_capacity(message.len() + 5);
-    framed.put_u8(0);
-    framed.put_u32(length);
-    framed.put_slice(message);
-    Ok(framed.freeze())
-}
 
 /// The gRPC request for `path` with `body`, carrying what the HTTP
 /// request's headers pass on.
@@ -158,6 +147,7 @@ mod tests {
     use http_body_util::{Full, StreamBody};
 
     use super::*;
+    use crate::grpc::framing::frame;
 
     fn answer(frames: Vec<http_body::Frame<Bytes>>) -> http::Response<Body> {
         let stream = tokio_stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>));

@@ -289,7 +289,7 @@ async fn call_messages<S>(
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
 {
-    let framed = call::frame(&message.encode_to_vec())?;
+    let framed = crate::grpc::framing::frame(&message.encode_to_vec())?;
     let grpc = call::request(&route.grpc_path(), headers, Body::new(Full::new(framed)));
     inner.call(grpc).await.map_err(|_| {
         tracing::error!(path = %route.grpc_path(), "the in-process call failed");

@@ -192,10 +192,7 @@ async fn send_line(
     let prefix = format!("batches[{batch}]");
     let message = request::message_from_slice(input.clone(), text, &prefix)
         .map_err(|error| on_line(error, line))?;
-    let framed = call::frame(&message.encode_to_vec()).map_err(|_| Error::MessageTooLarge {
-        size: text.len(),
-        limit: u32::MAX as usize,
-    })?;
+    let framed = crate::grpc::framing::frame(&message.encode_to_vec())?;
     Ok(match sender.send(Ok(Frame::data(framed))).await {
         Ok(()) => Line::Sent,
         Err(_) => Line::CallOver,

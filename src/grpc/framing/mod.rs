@@ -17,7 +17,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
 use tonic::Status;
@@ -318,6 +318,20 @@ where
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// `message` in gRPC's framing: an uncompressed flag, its length, itself.
+/// The length field holds at most `u32::MAX` bytes.
+pub fn frame(message: &[u8]) -> Result<Bytes, Error> {
+    let length = u32::try_from(message.len()).map_err(|_| Error::MessageTooLarge {
+        size: message.len(),
+        limit: u32::MAX as usize,
+    })?;
+    let mut framed = BytesMut::with_capacity(message.len() + 5);
+    framed.put_u8(0);
+    framed.put_u32(length);
+    framed.put_slice(message);
+    Ok(framed.freeze())
 }
 
 #[cfg(test)]
