@@ -9,7 +9,7 @@
 use prost_reflect::{DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
-use super::routes::{BodyRule, Route};
+use super::routes::{BodyRule, Route, fields_at};
 use crate::{domain::violation::FieldViolation, error::Error};
 
 /// The request message of `route` from what the HTTP request carried.
@@ -180,26 +180,6 @@ fn describe(message: &str) -> String {
 fn unknown_parameter(name: &str, why: &str) -> Error {
     let shown: String = name.chars().take(100).collect();
     FieldViolation::new(shown, format!("unknown query parameter: {why}")).into()
-}
-
-/// The fields along a dotted path, each part a proto or a JSON name.
-fn fields_at(message: &MessageDescriptor, path: &str) -> Option<Vec<FieldDescriptor>> {
-    let mut message = message.clone();
-    let mut fields = Vec::new();
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let field = message
-            .get_field_by_name(part)
-            .or_else(|| message.get_field_by_json_name(part))?;
-        if parts.peek().is_some() {
-            match field.kind() {
-                Kind::Message(inner) if !field.is_list() && !field.is_map() => message = inner,
-                _ => return None,
-            }
-        }
-        fields.push(field);
-    }
-    (!fields.is_empty()).then_some(fields)
 }
 
 /// A path or query value as the JSON the mapping expects of its field:

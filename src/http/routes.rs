@@ -231,21 +231,33 @@ fn add_rule(
     Ok(())
 }
 
-/// The field at a dotted path of proto field names in `message`.
-pub fn field_at(message: &prost_reflect::MessageDescriptor, path: &str) -> Option<FieldDescriptor> {
+/// The fields along a dotted path in `message`, each part a proto or a JSON
+/// name; every part but the last a single message.
+pub fn fields_at(
+    message: &prost_reflect::MessageDescriptor,
+    path: &str,
+) -> Option<Vec<FieldDescriptor>> {
     let mut message = message.clone();
+    let mut fields = Vec::new();
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {
-        let field = message.get_field_by_name(part)?;
-        if parts.peek().is_none() {
-            return Some(field);
+        let field = message
+            .get_field_by_name(part)
+            .or_else(|| message.get_field_by_json_name(part))?;
+        if parts.peek().is_some() {
+            match field.kind() {
+                Kind::Message(inner) if !field.is_list() && !field.is_map() => message = inner,
+                _ => return None,
+            }
         }
-        match field.kind() {
-            Kind::Message(inner) if !field.is_list() && !field.is_map() => message = inner,
-            _ => return None,
-        }
+        fields.push(field);
     }
-    None
+    (!fields.is_empty()).then_some(fields)
+}
+
+/// The field at the end of a dotted path (see [`fields_at`]).
+pub fn field_at(message: &prost_reflect::MessageDescriptor, path: &str) -> Option<FieldDescriptor> {
+    fields_at(message, path)?.pop()
 }
 
 #[cfg(test)]
