@@ -290,7 +290,20 @@ where
     S: Service<http::Request<Body>, Response = http::Response<Body>>,
 {
     let framed = crate::grpc::framing::frame(&message.encode_to_vec())?;
-    let grpc = call::request(&route.grpc_path(), headers, Body::new(Full::new(framed)));
+    call_with(inner, route, headers, Body::new(Full::new(framed))).await
+}
+
+/// Calls `route`'s method with `body` (gRPC-framed request messages).
+async fn call_with<S>(
+    inner: &mut S,
+    route: &Route,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> Result<http::Response<Body>, Status>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>>,
+{
+    let grpc = call::request(&route.grpc_path(), headers, body);
     inner.call(grpc).await.map_err(|_| {
         tracing::error!(path = %route.grpc_path(), "the in-process call failed");
         Status::internal("internal error")

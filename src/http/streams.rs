@@ -22,7 +22,7 @@ use tonic::{Status, body::Body};
 use tower::Service;
 
 use super::{
-    Door, Failure, answer_json, call, call_messages, is_json, media_type, request, routes::Route,
+    Door, Failure, answer_json, call, call_messages, call_with, media_type, request, routes::Route,
     status, template::Bindings, unsupported_media_type,
 };
 use crate::{domain::violation::FieldViolation, error::Error};
@@ -60,28 +60,18 @@ where
     let input = route.method.input();
     let limit = door.limit;
     let reader = if whole {
-        if !is_json(&parts.headers) {
-            return Err(unsupported_media_type("application/x-ndjson").into());
-        }
         let bytes = door.read_body(parts, body).await?;
         tokio::spawn(async move { send_line(&input, &bytes, 0, 1, &sender).await.map(|_| ()) })
     } else {
         tokio::spawn(async move { read_lines(input, body, limit, sender).await })
     };
-    let grpc = call::request(
-        &route.grpc_path(),
-        &parts.headers,
-        Body::new(StreamBody::new(ReceiverStream::new(receiver))),
-    );
-    let answer = match inner.call(grpc).await {
-        Ok(response) => match call::Messages::new(response) {
-            Ok(messages) => messages.single().await,
-            Err(status) => Err(status),
-        },
-        Err(_) => {
-            tracing::error!(path = %route.grpc_path(), "the in-process call failed");
-            Err(Status::internal("internal error"))
-        }
+    let lines = Body::new(StreamBody::new(ReceiverStream::new(receiver)));
+    let answer = match call_with(&mut inner, route, &parts.headers, lines)
+        .await
+        .and_then(call::Messages::new)
+    {
+        Ok(messages) => messages.single().await,
+        Err(status) => Err(status),
     };
     // The call has ended; a reader still waiting to send has nobody to send to.
     let fault = match reader.await {
