@@ -76,10 +76,25 @@ impl Door {
 /// route's gRPC method when one was found.
 pub fn refused_at_the_door(method: Option<&str>, code: tonic::Code, start: Instant) {
     let method = method.map_or("unimplemented", crate::grpc::methods::name);
+    let span = tracing::info_span!("verdad.grpc.call", method, door = Door::Http.as_str());
+    let _entered = span.enter();
+    ended(method, Door::Http, code, start, "call refused at the door");
+}
+
+/// Counts a call's end and logs it in the current span: at ERROR for the
+/// codes that say the server failed, at INFO for the rest.
+fn ended(method: &'static str, door: Door, code: tonic::Code, start: Instant, what: &str) {
     let elapsed = start.elapsed();
-    meters::call_finished(method, Door::Http, code, elapsed);
+    meters::call_finished(method, door, code, elapsed);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    tracing::info!(method, door = "http", code = ?code, latency_ms, "call refused at the door");
+    let code_name = format!("{code:?}");
+    match code {
+        tonic::Code::Internal
+        | tonic::Code::Unknown
+        | tonic::Code::DataLoss
+        | tonic::Code::Unavailable => tracing::error!(code = %code_name, latency_ms, "{what}"),
+        _ => tracing::info!(code = %code_name, latency_ms, "{what}"),
+    }
 }
 
 /// Wraps every call in a `verdad.grpc.call` span and logs its end.
@@ -176,20 +191,8 @@ impl CallEnd {
         // A caller that went away is reported so, whatever tonic answered
         // the nobody left to hear it.
         let code = self.fault.code().unwrap_or(code);
-        let elapsed = self.start.elapsed();
-        crate::telemetry::meters::call_finished(self.method, self.door, code, elapsed);
-        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let _entered = self.span.enter();
-        let code_name = format!("{code:?}");
-        match code {
-            tonic::Code::Internal
-            | tonic::Code::Unknown
-            | tonic::Code::DataLoss
-            | tonic::Code::Unavailable => {
-                tracing::error!(code = %code_name, latency_ms, "call finished")
-            }
-            _ => tracing::info!(code = %code_name, latency_ms, "call finished"),
-        }
+        ended(self.method, self.door, code, self.start, "call finished");
     }
 }
 
