@@ -72,7 +72,7 @@ impl Door {
     ) -> anyhow::Result<Self> {
         let descriptors = descriptors()?;
         let routes = RouteTable::from_pool(&descriptors, PACKAGE).map_err(anyhow::Error::msg)?;
-        let openapi = Bytes::from(openapi::document(&descriptors, &routes)?);
+        let openapi = Bytes::from(openapi::document(&routes)?);
         Ok(Self {
             descriptors,
             routes,
@@ -378,7 +378,7 @@ pub fn descriptors() -> anyhow::Result<DescriptorPool> {
 pub fn openapi_document() -> anyhow::Result<Vec<u8>> {
     let descriptors = descriptors()?;
     let routes = RouteTable::from_pool(&descriptors, PACKAGE).map_err(anyhow::Error::msg)?;
-    openapi::document(&descriptors, &routes)
+    openapi::document(&routes)
 }
 
 /// Puts the door in front of the server's gRPC stack.

@@ -10,13 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use prost_reflect::{DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use super::routes::{BodyRule, Route, RouteTable, Shape};
 
 /// The document as pretty-printed JSON, ending with a newline.
-pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> anyhow::Result<Vec<u8>> {
+pub fn document(routes: &RouteTable) -> anyhow::Result<Vec<u8>> {
     let mut schemas = Schemas::default();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
@@ -47,7 +47,7 @@ pub fn document(pool: &DescriptorPool, routes: &RouteTable) -> anyhow::Result<Ve
             .or_default()
             .insert(route.verb.as_str().to_ascii_lowercase(), operation);
     }
-    let mut components = schemas.finish(pool);
+    let mut components = schemas.finish();
     components.insert("Error".to_owned(), error_schema());
     let document = json!({
         "openapi": "3.0.3",
@@ -237,20 +237,64 @@ fn query_parameters(
     }
 }
 
+/// A message the mapping writes as a scalar or a free object, not as its
+/// fields: the well-known types and the wrappers.
 fn is_well_known(message: &MessageDescriptor) -> bool {
-    matches!(
-        message.full_name(),
-        "google.protobuf.Timestamp"
-            | "google.protobuf.Duration"
-            | "google.protobuf.FieldMask"
-            | "google.protobuf.Struct"
-            | "google.protobuf.Value"
-            | "google.protobuf.Any"
-            | "google.protobuf.Empty"
-    ) || message.full_name().ends_with("Value") && message.package_name() == "google.protobuf"
+    well_known(message).is_some()
+        || message.package_name() == "google.protobuf" && message.full_name().ends_with("Value")
 }
 
-/// The schemas the operations refer to, gathered as they are met.
+/// The JSON Schema of a field: its type, or a reference to its message's
+/// or enum's schema.
+fn field_schema(field: &FieldDescriptor) -> Value {
+    if field.is_map()
+        && let Kind::Message(entry) = field.kind()
+    {
+        let value = kind_schema(&entry.map_entry_value_field());
+        return json!({"type": "object", "additionalProperties": value});
+    }
+    let item = kind_schema(field);
+    if field.is_list() {
+        json!({"type": "array", "items": item})
+    } else {
+        item
+    }
+}
+
+fn kind_schema(field: &FieldDescriptor) -> Value {
+    match field.kind() {
+        Kind::Double | Kind::Float => {
+            json!({"type": "number", "format": if field.kind() == Kind::Double { "double" } else { "float" }})
+        }
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => {
+            json!({"type": "integer", "format": "int64", "minimum": 0})
+        }
+        // The mapping writes 64-bit integers as strings.
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            json!({"type": "string", "format": "int64"})
+        }
+        Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::String => json!({"type": "string"}),
+        Kind::Bytes => json!({"type": "string", "format": "byte"}),
+        Kind::Enum(kind) => reference(kind.full_name()),
+        Kind::Message(message) => message_schema(&message),
+    }
+}
+
+fn message_schema(message: &MessageDescriptor) -> Value {
+    well_known(message).unwrap_or_else(|| reference(message.full_name()))
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// The messages and enums the operations refer to, gathered as they are
+/// met, for the document's components.
 #[derive(Default)]
 struct Schemas {
     messages: BTreeMap<String, MessageDescriptor>,
@@ -258,69 +302,51 @@ struct Schemas {
 }
 
 impl Schemas {
+    /// The schema of `message`, whose own components are gathered.
     fn message(&mut self, message: &MessageDescriptor) -> Value {
-        if let Some(schema) = well_known(message) {
-            return schema;
-        }
-        let name = message.full_name().to_owned();
-        if !self.messages.contains_key(&name) {
-            self.messages.insert(name.clone(), message.clone());
-            for field in message.fields() {
-                self.field(&field);
-            }
-        }
-        json!({"$ref": format!("#/components/schemas/{name}")})
+        self.gather(message);
+        message_schema(message)
     }
 
+    /// The schema of `field`, whose message or enum is gathered.
     fn field(&mut self, field: &FieldDescriptor) -> Value {
-        if field.is_map()
-            && let Kind::Message(entry) = field.kind()
-        {
-            let value = self.kind(&entry.map_entry_value_field());
-            return json!({"type": "object", "additionalProperties": value});
+        self.gather_field(field);
+        field_schema(field)
+    }
+
+    fn gather(&mut self, message: &MessageDescriptor) {
+        if well_known(message).is_some() || self.messages.contains_key(message.full_name()) {
+            return;
         }
-        let item = self.kind(field);
-        if field.is_list() {
-            json!({"type": "array", "items": item})
-        } else {
-            item
+        self.messages
+            .insert(message.full_name().to_owned(), message.clone());
+        for field in message.fields() {
+            self.gather_field(&field);
         }
     }
 
-    fn kind(&mut self, field: &FieldDescriptor) -> Value {
+    fn gather_field(&mut self, field: &FieldDescriptor) {
+        let field = match field.kind() {
+            Kind::Message(entry) if field.is_map() => entry.map_entry_value_field(),
+            _ => field.clone(),
+        };
         match field.kind() {
-            Kind::Double | Kind::Float => {
-                json!({"type": "number", "format": if field.kind() == Kind::Double { "double" } else { "float" }})
-            }
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-                json!({"type": "integer", "format": "int32"})
-            }
-            Kind::Uint32 | Kind::Fixed32 => {
-                json!({"type": "integer", "format": "int64", "minimum": 0})
-            }
-            // The mapping writes 64-bit integers as strings.
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-                json!({"type": "string", "format": "int64"})
-            }
-            Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
-            Kind::Bool => json!({"type": "boolean"}),
-            Kind::String => json!({"type": "string"}),
-            Kind::Bytes => json!({"type": "string", "format": "byte"}),
             Kind::Enum(kind) => {
-                let name = kind.full_name().to_owned();
-                self.enums.entry(name.clone()).or_insert(kind);
-                json!({"$ref": format!("#/components/schemas/{name}")})
+                self.enums
+                    .entry(kind.full_name().to_owned())
+                    .or_insert(kind);
             }
-            Kind::Message(message) => self.message(&message),
+            Kind::Message(message) => self.gather(&message),
+            _ => {}
         }
     }
 
-    fn finish(self, _pool: &DescriptorPool) -> Map<String, Value> {
+    fn finish(self) -> Map<String, Value> {
         let mut schemas = Map::new();
         for (name, message) in &self.messages {
             let mut properties = Map::new();
             for field in message.fields() {
-                let mut schema = Schemas::default().field(&field);
+                let mut schema = field_schema(&field);
                 let description = field_comment(&field);
                 if !description.is_empty() {
                     schema = with_description(schema, &description);
@@ -447,7 +473,7 @@ mod tests {
     fn document_value() -> Value {
         let pool = crate::http::descriptors().unwrap();
         let routes = RouteTable::from_pool(&pool, "verdad.v1").unwrap();
-        serde_json::from_slice(&document(&pool, &routes).unwrap()).unwrap()
+        serde_json::from_slice(&document(&routes).unwrap()).unwrap()
     }
 
     #[test]
