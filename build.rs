@@ -22,6 +22,8 @@ const PROTOS: &[&str] = &[
     "proto/verdad/v1/recovery_service.proto",
     "proto/verdad/v1/analysis.proto",
     "proto/verdad/v1/analysis_service.proto",
+    "proto/verdad/v1/feed.proto",
+    "proto/verdad/v1/feed_service.proto",
     // The HTTP door renders error details from the descriptors.
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",

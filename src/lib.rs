@@ -14,6 +14,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod ingest;
+pub mod mllp;
 pub mod proto;
 pub mod server;
 pub mod store;

@@ -78,6 +78,13 @@ operations! {
     GetTrend => Read,
     GetComplianceReport => Read,
     GetRecoveryPerformance => Read,
+    CreateFeed => Manage,
+    GetFeed => Manage,
+    ListFeeds => Manage,
+    UpdateFeed => Manage,
+    ArchiveFeed => Manage,
+    ListFeedRejections => Manage,
+    PreviewFeedMessage => Manage,
 }
 
 /// The organisation `caller` acts for, if its role may do `operation`.
@@ -130,7 +137,8 @@ mod tests {
             CreateTouchpoint | UpdateTouchpoint | ArchiveTouchpoint | UnarchiveTouchpoint
             | CreateStandard | UpdateStandard | ArchiveStandard | UnarchiveStandard
             | EraseCustomer | UpdateRecoveryCase | CreateApiKey | ListApiKeys | RevokeApiKey
-            | UpdateOrganisation => ADMINS,
+            | UpdateOrganisation | CreateFeed | GetFeed | ListFeeds | UpdateFeed | ArchiveFeed
+            | ListFeedRejections | PreviewFeedMessage => ADMINS,
         }
     }
 
@@ -163,6 +171,6 @@ mod tests {
     #[test]
     fn operations_are_named_as_their_rpcs() {
         assert_eq!(Operation::CreateTouchpoint.name(), "CreateTouchpoint");
-        assert_eq!(Operation::ALL.len(), 39);
+        assert_eq!(Operation::ALL.len(), 46);
     }
 }

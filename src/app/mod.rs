@@ -15,6 +15,9 @@ pub mod access;
 pub mod analyses;
 pub mod api_keys;
 pub mod encounters;
+pub mod feed_tally;
+pub mod feeds;
+pub mod hl7_feed;
 pub mod journeys;
 pub mod lanes;
 pub mod operator;
@@ -70,6 +73,8 @@ pub struct App {
     bulk: Lanes,
     rollups: RollupApplier,
     feed: RecoveryFeed,
+    /// What feeds received, written once a second.
+    feed_tally: feed_tally::FeedTally,
     /// Turns true when the server shuts down: watches end then.
     stopping: watch::Receiver<bool>,
     /// Scopes with more encounters read the daily rollups.
@@ -107,10 +112,16 @@ impl App {
             bulk: parts.bulk,
             rollups: parts.rollups,
             feed: parts.feed,
+            feed_tally: feed_tally::FeedTally::default(),
             stopping: parts.stopping,
             exact_percentile_limit: parts.exact_percentile_limit,
             fold_wait: parts.fold_wait,
         }
+    }
+
+    /// The feeds' counts, for the server to write them.
+    pub fn feed_tally(&self) -> feed_tally::FeedTally {
+        self.feed_tally.clone()
     }
 }
 

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the gRPC server (and an embedded PostgreSQL without DATABASE_URL).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Applies the database migrations and exits.
     Migrate(DatabaseArgs),
     /// Manages organisations and API keys from the operator's shell.
@@ -91,6 +91,21 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+
+    /// Address the MLLP listener for HL7 v2 feeds listens on (for example
+    /// 0.0.0.0:2575); off when not given. Each message is answered with an
+    /// ACK on the same connection.
+    #[arg(long, env = "VERDAD_MLLP_ADDR")]
+    pub mllp_addr: Option<SocketAddr>,
+
+    /// Largest HL7 v2 message, in bytes; a larger one is answered AR.
+    #[arg(long, env = "VERDAD_MLLP_MAX_MESSAGE_BYTES", default_value_t = crate::mllp::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub mllp_max_message_bytes: usize,
+
+    /// How long an MLLP connection may sit without a message before the
+    /// server closes it; engines reconnect when they next send.
+    #[arg(long, env = "VERDAD_MLLP_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub mllp_idle_timeout: Duration,
 
     /// Also create (once) a demo hospital and print an admin key for it.
     #[arg(long, env = "VERDAD_DEMO")]

@@ -27,6 +27,7 @@ use crate::{
         role::Role,
     },
     error::Error,
+    mllp::MllpSettings,
     server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     server::{Application, ServerSettings, shutdown_signal},
     store::{self, PoolOptions},
@@ -38,7 +39,7 @@ const EMBEDDED_DATABASE: &str = "verdad";
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) => {
             let database = Database::open(&args).await?;
             let result = store::migrate(&database.url).await;
@@ -186,11 +187,19 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         fold_wait: args.fold_wait,
         analyze_after: args.analyze_after,
         cors_origins: args.cors_origins.clone(),
+        mllp: args.mllp_addr.map(|addr| MllpSettings {
+            listen_addr: addr,
+            max_message_bytes: args.mllp_max_message_bytes,
+            idle_timeout: args.mllp_idle_timeout,
+        }),
     };
     let app = Application::bind(settings, pool)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(address = %app.local_addr()?, database = %database.description, "verdad is listening");
+    if let Some(mllp) = app.mllp_addr()? {
+        tracing::info!(address = %mllp, "the MLLP listener for HL7 v2 feeds is listening");
+    }
     app.run_until(shutdown_signal()).await
 }
 

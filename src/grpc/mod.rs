@@ -13,6 +13,7 @@ pub mod analysis_service;
 pub mod api_key_service;
 mod convert;
 pub mod encounter_service;
+pub mod feed_service;
 mod field_mask;
 pub mod ingest_route;
 pub mod journey_service;

@@ -26,7 +26,7 @@ use crate::{
     grpc::framing::FramingLayer,
     grpc::{
         analysis_service::AnalysisApi, api_key_service::ApiKeyApi, encounter_service::EncounterApi,
-        ingest_route::IngestRouteLayer, journey_service::JourneyApi,
+        feed_service::FeedApi, ingest_route::IngestRouteLayer, journey_service::JourneyApi,
         organisation_service::OrganisationApi, recovery_service::RecoveryApi,
         standard_service::StandardApi, touchpoint_service::TouchpointApi,
     },
@@ -34,13 +34,14 @@ use crate::{
     ingest::rollup_applier::RollupApplier,
     ingest::statistics::Statistics,
     ingest::stream_budget::StreamBudget,
+    mllp::MllpSettings,
     proto::{
         FILE_DESCRIPTOR_SET,
         verdad::v1::{
             analysis_service_server::AnalysisServiceServer,
             api_key_service_server::ApiKeyServiceServer,
             encounter_service_server::EncounterServiceServer,
-            journey_service_server::JourneyServiceServer,
+            feed_service_server::FeedServiceServer, journey_service_server::JourneyServiceServer,
             organisation_service_server::OrganisationServiceServer,
             recovery_service_server::RecoveryServiceServer,
             standard_service_server::StandardServiceServer,
@@ -82,6 +83,8 @@ pub struct ServerSettings {
     pub analyze_after: u64,
     /// See `ServeArgs::cors_origins`; empty for none.
     pub cors_origins: Vec<String>,
+    /// The MLLP listener for HL7 v2 feeds, when there is one.
+    pub mllp: Option<MllpSettings>,
 }
 
 /// The stream budget's default (see `ServeArgs::stream_buffer_bytes`):
@@ -112,6 +115,7 @@ impl Default for ServerSettings {
             fold_wait: crate::ingest::rollup_applier::DEFAULT_FOLD_WAIT,
             analyze_after: crate::ingest::statistics::DEFAULT_ANALYZE_AFTER,
             cors_origins: Vec::new(),
+            mllp: None,
         }
     }
 }
@@ -120,6 +124,7 @@ impl Default for ServerSettings {
 /// the real port of `127.0.0.1:0` before serving.
 pub struct Application {
     listener: TcpListener,
+    mllp: Option<TcpListener>,
     settings: ServerSettings,
     pool: PgPool,
 }
@@ -127,8 +132,13 @@ pub struct Application {
 impl Application {
     pub async fn bind(settings: ServerSettings, pool: PgPool) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr).await?;
+        let mllp = match &settings.mllp {
+            Some(mllp) => Some(TcpListener::bind(mllp.listen_addr).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            mllp,
             settings,
             pool,
         })
@@ -136,6 +146,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The MLLP listener's address, when there is one.
+    pub fn mllp_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.mllp.as_ref().map(TcpListener::local_addr).transpose()
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets
@@ -146,6 +161,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            mllp,
             settings,
             pool,
         } = self;
@@ -209,6 +225,18 @@ impl Application {
             exact_percentile_limit: settings.exact_percentile_limit,
             fold_wait: settings.fold_wait,
         }));
+        let tally = app.feed_tally();
+        let tally_writer = tokio::spawn(tally.clone().run(pool.clone()));
+        let mllp_door = match (mllp, &settings.mllp) {
+            (Some(listener), Some(mllp)) => Some(tokio::spawn(crate::mllp::serve(
+                listener,
+                app.clone(),
+                mllp.clone(),
+                stopping_watches.subscribe(),
+            ))),
+            _ => None,
+        };
+        let feeds = limited!(FeedServiceServer::new(FeedApi::new(app.clone())));
         let touchpoints = limited!(TouchpointServiceServer::new(TouchpointApi::new(
             app.clone()
         )));
@@ -265,7 +293,8 @@ impl Application {
             .add_service(encounters)
             .add_service(journeys)
             .add_service(recovery)
-            .add_service(analyses);
+            .add_service(analyses)
+            .add_service(feeds);
 
         let incoming = TcpListenerStream::new(listener).map(|stream| {
             let stream = stream?;
@@ -299,6 +328,11 @@ impl Application {
         // What it has not folded in yet stays pending, for the next start.
         applier.abort();
         feed.stop();
+        if let Some(mllp_door) = mllp_door {
+            mllp_door.abort();
+        }
+        tally_writer.abort();
+        tally.flush(&pool).await;
         result
     }
 }

@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod api_key;
 pub mod demo;
 pub mod encounter;
+pub mod feed;
 pub mod journey;
 pub mod organisation;
 pub mod recovery;

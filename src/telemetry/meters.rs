@@ -26,6 +26,8 @@ const LANE_WAIT_SECONDS: &str = "verdad_lane_wait_duration_seconds";
 const LANE_WAITING: &str = "verdad_lane_waiting";
 const STREAM_BUDGET_HELD: &str = "verdad_stream_budget_held_bytes";
 const STREAM_BUDGET: &str = "verdad_stream_budget_bytes";
+const FEED_MESSAGES: &str = "verdad_feed_messages_total";
+const MLLP_CONNECTIONS: &str = "verdad_mllp_connections";
 
 /// Latency buckets from a millisecond (a cached read) to the 30 s request
 /// limit; also those of a wait for a lane, which counts against it.
@@ -98,6 +100,11 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         Unit::Bytes,
         "Bytes of ingest-stream batches held now: read ahead or being stored"
     );
+    describe_counter!(
+        FEED_MESSAGES,
+        "Feed messages (HL7 v2) by outcome: accepted, duplicate, ignored, rejected, unknown_sender, unavailable"
+    );
+    describe_gauge!(MLLP_CONNECTIONS, "MLLP connections open now");
     describe_gauge!(
         STREAM_BUDGET,
         Unit::Bytes,
@@ -114,6 +121,16 @@ pub fn record_batch(calls: usize) {
 /// Records the bytes of stream batches held now.
 pub fn stream_budget_held(bytes: usize) {
     gauge!(STREAM_BUDGET_HELD).set(bytes as f64);
+}
+
+/// Counts a feed message by what became of it.
+pub fn feed_message(outcome: &'static str) {
+    counter!(FEED_MESSAGES, "outcome" => outcome).increment(1);
+}
+
+/// Counts an MLLP connection opening (`1`) or closing (`-1`).
+pub fn mllp_connections(change: f64) {
+    gauge!(MLLP_CONNECTIONS).increment(change);
 }
 
 /// Records the stream budget's size.

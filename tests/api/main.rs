@@ -9,6 +9,7 @@ mod demo;
 mod encounter_access;
 mod encounters;
 mod faults;
+mod feeds;
 mod framing;
 mod group_commit;
 mod health;

@@ -50,6 +50,14 @@ pub async fn erase_customer(
     .execute(&mut *connection)
     .await?
     .rows_affected();
+    // What feeds settled for these journeys names them.
+    sqlx::query!(
+        "delete from feed_control where organisation_id = $1 and journey_id = any($2)",
+        organisation_id,
+        &journeys,
+    )
+    .execute(&mut *connection)
+    .await?;
     let encounters = sqlx::query!(
         "delete from encounter where organisation_id = $1 and journey_id = any($2)",
         organisation_id,

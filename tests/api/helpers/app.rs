@@ -8,10 +8,11 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 use uuid::Uuid;
 use verdad::{
+    mllp::MllpSettings,
     proto::verdad::v1::{
         analysis_service_client::AnalysisServiceClient,
         api_key_service_client::ApiKeyServiceClient,
-        encounter_service_client::EncounterServiceClient,
+        encounter_service_client::EncounterServiceClient, feed_service_client::FeedServiceClient,
         journey_service_client::JourneyServiceClient,
         organisation_service_client::OrganisationServiceClient,
         recovery_service_client::RecoveryServiceClient,
@@ -27,6 +28,8 @@ use super::cluster::cluster_url;
 /// A running server with a database of its own.
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
+    /// The MLLP listener's address, when the test's settings keep it.
+    pub(crate) mllp: Option<SocketAddr>,
     /// The application pool (role `verdad_app`, row-level security on).
     pub(crate) pool: PgPool,
     pub(crate) database: String,
@@ -80,6 +83,11 @@ pub(crate) async fn spawn_app_on(
     let mut settings = ServerSettings {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         health_interval: Duration::from_millis(100),
+        mllp: Some(MllpSettings {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            max_message_bytes: verdad::mllp::DEFAULT_MAX_MESSAGE_BYTES,
+            idle_timeout: Duration::from_secs(60),
+        }),
         ..ServerSettings::default()
     };
     configure(&mut settings);
@@ -87,12 +95,14 @@ pub(crate) async fn spawn_app_on(
         .await
         .expect("cannot bind");
     let addr = app.local_addr().unwrap();
+    let mllp = app.mllp_addr().unwrap();
     let (shutdown, stop) = oneshot::channel();
     let server = tokio::spawn(app.run_until(async {
         let _ = stop.await;
     }));
     TestApp {
         addr,
+        mllp,
         pool,
         database,
         database_url,
@@ -132,6 +142,10 @@ impl TestApp {
 
     pub(crate) async fn encounters(&self) -> EncounterServiceClient<Channel> {
         EncounterServiceClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn feeds(&self) -> FeedServiceClient<Channel> {
+        FeedServiceClient::new(self.channel().await)
     }
 
     pub(crate) async fn journeys(&self) -> JourneyServiceClient<Channel> {

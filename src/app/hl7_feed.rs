@@ -1,0 +1,358 @@
+//! HL7 v2 messages from a feed: found by their sender, mapped, stored,
+//! withdrawn or ignored, and acknowledged; and the same mapping as a dry
+//! run for the admin.
+//!
+//! A message names its sender (MSH-3, MSH-4), never its organisation: the
+//! sender's live feed is the organisation's, and nothing else can make a
+//! message store into it. When the feed pins client certificates, the
+//! connection must also present one of them.
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use super::{App, Caller, Operation, Parsed, access::permit, feed_tally::Tallied, feeds::found};
+use crate::{
+    domain::{
+        encounter::NewEncounter,
+        feed::{Acknowledgement, Feed, Hl7v2Mapping, Mapping, Rejection},
+        hl7::{self, Action, ErrorCode, Fault, Header},
+    },
+    error::{Error, Result},
+    store::{self, feed::SenderFeed},
+};
+
+/// One message as it came off a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub bytes: &'a [u8],
+    /// The SHA-256 fingerprint (lower-case hexadecimal) of the connection's
+    /// client certificate, when it presented one.
+    pub client_certificate: Option<&'a str>,
+    /// For a message over the size limit: its size, `bytes` being its head.
+    pub too_large: Option<(usize, usize)>,
+}
+
+/// What the sender is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub header: Header,
+    pub acknowledgement: Acknowledgement,
+    pub fault: Option<Fault>,
+}
+
+impl Receipt {
+    fn accept(header: Header) -> Self {
+        Self {
+            header,
+            acknowledgement: Acknowledgement::Accept,
+            fault: None,
+        }
+    }
+
+    fn refuse(header: Header, fault: Fault) -> Self {
+        Self {
+            header,
+            acknowledgement: fault.acknowledgement,
+            fault: Some(fault),
+        }
+    }
+}
+
+/// What a message does, before anything is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preview {
+    Store(Box<NewEncounter>),
+    Withdraw {
+        journey_id: String,
+        cancelled: &'static [&'static str],
+    },
+    Ignore,
+    Refuse(Fault),
+}
+
+impl App {
+    /// Receives one message of a feed and says what to acknowledge.
+    pub async fn receive_hl7(&self, delivery: Delivery<'_>) -> Receipt {
+        let parsed = match delivery.too_large {
+            Some((size, limit)) => Err(Box::new((
+                hl7::salvage_header(delivery.bytes),
+                Fault::reject(
+                    ErrorCode::SegmentSequence,
+                    "",
+                    0,
+                    format!("the message of {size} bytes is over the limit of {limit} bytes"),
+                ),
+            ))),
+            None => hl7::parse(delivery.bytes),
+        };
+        let header = match &parsed {
+            Ok(parsed) => parsed.header.clone(),
+            Err(unread) => unread.0.clone(),
+        };
+        let feed = match store::feed::for_sender(
+            &self.pool,
+            &header.sending_application,
+            &header.sending_facility,
+            &header.control_id,
+        )
+        .await
+        {
+            Ok(Some(feed)) => feed,
+            Ok(None) => {
+                let fault = match parsed {
+                    Err(unread) if header.sending_application.is_empty() => unread.1,
+                    _ => Fault::reject(
+                        ErrorCode::UnknownKeyIdentifier,
+                        "MSH",
+                        3,
+                        "MSH-3 and MSH-4 name no live feed",
+                    ),
+                };
+                crate::telemetry::meters::feed_message("unknown_sender");
+                tracing::warn!(
+                    sending_application = %header.sending_application,
+                    sending_facility = %header.sending_facility,
+                    control_id = %header.control_id,
+                    reason = %fault.reason,
+                    "refused an HL7 message of no feed"
+                );
+                return Receipt::refuse(header, fault);
+            }
+            Err(error) => return unavailable(header, &error),
+        };
+        let outcome = self.settle(&feed, &delivery, parsed).await;
+        match outcome {
+            Ok((tallied, receipt)) => {
+                self.feed_tally.add(feed.organisation_id, feed.id, tallied);
+                if let Some(fault) = &receipt.fault {
+                    tracing::info!(
+                        feed = %feed.code,
+                        control_id = %receipt.header.control_id,
+                        acknowledgement = receipt.acknowledgement.code(),
+                        reason = %fault.reason,
+                        "refused an HL7 message"
+                    );
+                }
+                receipt
+            }
+            Err(error) => unavailable(header, &error),
+        }
+    }
+
+    /// What becomes of a message of `feed`; `Err` when the database failed
+    /// and nothing could be settled.
+    async fn settle(
+        &self,
+        feed: &SenderFeed,
+        delivery: &Delivery<'_>,
+        parsed: std::result::Result<hl7::Parsed, hl7::Unread>,
+    ) -> Result<(Tallied, Receipt)> {
+        let Mapping::Hl7v2(mapping) = &feed.mapping else {
+            return Err(Error::internal(
+                "an HL7 v2 sender's feed has no HL7 v2 mapping",
+            ));
+        };
+        let pinned = &mapping.client_certificates;
+        let certificate_fault = (!pinned.is_empty()
+            && !delivery
+                .client_certificate
+                .is_some_and(|c| pinned.iter().any(|p| p == c)))
+        .then(|| {
+            Fault::reject(
+                ErrorCode::UnknownKeyIdentifier,
+                "MSH",
+                3,
+                "the feed takes messages only over TLS with one of its client certificates",
+            )
+        });
+        let parsed = match (parsed, certificate_fault) {
+            (Err(unread), _) => {
+                let (header, fault) = *unread;
+                return self.reject(feed, header, fault).await;
+            }
+            (Ok(hl7::Parsed { header, .. }), Some(fault)) => {
+                return self.reject(feed, header, fault).await;
+            }
+            (Ok(parsed), None) => parsed,
+        };
+        let header = parsed.header.clone();
+        if feed.settled {
+            return Ok((Tallied::Duplicate, Receipt::accept(header)));
+        }
+        let zone = time_zone(&feed.time_zone)?;
+        match hl7::map(&parsed, mapping, &feed.code, zone, Utc::now()) {
+            Err(fault) => self.reject(feed, header, fault).await,
+            Ok(Action::Ignore) => Ok((Tallied::Ignored, Receipt::accept(header))),
+            Ok(Action::Store(moment)) => {
+                match self
+                    .group_commit
+                    .record(feed.organisation_id, *moment)
+                    .await
+                {
+                    Ok(recorded) if recorded.duplicate => {
+                        Ok((Tallied::Duplicate, Receipt::accept(header)))
+                    }
+                    Ok(_) => Ok((Tallied::Accepted, Receipt::accept(header))),
+                    // The control id stored other content before: an engine
+                    // that rebuilt the message it resends. Nothing is
+                    // stored twice.
+                    Err(Error::AlreadyExists { .. }) => {
+                        Ok((Tallied::Duplicate, Receipt::accept(header)))
+                    }
+                    Err(error) => match refusal(&error) {
+                        Some(fault) => self.reject(feed, header, fault).await,
+                        None => Err(error),
+                    },
+                }
+            }
+            Ok(Action::Withdraw {
+                journey_id,
+                cancelled,
+            }) => {
+                let org = feed.organisation_id;
+                let mut tx = store::begin_for(&self.pool, org).await?;
+                let withdrawn = store::feed::withdraw(
+                    &mut tx,
+                    org,
+                    feed.id,
+                    &feed.code,
+                    &journey_id,
+                    cancelled,
+                    &header.control_id,
+                )
+                .await?;
+                tx.commit().await?;
+                if !withdrawn.is_empty() {
+                    self.rollups.changed(org, withdrawn.len());
+                }
+                tracing::info!(
+                    feed = %feed.code,
+                    control_id = %header.control_id,
+                    withdrawn = withdrawn.len(),
+                    "a cancel withdrew encounters"
+                );
+                Ok((Tallied::Accepted, Receipt::accept(header)))
+            }
+        }
+    }
+
+    /// Lists a refused message for the admin and says so to the sender.
+    async fn reject(
+        &self,
+        feed: &SenderFeed,
+        header: Header,
+        fault: Fault,
+    ) -> Result<(Tallied, Receipt)> {
+        let rejection = Rejection {
+            id: Uuid::now_v7(),
+            control_id: header.control_id.clone(),
+            receive_time: Utc::now(),
+            acknowledgement: fault.acknowledgement,
+            segment: fault.segment.clone(),
+            field: i32::try_from(fault.field).unwrap_or(0),
+            reason: fault.reason.clone(),
+        };
+        let org = feed.organisation_id;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        store::feed::insert_rejection(&mut tx, org, feed.id, &rejection).await?;
+        tx.commit().await?;
+        Ok((Tallied::Rejected, Receipt::refuse(header, fault)))
+    }
+
+    /// What one message would do for the feed `feed_id`, storing nothing.
+    pub async fn preview_hl7(
+        &self,
+        caller: &Caller,
+        request: Parsed<(Uuid, String)>,
+    ) -> Result<(Feed, Header, Preview)> {
+        let org = permit(caller, Operation::PreviewFeedMessage)?;
+        let (feed_id, message) = request?;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let feed = found(store::feed::get(&mut tx, org, feed_id).await?, feed_id)?;
+        let zone = store::organisation::get(&mut tx, org, false)
+            .await?
+            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?
+            .time_zone;
+        tx.commit().await?;
+        let Mapping::Hl7v2(mapping) = &feed.mapping else {
+            return Err(Error::FailedPrecondition {
+                reason: "FEED_KIND_MISMATCH",
+                message: format!("feed {} is not an HL7 v2 feed", feed.code),
+            });
+        };
+        let (header, preview) = preview(message.as_bytes(), mapping, &feed.code, time_zone(&zone)?);
+        Ok((feed, header, preview))
+    }
+}
+
+/// The mapping of one message, as [`App::receive_hl7`] would do it once
+/// the sender is known.
+fn preview(bytes: &[u8], mapping: &Hl7v2Mapping, code: &str, zone: Tz) -> (Header, Preview) {
+    let parsed = match hl7::parse(bytes) {
+        Ok(parsed) => parsed,
+        Err(unread) => {
+            let (header, fault) = *unread;
+            return (header, Preview::Refuse(fault));
+        }
+    };
+    let header = parsed.header.clone();
+    let preview = match hl7::map(&parsed, mapping, code, zone, Utc::now()) {
+        Ok(Action::Store(moment)) => Preview::Store(moment),
+        Ok(Action::Withdraw {
+            journey_id,
+            cancelled,
+        }) => Preview::Withdraw {
+            journey_id,
+            cancelled,
+        },
+        Ok(Action::Ignore) => Preview::Ignore,
+        Err(fault) => Preview::Refuse(fault),
+    };
+    (header, preview)
+}
+
+fn time_zone(name: &str) -> Result<Tz> {
+    name.parse()
+        .map_err(|_| Error::internal(format!("the organisation's time zone {name:?} is unknown")))
+}
+
+/// The sender's fault in an encounter the core refused, as an AE; `None`
+/// for the server's own trouble.
+fn refusal(error: &Error) -> Option<Fault> {
+    if !matches!(
+        error,
+        Error::NotFound { .. } | Error::FailedPrecondition { .. } | Error::InvalidArgument(_)
+    ) {
+        return None;
+    }
+    Some(Fault::error(
+        ErrorCode::TableValueNotFound,
+        "",
+        0,
+        format!(
+            "the mapped encounter was refused: {}",
+            error.public_message()
+        ),
+    ))
+}
+
+/// The server could not settle the message: AR, so that the engine sends
+/// it again later; nothing is listed, there is nothing to fix.
+fn unavailable(header: Header, error: &Error) -> Receipt {
+    tracing::error!(
+        control_id = %header.control_id,
+        error = %error,
+        "could not settle an HL7 message"
+    );
+    crate::telemetry::meters::feed_message("unavailable");
+    Receipt::refuse(
+        header,
+        Fault::reject(
+            ErrorCode::ApplicationInternalError,
+            "",
+            0,
+            "the server cannot store messages now; send it again later",
+        ),
+    )
+}

@@ -1,0 +1,9 @@
+//! Feeds: hospital systems whose own traffic becomes encounters. Admins
+//! manage them (`admin`); HL7 v2 messages arrive over a real MLLP
+//! connection (`mllp` for the framing, `hl7` for what each message does,
+//! `visit` for a whole visit told both ways).
+
+mod admin;
+mod hl7;
+mod mllp;
+mod visit;
