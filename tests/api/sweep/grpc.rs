@@ -7,7 +7,7 @@ use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
 use super::{arrange_a, every_rpc, hidden, nothing_of_a};
-use crate::helpers::{authed, dissatisfied, feedback, spawn_app};
+use crate::helpers::{authed, demo_adt_feed, dissatisfied, feedback, hl7_file, spawn_app};
 
 #[tokio::test]
 async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any_rpc() {
@@ -532,6 +532,96 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
             "{status:?}"
         ),
     }
+
+    // Feeds: B neither sees nor changes A's, nor claims A's sender.
+    let mut feeds = app.feeds().await;
+    hidden(
+        &rpc("FeedService/GetFeed"),
+        feeds
+            .get_feed(authed(
+                b_key,
+                pb::GetFeedRequest {
+                    id: a.feed_id.clone(),
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("FeedService/UpdateFeed"),
+        feeds
+            .update_feed(authed(
+                b_key,
+                pb::UpdateFeedRequest {
+                    feed: Some(pb::Feed {
+                        id: a.feed_id.clone(),
+                        display_name: "Taken over".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["display_name".into()],
+                    }),
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("FeedService/ArchiveFeed"),
+        feeds
+            .archive_feed(authed(
+                b_key,
+                pb::ArchiveFeedRequest {
+                    id: a.feed_id.clone(),
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("FeedService/ListFeedRejections"),
+        feeds
+            .list_feed_rejections(authed(
+                b_key,
+                pb::ListFeedRejectionsRequest {
+                    feed_id: a.feed_id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("FeedService/PreviewFeedMessage"),
+        feeds
+            .preview_feed_message(authed(
+                b_key,
+                pb::PreviewFeedMessageRequest {
+                    feed_id: a.feed_id.clone(),
+                    message: String::from_utf8(hl7_file("a04.hl7")).unwrap(),
+                },
+            ))
+            .await,
+    );
+    nothing_of_a(
+        &rpc("FeedService/ListFeeds"),
+        feeds
+            .list_feeds(authed(
+                b_key,
+                pb::ListFeedsRequest {
+                    show_archived: true,
+                    ..Default::default()
+                },
+            ))
+            .await,
+        |r| r.feeds.is_empty(),
+    );
+    let claim = feeds
+        .create_feed(authed(
+            b_key,
+            pb::CreateFeedRequest {
+                feed: Some(demo_adt_feed()),
+            },
+        ))
+        .await;
+    rpc("FeedService/CreateFeed");
+    assert!(claim.is_err(), "B took A's sender: {claim:?}");
 
     assert_eq!(app.fingerprint(a.organisation_id).await, before);
     assert_eq!(called, every_rpc(), "RPCs the sweep does not call");

@@ -59,7 +59,14 @@ fn allowed_roles(method: &str) -> Option<&'static [Role]> {
         | "CreateApiKey"
         | "ListApiKeys"
         | "RevokeApiKey"
-        | "UpdateOrganisation" => ADMINS,
+        | "UpdateOrganisation"
+        | "CreateFeed"
+        | "GetFeed"
+        | "ListFeeds"
+        | "UpdateFeed"
+        | "ArchiveFeed"
+        | "ListFeedRejections"
+        | "PreviewFeedMessage" => ADMINS,
         _ => return None,
     })
 }
@@ -138,6 +145,17 @@ fn request_for(route: &str, a: &Target) -> Option<Value> {
                                            "granularity": "GRANULARITY_DAY",
                                            "perTouchpoint": true}),
         "GET /v1/analyses/eventLog" => json!({"scope": scope, "format": "EVENT_LOG_FORMAT_CSV"}),
+        "POST /v1/feeds" => json!({"feed": {"code": "taken-over", "displayName": "Taken over",
+                                             "hl7v2": {"sendingApplication": "INTRUDER",
+                                                       "rules": [{"event": "A04",
+                                                                  "touchpointCode": a.touchpoint_code}]}}}),
+        "GET /v1/feeds/{id}" | "POST /v1/feeds/{id}:archive" => json!({"id": a.feed_id}),
+        "GET /v1/feeds" => json!({"showArchived": true}),
+        "PATCH /v1/feeds/{feed.id}" => json!({
+            "feed": {"id": a.feed_id, "displayName": "Taken over"}, "updateMask": "displayName"}),
+        "GET /v1/feeds/{feed_id}/rejections" => json!({"feedId": a.feed_id}),
+        "POST /v1/feeds/{feed_id}:preview" => json!({"feedId": a.feed_id,
+            "message": "MSH|^~\\&|EPIC|MAIN|||20261201||ADT^A04|X1|P|2.5\r"}),
         _ => return None,
     })
 }
@@ -154,8 +172,9 @@ fn nobodys() -> Target {
         encounter_id: id.clone(),
         case_id: id.clone(),
         journey_id: "visit-1".into(),
-        api_key_id: id,
+        api_key_id: id.clone(),
         customer_ref: "patient-7".into(),
+        feed_id: id,
     }
 }
 

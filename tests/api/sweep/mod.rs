@@ -13,7 +13,7 @@ use tonic::{Code, Response, Status};
 use uuid::Uuid;
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
-use crate::helpers::{Org, TestApp, authed, dissatisfied, methods};
+use crate::helpers::{Mllp, Org, TestApp, authed, demo_adt_feed, dissatisfied, hl7_file, methods};
 
 /// Every RPC of the verdad.v1 services, as "Service/Method".
 fn every_rpc() -> BTreeSet<String> {
@@ -35,6 +35,7 @@ struct Target {
     journey_id: String,
     api_key_id: String,
     customer_ref: String,
+    feed_id: String,
 }
 
 /// The call found nothing: NOT_FOUND or PERMISSION_DENIED.
@@ -98,6 +99,14 @@ async fn arrange_a(app: &TestApp) -> (String, Target) {
         admin_key: a_key.clone(),
     };
     let spare_key = app.created_key(&demo, Role::Ingest).await;
+    // A feed with a refused message listed, its counts written.
+    let feed = app.create_feed(&a_key, demo_adt_feed()).await;
+    Mllp::connect(app)
+        .await
+        .send(&hl7_file("missing_pv1.hl7"))
+        .await
+        .assert("AE", "NOPV1-0001");
+    app.feed_counted(&a_key, &feed.id, [0, 0, 0, 1]).await;
     let a = Target {
         organisation_id: demo.id,
         touchpoint_id: failed.touchpoint_id.clone(),
@@ -109,6 +118,7 @@ async fn arrange_a(app: &TestApp) -> (String, Target) {
         journey_id: failed.journey_id.clone(),
         api_key_id: spare_key.key.id.to_string(),
         customer_ref: "patient-7".into(),
+        feed_id: feed.id,
     };
     (a_key, a)
 }

@@ -15,6 +15,7 @@ use self::{
     analyses::{analyses, recovery},
     catalogue::{standards, touchpoints},
     encounters::{encounters, erasure, journeys},
+    feeds::feeds,
     normalise::Normaliser,
     organisation::organisation_and_keys,
     run::{arrange, comparable, run_suite},
@@ -24,6 +25,7 @@ use crate::helpers::{Door, aip193_status, spawn_app};
 mod analyses;
 mod catalogue;
 mod encounters;
+mod feeds;
 mod normalise;
 mod organisation;
 mod run;
@@ -133,6 +135,7 @@ fn suite() -> Vec<Scenario> {
         analyses(),
         recovery(),
         erasure(),
+        feeds(),
     ]
 }
 

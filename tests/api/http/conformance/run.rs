@@ -142,7 +142,7 @@ async fn rows(app: &TestApp, organisation: Uuid) -> Dump {
         .execute(&mut owner)
         .await
         .unwrap();
-    let tables: [(&str, &str, &str); 8] = [
+    let tables: [(&str, &str, &str); 9] = [
         ("organisation", "id", "t.id"),
         ("touchpoint", "organisation_id", "t.code"),
         ("standard", "organisation_id", "t.code"),
@@ -151,6 +151,7 @@ async fn rows(app: &TestApp, organisation: Uuid) -> Dump {
         ("recovery_case", "organisation_id", "t.id"),
         ("journey_feedback", "organisation_id", "t.journey_id"),
         ("api_key", "organisation_id", "t.id"),
+        ("feed", "organisation_id", "t.code"),
     ];
     let mut dump = BTreeMap::new();
     for (table, column, order) in tables {
