@@ -5,5 +5,6 @@
 
 mod admin;
 mod hl7;
+mod hostile;
 mod mllp;
 mod visit;
