@@ -107,6 +107,21 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_MLLP_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub mllp_idle_timeout: Duration,
 
+    /// PEM file of the MLLP listener's TLS certificate (and chain); with
+    /// --mllp-tls-key, the listener speaks TLS only.
+    #[arg(long, env = "VERDAD_MLLP_TLS_CERT", requires = "mllp_tls_key")]
+    pub mllp_tls_cert: Option<PathBuf>,
+
+    /// PEM file of the MLLP listener's TLS private key.
+    #[arg(long, env = "VERDAD_MLLP_TLS_KEY", requires = "mllp_tls_cert")]
+    pub mllp_tls_key: Option<PathBuf>,
+
+    /// PEM file of the CAs whose client certificates the MLLP listener
+    /// accepts; with it, every connection must present one. Feeds may pin
+    /// the very certificates their messages come with.
+    #[arg(long, env = "VERDAD_MLLP_TLS_CLIENT_CA", requires = "mllp_tls_cert")]
+    pub mllp_tls_client_ca: Option<PathBuf>,
+
     /// Also create (once) a demo hospital and print an admin key for it.
     #[arg(long, env = "VERDAD_DEMO")]
     pub demo: bool,

@@ -27,7 +27,7 @@ use crate::{
         role::Role,
     },
     error::Error,
-    mllp::MllpSettings,
+    mllp::{MllpSettings, tls::MllpTls},
     server::embedded_pg::{EmbeddedOptions, EmbeddedPostgres},
     server::{Application, ServerSettings, shutdown_signal},
     store::{self, PoolOptions},
@@ -191,6 +191,14 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
             listen_addr: addr,
             max_message_bytes: args.mllp_max_message_bytes,
             idle_timeout: args.mllp_idle_timeout,
+            tls: match (&args.mllp_tls_cert, &args.mllp_tls_key) {
+                (Some(certificate), Some(key)) => Some(MllpTls {
+                    certificate: certificate.clone(),
+                    key: key.clone(),
+                    client_ca: args.mllp_tls_client_ca.clone(),
+                }),
+                _ => None,
+            },
         }),
     };
     let app = Application::bind(settings, pool)

@@ -7,15 +7,18 @@
 //! line, one that sends nothing for the idle timeout is closed quietly.
 
 pub mod codec;
+pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
     sync::{Semaphore, watch},
 };
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 use uuid::Uuid;
 
@@ -35,6 +38,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 const MAX_CONNECTIONS: usize = 256;
 /// How long writing one acknowledgement may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how the MLLP listener runs.
 #[derive(Debug, Clone)]
@@ -42,12 +47,15 @@ pub struct MllpSettings {
     pub listen_addr: SocketAddr,
     pub max_message_bytes: usize,
     pub idle_timeout: Duration,
+    /// TLS, when the listener speaks it.
+    pub tls: Option<tls::MllpTls>,
 }
 
 /// Accepts connections until `stopping` turns true; each connection then
 /// finishes the message it is on and closes.
 pub async fn serve(
     listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
     app: Arc<App>,
     settings: MllpSettings,
     mut stopping: watch::Receiver<bool>,
@@ -74,9 +82,30 @@ pub async fn serve(
         let app = app.clone();
         let settings = settings.clone();
         let stopping = stopping.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             meters::mllp_connections(1.0);
-            connection(stream, peer, &app, &settings, stopping).await;
+            let _ = stream.set_nodelay(true);
+            match acceptor {
+                None => connection(stream, None, peer, &app, &settings, stopping).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .map(|certificate| tls::fingerprint(certificate));
+                            connection(stream, certificate, peer, &app, &settings, stopping).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::warn!(%peer, %error, "an MLLP TLS handshake failed");
+                        }
+                        Err(_) => tracing::warn!(%peer, "an MLLP TLS handshake took too long"),
+                    }
+                }
+            }
             meters::mllp_connections(-1.0);
             drop(slot);
         });
@@ -84,14 +113,16 @@ pub async fn serve(
 }
 
 /// Reads messages off one connection and answers each in turn.
+/// `certificate` is the fingerprint of the client certificate the
+/// connection presented.
 async fn connection(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin,
+    certificate: Option<String>,
     peer: SocketAddr,
     app: &App,
     settings: &MllpSettings,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, MllpCodec::new(settings.max_message_bytes));
     loop {
         let next = tokio::select! {
@@ -118,7 +149,7 @@ async fn connection(
             Frame::Message(bytes) => {
                 app.receive_hl7(Delivery {
                     bytes,
-                    client_certificate: None,
+                    client_certificate: certificate.as_deref(),
                     too_large: None,
                 })
                 .await
@@ -126,7 +157,7 @@ async fn connection(
             Frame::TooLarge { head, size } => {
                 app.receive_hl7(Delivery {
                     bytes: head,
-                    client_certificate: None,
+                    client_certificate: certificate.as_deref(),
                     too_large: Some((*size, settings.max_message_bytes)),
                 })
                 .await

@@ -124,7 +124,7 @@ impl Default for ServerSettings {
 /// the real port of `127.0.0.1:0` before serving.
 pub struct Application {
     listener: TcpListener,
-    mllp: Option<TcpListener>,
+    mllp: Option<(TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
     settings: ServerSettings,
     pool: PgPool,
 }
@@ -133,7 +133,15 @@ impl Application {
     pub async fn bind(settings: ServerSettings, pool: PgPool) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr).await?;
         let mllp = match &settings.mllp {
-            Some(mllp) => Some(TcpListener::bind(mllp.listen_addr).await?),
+            Some(mllp) => {
+                let acceptor = mllp
+                    .tls
+                    .as_ref()
+                    .map(crate::mllp::tls::acceptor)
+                    .transpose()
+                    .map_err(|e| std::io::Error::other(format!("MLLP TLS: {e:#}")))?;
+                Some((TcpListener::bind(mllp.listen_addr).await?, acceptor))
+            }
             None => None,
         };
         Ok(Self {
@@ -150,7 +158,10 @@ impl Application {
 
     /// The MLLP listener's address, when there is one.
     pub fn mllp_addr(&self) -> std::io::Result<Option<SocketAddr>> {
-        self.mllp.as_ref().map(TcpListener::local_addr).transpose()
+        self.mllp
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
+            .transpose()
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets
@@ -228,8 +239,9 @@ impl Application {
         let tally = app.feed_tally();
         let tally_writer = tokio::spawn(tally.clone().run(pool.clone()));
         let mllp_door = match (mllp, &settings.mllp) {
-            (Some(listener), Some(mllp)) => Some(tokio::spawn(crate::mllp::serve(
+            (Some((listener, acceptor)), Some(mllp)) => Some(tokio::spawn(crate::mllp::serve(
                 listener,
+                acceptor,
                 app.clone(),
                 mllp.clone(),
                 stopping_watches.subscribe(),

@@ -123,6 +123,7 @@ async fn an_idle_connection_is_closed() {
             listen_addr: "127.0.0.1:0".parse().unwrap(),
             max_message_bytes: verdad::mllp::DEFAULT_MAX_MESSAGE_BYTES,
             idle_timeout: Duration::from_millis(300),
+            tls: None,
         });
     })
     .await;

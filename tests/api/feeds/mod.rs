@@ -7,4 +7,5 @@ mod admin;
 mod hl7;
 mod hostile;
 mod mllp;
+mod tls;
 mod visit;

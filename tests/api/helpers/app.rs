@@ -87,6 +87,7 @@ pub(crate) async fn spawn_app_on(
             listen_addr: "127.0.0.1:0".parse().unwrap(),
             max_message_bytes: verdad::mllp::DEFAULT_MAX_MESSAGE_BYTES,
             idle_timeout: Duration::from_secs(60),
+            tls: None,
         }),
         ..ServerSettings::default()
     };

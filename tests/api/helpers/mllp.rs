@@ -4,10 +4,15 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use std::sync::Arc;
+
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
 };
+use tokio_rustls::TlsConnector;
 use verdad::proto::verdad::v1 as pb;
 
 use super::{TestApp, authed};
@@ -93,9 +98,21 @@ impl Ack {
     }
 }
 
+/// A byte stream, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A file of tests/data/tls.
+pub(crate) fn tls_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/tls")
+        .join(name)
+}
+
 /// One connection to the MLLP listener.
 pub(crate) struct Mllp {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     read: Vec<u8>,
 }
 
@@ -103,11 +120,45 @@ impl Mllp {
     pub(crate) async fn connect(app: &TestApp) -> Self {
         let addr = app.mllp.expect("the test server has no MLLP listener");
         Self {
-            stream: TcpStream::connect(addr)
-                .await
-                .expect("cannot connect over MLLP"),
+            stream: Box::new(
+                TcpStream::connect(addr)
+                    .await
+                    .expect("cannot connect over MLLP"),
+            ),
             read: Vec::new(),
         }
+    }
+
+    /// A TLS connection trusting the tests' CA, presenting the client
+    /// certificate `client` (`engine`, `intruder`) when given.
+    pub(crate) async fn connect_tls(app: &TestApp, client: Option<&str>) -> std::io::Result<Self> {
+        let provider = Arc::new(verdad::mllp::tls::provider());
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(tls_file("ca.pem")).unwrap())
+            .unwrap();
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match client {
+            Some(name) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_file(tls_file(&format!("{name}.pem"))).unwrap()],
+                    PrivateKeyDer::from_pem_file(tls_file(&format!("{name}.key"))).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        let addr = app.mllp.expect("the test server has no MLLP listener");
+        let tcp = TcpStream::connect(addr).await?;
+        let stream = TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await?;
+        Ok(Self {
+            stream: Box::new(stream),
+            read: Vec::new(),
+        })
     }
 
     /// Sends one message and reads its acknowledgement.
@@ -141,14 +192,19 @@ impl Mllp {
         }
     }
 
-    /// Whether the server closes the connection within a few seconds,
-    /// having sent nothing more.
+    /// Whether the server closes the connection within a few seconds
+    /// without answering a message (a TLS alert may come first).
     pub(crate) async fn closed(&mut self) -> bool {
-        let mut buffer = [0u8; 64];
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buffer)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut buffer = [0u8; 256];
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return !seen.windows(2).any(|w| w == END),
+                Ok(Ok(n)) => seen.extend_from_slice(&buffer[..n]),
+                Err(_) => return false,
+            }
+        }
     }
 }
 

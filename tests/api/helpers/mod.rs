@@ -46,7 +46,7 @@ pub(crate) use self::{
     },
     http::{Answer, answer},
     keys::{Org, authed},
-    mllp::{Mllp, demo_adt_feed, framed, hl7_feed, hl7_file},
+    mllp::{Mllp, demo_adt_feed, framed, hl7_feed, hl7_file, tls_file},
     process::{ServeProcess, free_addr, http_get},
     rpcs::{Method, methods},
     times::{YEAR_2000, at, fixture_day, minutes_ago, plus, timestamp},
