@@ -14,8 +14,10 @@ RUN groupadd --system --gid 10001 verdad \
 COPY --from=build /usr/local/bin/verdad /usr/local/bin/verdad-bench /usr/local/bin/
 USER 10001:10001
 ENV VERDAD_LISTEN_ADDR=0.0.0.0:50051 \
+    VERDAD_MLLP_ADDR=0.0.0.0:2575 \
     VERDAD_LOG_FORMAT=json
-EXPOSE 50051
+# 50051: gRPC, gRPC-Web, HTTP/JSON and FHIR; 2575: HL7 v2 over MLLP.
+EXPOSE 50051 2575
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["verdad", "healthcheck"]
 ENTRYPOINT ["verdad"]

@@ -77,6 +77,17 @@ pub(crate) enum BenchCommand {
     /// RecordEncounter answers per second, p50 and p99, and JSON's ratio to
     /// gRPC, the baseline. Target: JSON ingest at least 70% of gRPC's rate.
     Doors(DoorsBenchArgs),
+
+    /// HL7 v2 over MLLP against RecordEncounter.
+    ///
+    /// On one server of its own (with an MLLP listener) over a fresh
+    /// database, with a feed mapping ADT^A04 to the demo's reception desk:
+    /// the same registrations as ADT messages over one MLLP connection,
+    /// each after the previous ACK, and as RecordEncounter calls, each after
+    /// the previous answer (the baseline); then over four connections and
+    /// from four callers. Prints each phase's moments/s, p50 and p99, and
+    /// the ratios. Target: one connection at least 80% of the baseline.
+    Feeds(FeedsBenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -108,6 +119,24 @@ pub(crate) struct DoorsBenchArgs {
     /// Seconds of each RecordEncounter phase (two per door).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub(crate) seconds: u32,
+
+    /// Keeps the bench database afterwards.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FeedsBenchArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+
+    /// Moments each phase sends in each round.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(4..))]
+    pub(crate) messages: u64,
+
+    /// Rounds; the phases alternate their order.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) rounds: u32,
 
     /// Keeps the bench database afterwards.
     #[arg(long)]

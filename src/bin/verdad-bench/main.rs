@@ -5,6 +5,7 @@
 mod analyses;
 mod config;
 mod doors;
+mod feeds;
 mod ingest;
 mod load;
 mod machine;
@@ -65,6 +66,7 @@ async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Load(args) => load::run(args).await,
         BenchCommand::Streams(args) => streams::run(args).await,
         BenchCommand::Doors(args) => doors::run(args).await,
+        BenchCommand::Feeds(args) => feeds::run(args).await,
     }
 }
 

@@ -117,11 +117,12 @@ fn parse_parts(value: &str) -> Result<(NaiveDateTime, Option<FixedOffset>), Stri
         return Err(form());
     }
 
-    let time = bytes.get(11..19).ok_or_else(form)?;
+    let clock = || "has a time that is not hh:mm:ss".to_owned();
+    let time = bytes.get(11..19).ok_or_else(clock)?;
     if time[2] != b':' || time[5] != b':' {
-        return Err("has a time that is not hh:mm:ss".to_owned());
+        return Err(clock());
     }
-    let part = |from| digits(time, from, 2).ok_or_else(|| "has a time that is not hh:mm:ss");
+    let part = |from| digits(time, from, 2).ok_or_else(clock);
     let hour = part(0)?;
     let minute = part(3)?;
     let second = part(6)?;
@@ -295,7 +296,7 @@ mod tests {
             ("2024-07-15T13:42:59+0900", "malformed offset"),
             ("2024-07-15T13:42:59z", "malformed offset"),
             ("2024-07-15T13:42:59.Z", "fraction"),
-            ("2024-07-15T13:42:59.1234567890Z", "too long"),
+            ("2024-07-15T13:42:59.1234567890Z", "fraction"),
             ("2024-07-15T13:42:59.12345678901Z", "fraction"),
             ("2024-07-15Z", "not a FHIR dateTime"),
             ("2024-7-15", "not a FHIR dateTime"),
