@@ -85,6 +85,7 @@ operations! {
     ArchiveFeed => Manage,
     ListFeedRejections => Manage,
     PreviewFeedMessage => Manage,
+    ReceiveFhirEncounters => Ingest,
 }
 
 /// The organisation `caller` acts for, if its role may do `operation`.
@@ -113,7 +114,9 @@ mod tests {
         const ADMINS: &[Role] = &[Role::Admin];
         match operation {
             GetTouchpoint | ListTouchpoints => EVERY_ROLE,
-            RecordEncounter | IngestEncounters | RecordJourneyFeedback => FEEDS,
+            RecordEncounter | IngestEncounters | RecordJourneyFeedback | ReceiveFhirEncounters => {
+                FEEDS
+            }
             GetStandard
             | ListStandards
             | GetServiceManual
@@ -171,6 +174,6 @@ mod tests {
     #[test]
     fn operations_are_named_as_their_rpcs() {
         assert_eq!(Operation::CreateTouchpoint.name(), "CreateTouchpoint");
-        assert_eq!(Operation::ALL.len(), 46);
+        assert_eq!(Operation::ALL.len(), 47);
     }
 }

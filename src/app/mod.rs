@@ -17,6 +17,7 @@ pub mod api_keys;
 pub mod encounters;
 pub mod feed_tally;
 pub mod feeds;
+pub mod fhir_feed;
 pub mod hl7_feed;
 pub mod journeys;
 pub mod lanes;

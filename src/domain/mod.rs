@@ -9,6 +9,7 @@ pub mod encounter;
 pub mod evaluation;
 pub mod event_log;
 pub mod feed;
+pub mod fhir;
 pub mod histogram;
 pub mod hl7;
 pub mod journey;

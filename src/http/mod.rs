@@ -15,6 +15,7 @@
 //! with the file itself (see [`streams`]).
 
 pub mod call;
+pub mod fhir;
 pub mod openapi;
 pub mod request;
 pub mod routes;
@@ -37,7 +38,7 @@ use sqlx::PgPool;
 use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 
-use crate::{auth::key_cache::KeyCache, error::Error, telemetry};
+use crate::{app::App, auth::key_cache::KeyCache, error::Error, telemetry};
 use routes::{BodyRule, Found, Route, RouteTable, Shape};
 
 /// Where the OpenAPI document is served; it needs no key.
@@ -58,6 +59,9 @@ pub struct Door {
     body_timeout: Duration,
     pool: PgPool,
     keys: KeyCache,
+    /// The core, for the FHIR door, which calls it directly (FHIR
+    /// interactions are no RPCs).
+    app: Arc<App>,
 }
 
 impl Door {
@@ -69,6 +73,7 @@ impl Door {
         body_timeout: Duration,
         pool: PgPool,
         keys: KeyCache,
+        app: Arc<App>,
     ) -> anyhow::Result<Self> {
         let descriptors = descriptors()?;
         let routes = RouteTable::from_pool(&descriptors, PACKAGE).map_err(anyhow::Error::msg)?;
@@ -81,6 +86,7 @@ impl Door {
             body_timeout,
             pool,
             keys,
+            app,
         })
     }
 
@@ -89,6 +95,9 @@ impl Door {
         S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
         S::Future: Send,
     {
+        if fhir::is_fhir(request.uri().path()) {
+            return self.fhir(request).await;
+        }
         let start = Instant::now();
         let (parts, body) = request.into_parts();
         if parts.method == http::Method::GET && parts.uri.path() == OPENAPI_PATH {

@@ -261,7 +261,7 @@ impl Application {
         let encounters = limited!(EncounterServiceServer::from_arc(encounter_api.clone()));
         let journeys = limited!(JourneyServiceServer::new(JourneyApi::new(app.clone())));
         let analyses = limited!(AnalysisServiceServer::new(AnalysisApi::new(app.clone())));
-        let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(app)));
+        let recovery = limited!(RecoveryServiceServer::new(RecoveryApi::new(app.clone())));
 
         let budget = StreamBudget::new(settings.stream_buffer_bytes, limit);
         crate::telemetry::meters::stream_budget(budget.bytes());
@@ -270,6 +270,7 @@ impl Application {
             settings.request_timeout,
             pool.clone(),
             keys.clone(),
+            app.clone(),
         )?);
         let layers = tower::ServiceBuilder::new()
             .option_layer(cors(&settings.cors_origins)?)

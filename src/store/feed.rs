@@ -133,6 +133,26 @@ pub async fn get(
     Ok(row.map(Into::into))
 }
 
+/// The feed of `code` (regardless of case), archived or not.
+pub async fn get_by_code(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    code: &str,
+) -> Result<Option<Feed>> {
+    let row = sqlx::query_as!(
+        FeedRow,
+        r#"select id, code, display_name, mapping as "mapping: Json<Mapping>",
+                  accepted, duplicates, ignored, rejected, last_message_time,
+                  create_time, update_time, archive_time
+           from feed where organisation_id = $1 and lower(code) = lower($2)"#,
+        organisation_id,
+        code,
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
 pub async fn list(
     connection: &mut PgConnection,
     organisation_id: Uuid,
@@ -422,5 +442,28 @@ pub async fn withdraw(
     )
     .execute(&mut *connection)
     .await?;
+    Ok(withdrawn)
+}
+
+/// Withdraws every encounter the feed `source` stored with `attribute`
+/// set to `key` (a FHIR Encounter's moments); how many there were.
+pub async fn withdraw_resource(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    source: &str,
+    attribute: &str,
+    key: &str,
+) -> Result<u64> {
+    let withdrawn = sqlx::query!(
+        r#"delete from encounter
+           where organisation_id = $1 and source = $2 and attributes ->> $3 = $4"#,
+        organisation_id,
+        source,
+        attribute,
+        key,
+    )
+    .execute(connection)
+    .await?
+    .rows_affected();
     Ok(withdrawn)
 }

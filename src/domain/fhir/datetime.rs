@@ -159,9 +159,7 @@ fn parse_offset(bytes: &[u8]) -> Result<FixedOffset, String> {
     let malformed = || "has a malformed offset: expected Z, +hh:mm or -hh:mm".to_owned();
     let sign = match bytes.first() {
         None => {
-            return Err(
-                "has a time but no offset; R4 requires Z or ±hh:mm with a time".to_owned(),
-            );
+            return Err("has a time but no offset; R4 requires Z or ±hh:mm with a time".to_owned());
         }
         Some(b'Z') if bytes.len() == 1 => return Ok(Utc.fix()),
         Some(b'+') => 1,
@@ -257,7 +255,10 @@ mod tests {
             ("2024-07-15T13:42:59+09:00", "2024-07-15T04:42:59Z"),
             ("2024-07-15T13:42:59-05:00", "2024-07-15T18:42:59Z"),
             ("2024-07-15T13:42:59.5+09:00", "2024-07-15T04:42:59.5Z"),
-            ("2024-07-15T13:42:59.123456789Z", "2024-07-15T13:42:59.123456789Z"),
+            (
+                "2024-07-15T13:42:59.123456789Z",
+                "2024-07-15T13:42:59.123456789Z",
+            ),
             ("2024-07-15T00:00:00+14:00", "2024-07-14T10:00:00Z"),
             ("2024-07-15T00:00:00-14:00", "2024-07-15T14:00:00Z"),
             ("2024-02-29T23:59:59Z", "2024-02-29T23:59:59Z"),
@@ -309,7 +310,10 @@ mod tests {
         for (value, want) in cases {
             let error = parse_date_time(value, UTC).unwrap_err();
             assert!(error.contains(want), "{value}: {error}");
-            assert!(value.len() < 4 || !error.contains(value), "{value}: {error}");
+            assert!(
+                value.len() < 4 || !error.contains(value),
+                "{value}: {error}"
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 //! `visit` for a whole visit told both ways).
 
 mod admin;
+mod fhir;
 mod hl7;
 mod hostile;
 mod mllp;

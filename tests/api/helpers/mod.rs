@@ -15,6 +15,7 @@ mod cluster;
 mod database;
 mod doors;
 mod encounters;
+mod fhir;
 mod fixtures;
 mod health;
 mod http;
@@ -40,6 +41,7 @@ pub(crate) use self::{
         http_request, route_name, route_table,
     },
     encounters::{evaluation_of, external_ids, result},
+    fhir::{demo_fhir_feed, fhir_file},
     fixtures::{
         Measured, answered, dissatisfied, encounter, event, feedback, keyed, metric_rule,
         observation, observed_rule, standard, touchpoint,
