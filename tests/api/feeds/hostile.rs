@@ -1,7 +1,8 @@
-//! Hostile HL7 v2 over MLLP: mangled versions of the hand-built messages,
-//! each sent in its own frame over one connection. Every one is answered
-//! with an ACK on the same connection, a refused one stores nothing, and
-//! the server goes on.
+//! Hostile feeds: mangled versions of the hand-built HL7 v2 messages, each
+//! sent in its own frame over one MLLP connection, and of the FHIR
+//! resources, each posted to the FHIR door. Every message is answered with
+//! an ACK on the same connection, no resource with a server error; a
+//! refused one stores nothing, and the server goes on.
 
 use proptest::{
     prelude::*,
@@ -158,5 +159,68 @@ fn mangled_messages_each_get_an_ack_and_refused_ones_store_nothing() {
     let ack = runtime.block_on(connection.borrow_mut().send(&hl7_file("a10.hl7")));
     ack.assert("AA", "A10-0001");
     drop(connection);
+    runtime.block_on(async move { drop(owned) });
+}
+
+/// Mangled FHIR resources: never a server error, and a refused one
+/// stores nothing.
+#[test]
+fn mangled_fhir_resources_never_fail_the_server_and_refused_ones_store_nothing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (app, key) = runtime.block_on(async {
+        let app = spawn_app().await;
+        let key = app.demo_key().await;
+        app.create_feed(&key, crate::helpers::demo_fhir_feed())
+            .await;
+        (app, key)
+    });
+    let owned = app;
+    let app: &TestApp = &owned;
+    let stored = std::cell::Cell::new(0usize);
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u32>::new());
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let files = ["encounter.json", "batch.json", "transaction.json"];
+    let strategy = (0..files.len(), prop::collection::vec(mangle(), 1..4));
+    let result = runner.run(&strategy, |(file, mangles)| {
+        let body = apply(crate::helpers::fhir_file(files[file]), &mangles);
+        let path = if file == 0 { "/Encounter" } else { "" };
+        let answer = runtime.block_on(app.fhir_post(&key, path, Some("ehr-fhir"), body.clone()));
+        *seen.borrow_mut().entry(answer.status).or_default() += 1;
+        prop_assert!(
+            answer.status < 500,
+            "{}: {:?}",
+            String::from_utf8_lossy(&body),
+            answer.body
+        );
+        let now = runtime.block_on(app.count_encounters(&key));
+        if answer.status >= 400 && now != stored.get() {
+            return Err(TestCaseError::fail(format!(
+                "refused with {} yet stored: {}",
+                answer.status,
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        stored.set(now);
+        Ok(())
+    });
+    eprintln!(
+        "hostile FHIR: {cases} mangled resources, answers by status: {:?}",
+        seen.borrow()
+    );
+    if let Err(error) = result {
+        panic!("{error}");
+    }
     runtime.block_on(async move { drop(owned) });
 }

@@ -12,8 +12,8 @@ use verdad::{
 
 use super::{Target, arrange_a, every_rpc};
 use crate::helpers::{
-    Answer, Doors, Org, answer, assert_error_shape, http_request, route_name, route_table,
-    spawn_app,
+    Answer, Doors, Org, answer, assert_error_shape, demo_fhir_feed, fhir_file, http_request,
+    route_name, route_table, spawn_app,
 };
 
 /// Which roles may call each RPC: the role matrix of `app/access.rs`,
@@ -420,4 +420,62 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
         before,
         "B's calls changed A's rows"
     );
+}
+
+/// The FHIR door's routes, which are no RPC's: B's keys of every role, and
+/// no key, sent at A's FHIR feed by its code. Nothing is found, nothing of
+/// A's changes, and the roles are the matrix's (ReceiveFhirEncounters:
+/// ingest and admin).
+#[tokio::test]
+async fn the_fhir_routes_keep_tenancy_and_roles() {
+    // Arrange
+    let app = spawn_app().await;
+    let (a_key, a) = arrange_a(&app).await;
+    app.create_feed(&a_key, demo_fhir_feed()).await;
+    let b = app.create_org("Hospital B").await;
+    let before = app.fingerprint(a.organisation_id).await;
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": serde_json::from_slice::<Value>(&fhir_file("encounter.json")).unwrap(),
+         "request": {"method": "POST", "url": "Encounter"}}]});
+    let routes = [
+        ("/Encounter", fhir_file("encounter.json")),
+        ("", serde_json::to_vec(&bundle).unwrap()),
+    ];
+
+    for (path, body) in &routes {
+        // Act and assert: B's keys find no feed of that code.
+        for role in [Role::Ingest, Role::Admin] {
+            let b_key = app.key(&b, role).await;
+            let answer = app
+                .fhir_post(&b_key, path, Some("ehr-fhir"), body.clone())
+                .await;
+            assert_eq!(answer.status, 404, "{path} {role:?}: {:?}", answer.body);
+            assert_eq!(answer.body["resourceType"], "OperationOutcome");
+        }
+        // A's analyst may not send; nobody without a key may.
+        let analyst = app
+            .key(
+                &Org {
+                    id: a.organisation_id,
+                    admin_key: a_key.clone(),
+                },
+                Role::Analyst,
+            )
+            .await;
+        let denied = app
+            .fhir_post(&analyst, path, Some("ehr-fhir"), body.clone())
+            .await;
+        assert_eq!(denied.status, 403, "{path}: {:?}", denied.body);
+        let anonymous = app
+            .fhir_post("", path, Some("ehr-fhir"), body.clone())
+            .await;
+        assert_eq!(anonymous.status, 401, "{path}: {:?}", anonymous.body);
+    }
+
+    let mut after = app.fingerprint(a.organisation_id).await;
+    // The analyst key made above is A's own doing, not B's.
+    after.retain(|(table, _, _)| table != "api_key");
+    let mut before = before;
+    before.retain(|(table, _, _)| table != "api_key");
+    assert_eq!(after, before, "a FHIR request of B changed A's rows");
 }
