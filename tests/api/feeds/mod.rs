@@ -8,5 +8,6 @@ mod fhir;
 mod hl7;
 mod hostile;
 mod mllp;
+mod readme;
 mod tls;
 mod visit;
