@@ -13,6 +13,7 @@ pub mod fhir;
 pub mod histogram;
 pub mod hl7;
 pub mod journey;
+pub mod local_time;
 pub mod manual;
 pub mod organisation;
 pub mod paging;

@@ -8,11 +8,10 @@
 
 use std::fmt;
 
-use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
-    TimeZone, Utc,
-};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, Utc};
 use chrono_tz::Tz;
+
+use crate::domain::local_time::{self, number};
 use serde::{Deserialize, Deserializer};
 
 use super::types::own_error;
@@ -182,28 +181,11 @@ fn parse_offset(bytes: &[u8]) -> Result<FixedOffset, String> {
 }
 
 fn fixed(local: NaiveDateTime, offset: FixedOffset) -> Result<DateTime<Utc>, String> {
-    // Years 0001-9999 are far inside chrono's range, so this never fails; the
-    // checked form just keeps chrono's overflow panic out of reach.
-    local
-        .checked_sub_offset(offset)
-        .map(|at| at.and_utc())
-        .ok_or_else(|| "is out of range".to_owned())
+    local_time::at_offset(local, offset).ok_or_else(|| "is out of range".to_owned())
 }
 
 fn in_zone(local: NaiveDateTime, zone: Tz) -> Result<DateTime<Utc>, String> {
-    match zone.from_local_datetime(&local) {
-        LocalResult::Single(at) => Ok(at.with_timezone(&Utc)),
-        LocalResult::Ambiguous(first, second) => Ok(first.min(second).with_timezone(&Utc)),
-        LocalResult::None => {
-            // A day earlier is safely before the gap: no zone changes its
-            // offset twice within a day.
-            let before = local
-                .checked_sub_signed(TimeDelta::days(1))
-                .ok_or_else(|| "is out of range".to_owned())?;
-            let offset = zone.offset_from_utc_datetime(&before).fix();
-            fixed(local, offset)
-        }
-    }
+    local_time::in_zone(local, zone).ok_or_else(|| "is out of range".to_owned())
 }
 
 fn in_range(field: &str, value: u32, low: u32, high: u32) -> Result<u32, String> {
@@ -218,13 +200,6 @@ fn in_range(field: &str, value: u32, low: u32, high: u32) -> Result<u32, String>
 fn digits(bytes: &[u8], from: usize, count: usize) -> Option<u32> {
     let run = bytes.get(from..from + count)?;
     run.iter().all(u8::is_ascii_digit).then(|| number(run))
-}
-
-/// The value of a run of ASCII digits (at most 9, so no overflow).
-fn number(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0, |n, d| n * 10 + u32::from(d.wrapping_sub(b'0')))
 }
 
 #[cfg(test)]

@@ -3,11 +3,10 @@
 //! The form is `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`. Values come
 //! from the network, so every part is range-checked and nothing here panics.
 
-use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
-    TimeZone, Utc,
-};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
+
+use crate::domain::local_time::{self, number};
 
 /// The longest valid value: `YYYYMMDDHHMMSS.SSSS+ZZZZ`.
 const MAX_LEN: usize = 24;
@@ -135,28 +134,11 @@ fn parse_offset(bytes: &[u8]) -> Result<FixedOffset, TimeError> {
 }
 
 fn fixed(local: NaiveDateTime, offset: FixedOffset) -> Result<DateTime<Utc>, TimeError> {
-    // Years 0000-9999 are far inside chrono's range, so this never fails; the
-    // checked form just keeps chrono's overflow panic out of reach.
-    local
-        .checked_sub_offset(offset)
-        .map(|at| at.and_utc())
-        .ok_or(TimeError::Offset)
+    local_time::at_offset(local, offset).ok_or(TimeError::Offset)
 }
 
 fn in_zone(local: NaiveDateTime, zone: Tz) -> Result<DateTime<Utc>, TimeError> {
-    match zone.from_local_datetime(&local) {
-        LocalResult::Single(at) => Ok(at.with_timezone(&Utc)),
-        LocalResult::Ambiguous(first, second) => Ok(first.min(second).with_timezone(&Utc)),
-        LocalResult::None => {
-            // A day earlier is safely before the gap: no zone changes its
-            // offset twice within a day.
-            let before = local
-                .checked_sub_signed(TimeDelta::days(1))
-                .ok_or(TimeError::Offset)?;
-            let offset = zone.offset_from_utc_datetime(&before).fix();
-            fixed(local, offset)
-        }
-    }
+    local_time::in_zone(local, zone).ok_or(TimeError::Offset)
 }
 
 fn in_range(field: &'static str, value: u32, low: u32, high: u32) -> Result<u32, TimeError> {
@@ -165,13 +147,6 @@ fn in_range(field: &'static str, value: u32, low: u32, high: u32) -> Result<u32,
     } else {
         Err(TimeError::OutOfRange { field, value })
     }
-}
-
-/// The value of a run of ASCII digits (at most 4, so no overflow).
-fn number(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0, |n, d| n * 10 + u32::from(d.wrapping_sub(b'0')))
 }
 
 #[cfg(test)]
