@@ -15,7 +15,7 @@ use super::{App, Caller, Operation, Parsed, access::permit, feed_tally::Tallied,
 use crate::{
     domain::{
         encounter::NewEncounter,
-        feed::{Acknowledgement, Feed, Hl7v2Mapping, Mapping, Rejection},
+        feed::{Acknowledgement, Feed, Mapping, Rejection},
         hl7::{self, Action, ErrorCode, Fault, Header},
     },
     error::{Error, Result},
@@ -63,9 +63,11 @@ impl Receipt {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Preview {
     Store(Box<NewEncounter>),
+    /// A cancel: the external ids of what it would withdraw now (none when
+    /// nothing stands).
     Withdraw {
         journey_id: String,
-        cancelled: &'static [&'static str],
+        external_ids: Vec<String>,
     },
     Ignore,
     Refuse(Fault),
@@ -281,35 +283,40 @@ impl App {
                 message: format!("feed {} is not an HL7 v2 feed", feed.code),
             });
         };
-        let (header, preview) = preview(message.as_bytes(), mapping, &feed.code, time_zone(&zone)?);
+        let parsed = match hl7::parse(message.as_bytes()) {
+            Ok(parsed) => parsed,
+            Err(unread) => {
+                let (header, fault) = *unread;
+                return Ok((feed, header, Preview::Refuse(fault)));
+            }
+        };
+        let header = parsed.header.clone();
+        let preview = match hl7::map(&parsed, mapping, &feed.code, time_zone(&zone)?, Utc::now()) {
+            Ok(Action::Store(moment)) => Preview::Store(moment),
+            Ok(Action::Withdraw {
+                journey_id,
+                cancelled,
+            }) => {
+                let mut tx = store::begin_for(&self.pool, org).await?;
+                let target = store::feed::cancelled_encounter(
+                    &mut tx,
+                    org,
+                    &feed.code,
+                    &journey_id,
+                    cancelled,
+                )
+                .await?;
+                tx.commit().await?;
+                Preview::Withdraw {
+                    journey_id,
+                    external_ids: target.map(|(_, id)| id).into_iter().collect(),
+                }
+            }
+            Ok(Action::Ignore) => Preview::Ignore,
+            Err(fault) => Preview::Refuse(fault),
+        };
         Ok((feed, header, preview))
     }
-}
-
-/// The mapping of one message, as [`App::receive_hl7`] would do it once
-/// the sender is known.
-fn preview(bytes: &[u8], mapping: &Hl7v2Mapping, code: &str, zone: Tz) -> (Header, Preview) {
-    let parsed = match hl7::parse(bytes) {
-        Ok(parsed) => parsed,
-        Err(unread) => {
-            let (header, fault) = *unread;
-            return (header, Preview::Refuse(fault));
-        }
-    };
-    let header = parsed.header.clone();
-    let preview = match hl7::map(&parsed, mapping, code, zone, Utc::now()) {
-        Ok(Action::Store(moment)) => Preview::Store(moment),
-        Ok(Action::Withdraw {
-            journey_id,
-            cancelled,
-        }) => Preview::Withdraw {
-            journey_id,
-            cancelled,
-        },
-        Ok(Action::Ignore) => Preview::Ignore,
-        Err(fault) => Preview::Refuse(fault),
-    };
-    (header, preview)
 }
 
 fn time_zone(name: &str) -> Result<Tz> {

@@ -205,15 +205,10 @@ impl pb::feed_service_server::FeedService for FeedApi {
                 answer.outcome = "store".into();
                 answer.encounters = vec![moment_to_proto(*moment)];
             }
-            Preview::Withdraw { journey_id, .. } => {
+            Preview::Withdraw { external_ids, .. } => {
                 answer.acknowledgement = "AA".into();
                 answer.outcome = "withdraw".into();
-                // What the cancel would find depends on what is stored;
-                // the preview names the journey it looks in.
-                answer.withdrawn_external_ids = Vec::new();
-                answer.rejection = None;
-                answer.encounters = Vec::new();
-                answer.outcome = format!("withdraw from journey {journey_id}");
+                answer.withdrawn_external_ids = external_ids;
             }
             Preview::Ignore => {
                 answer.acknowledgement = "AA".into();

@@ -387,10 +387,37 @@ pub async fn list_rejections(
         .collect()
 }
 
-/// Withdraws what the latest standing message of `events` (trigger events)
-/// stored in `journey_id` from the feed `source`, and settles both its
-/// control id and the cancel's (`cancel_control_id`). Returns the
-/// external ids withdrawn: none when there was nothing to withdraw.
+/// The external id of the encounter a cancel of `events` (trigger events)
+/// would withdraw: the latest one standing that the feed `source` stored in
+/// `journey_id` for one of those events.
+pub async fn cancelled_encounter(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    source: &str,
+    journey_id: &str,
+    events: &[&str],
+) -> Result<Option<(Uuid, String)>> {
+    let events: Vec<String> = events.iter().map(|e| (*e).to_owned()).collect();
+    let row = sqlx::query!(
+        r#"select id, external_id from encounter
+           where organisation_id = $1 and journey_id = $2 and source = $3
+             and attributes ->> 'hl7.trigger_event' = any($4)
+           order by occur_time desc, receive_seq desc
+           limit 1"#,
+        organisation_id,
+        journey_id,
+        source,
+        &events,
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|r| (r.id, r.external_id)))
+}
+
+/// Withdraws what a cancel of `events` cancels (see
+/// [`cancelled_encounter`]), and settles both that message's control id and
+/// the cancel's (`cancel_control_id`) for good. Returns the external ids
+/// withdrawn: none when there was nothing to withdraw.
 pub async fn withdraw(
     connection: &mut PgConnection,
     organisation_id: Uuid,
@@ -400,27 +427,31 @@ pub async fn withdraw(
     events: &[&str],
     cancel_control_id: &str,
 ) -> Result<Vec<String>> {
-    let events: Vec<String> = events.iter().map(|e| (*e).to_owned()).collect();
-    let withdrawn = sqlx::query_scalar!(
-        r#"with target as (
-               select id, external_id from encounter
-               where organisation_id = $1 and journey_id = $2 and source = $3
-                 and attributes ->> 'hl7.trigger_event' = any($4)
-               order by occur_time desc, receive_seq desc
-               limit 1
-           ), gone as (
-               delete from encounter e using target t
-               where e.organisation_id = $1 and e.id = t.id
-               returning e.external_id
-           )
-           select external_id as "external_id!" from gone"#,
+    let target = cancelled_encounter(
+        &mut *connection,
         organisation_id,
-        journey_id,
         source,
-        &events,
+        journey_id,
+        events,
     )
-    .fetch_all(&mut *connection)
     .await?;
+    let mut settled = vec![(cancel_control_id.to_owned(), "cancel")];
+    let mut withdrawn = Vec::new();
+    if let Some((id, external_id)) = target {
+        sqlx::query!(
+            "delete from encounter where organisation_id = $1 and id = $2",
+            organisation_id,
+            id,
+        )
+        .execute(&mut *connection)
+        .await?;
+        settled.push((external_id.clone(), "withdrawn"));
+        withdrawn.push(external_id);
+    }
+    let (controls, kinds): (Vec<String>, Vec<String>) = settled
+        .into_iter()
+        .map(|(control, kind)| (control, kind.to_owned()))
+        .unzip();
     sqlx::query!(
         r#"insert into feed_control (organisation_id, feed_id, control_id, kind, journey_id)
            select $1, $2, control_id, kind, $3
@@ -429,16 +460,8 @@ pub async fn withdraw(
         organisation_id,
         feed_id,
         journey_id,
-        &withdrawn
-            .iter()
-            .cloned()
-            .chain([cancel_control_id.to_owned()])
-            .collect::<Vec<_>>(),
-        &withdrawn
-            .iter()
-            .map(|_| "withdrawn".to_owned())
-            .chain(["cancel".to_owned()])
-            .collect::<Vec<_>>(),
+        &controls,
+        &kinds,
     )
     .execute(&mut *connection)
     .await?;

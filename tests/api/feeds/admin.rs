@@ -271,3 +271,33 @@ async fn a_preview_maps_a_message_and_stores_nothing() {
     let rejection = refused.rejection.unwrap();
     assert_eq!((rejection.segment.as_str(), rejection.field), ("PV1", 19));
 }
+
+#[tokio::test]
+async fn a_preview_of_a_cancel_names_what_it_would_withdraw() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let feed = app.create_feed(&key, demo_adt_feed()).await;
+    crate::helpers::Mllp::connect(&app)
+        .await
+        .send(&hl7_file("a04.hl7"))
+        .await
+        .assert("AA", "A04-0001");
+
+    let preview = app
+        .feeds()
+        .await
+        .preview_feed_message(authed(
+            &key,
+            pb::PreviewFeedMessageRequest {
+                feed_id: feed.id,
+                message: String::from_utf8(hl7_file("a11.hl7")).unwrap(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(preview.outcome, "withdraw");
+    assert_eq!(preview.withdrawn_external_ids, ["A04-0001"]);
+    assert_eq!(app.count_encounters(&key).await, 1);
+}
