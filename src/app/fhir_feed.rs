@@ -17,7 +17,7 @@ use super::{App, Caller, Operation, Parsed, access::permit, feed_tally::Tallied}
 use crate::{
     domain::{
         code::Lookup,
-        encounter::{NewEncounter, occur_time},
+        encounter::{NewEncounter, time_out_of_bounds},
         feed::{FhirR4Mapping, Mapping},
         fhir::{self, BundleType, Encounter, EntryResponse, Issue, IssueType, RESOURCE_ATTRIBUTE},
     },
@@ -163,12 +163,12 @@ impl App {
         let mut issues = Vec::new();
         let mut checked = Vec::with_capacity(moments.len());
         for moment in moments {
-            match occur_time("Encounter", Some(moment.occur_time), now) {
-                Ok(time) => checked.push(NewEncounter {
+            match time_out_of_bounds(moment.occur_time, now) {
+                None => checked.push(NewEncounter {
                     touchpoint: Lookup::Code(moment.touchpoint_code),
                     journey_id: moment.journey_id,
                     customer_ref: moment.customer_ref,
-                    occur_time: time,
+                    occur_time: moment.occur_time,
                     channel: None,
                     measurements: Default::default(),
                     situation: None,
@@ -179,9 +179,9 @@ impl App {
                     source: feed.code.clone(),
                     external_id: moment.external_id,
                 }),
-                Err(violation) => issues.push(Issue::error(
+                Some(problem) => issues.push(Issue::error(
                     IssueType::BusinessRule,
-                    format!("a mapped moment's time {}", violation.description),
+                    format!("a mapped moment's time {problem}"),
                     Some("Encounter".to_owned()),
                 )),
             }

@@ -120,6 +120,18 @@ pub fn occur_time(
     Ok(DateTime::from_timestamp_micros(micros).unwrap_or(time))
 }
 
+/// Why `time` cannot be an encounter's, in words that do not repeat it:
+/// for messages whose times are a patient's dates of care.
+pub fn time_out_of_bounds(time: DateTime<Utc>, now: DateTime<Utc>) -> Option<&'static str> {
+    if time < earliest_time() {
+        Some("is before 2000-01-01")
+    } else if time > now + MAX_CLOCK_SKEW {
+        Some("is more than 5 minutes ahead of the server's clock")
+    } else {
+        None
+    }
+}
+
 /// A measured number of seconds: 0 to seven days.
 pub fn seconds(field: &str, value: Option<i64>) -> Result<Option<i64>, FieldViolation> {
     in_range(field, value, 0, MAX_SECONDS)

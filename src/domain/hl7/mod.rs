@@ -14,8 +14,8 @@ use er7::Message;
 use super::{
     code::Lookup,
     encounter::{
-        CUSTOMER_REF_MAX_CHARS, JOURNEY_ID_MAX_CHARS, NewEncounter, STAFF_REF_MAX_CHARS,
-        occur_time, reference,
+        CUSTOMER_REF_MAX_CHARS, JOURNEY_ID_MAX_CHARS, NewEncounter, STAFF_REF_MAX_CHARS, reference,
+        time_out_of_bounds,
     },
     feed::{Acknowledgement, FieldPath, Hl7v2Mapping},
 };
@@ -440,14 +440,15 @@ fn event_time(message: &Message, zone: Tz, now: DateTime<Utc>) -> Result<DateTim
             format!("{name} {e}"),
         )
     })?;
-    occur_time(&name, Some(time), now).map_err(|v| {
-        Fault::error(
+    if let Some(problem) = time_out_of_bounds(time, now) {
+        return Err(Fault::error(
             ErrorCode::DataTypeError,
             segment,
             field,
-            format!("{} {}", v.field, v.description),
-        )
-    })
+            format!("{name} {problem}"),
+        ));
+    }
+    Ok(DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time))
 }
 
 #[cfg(test)]
