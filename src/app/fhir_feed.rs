@@ -13,12 +13,17 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{App, Caller, Operation, Parsed, access::permit, feed_tally::Tallied};
+use super::{
+    App, Caller, Operation, Parsed,
+    access::permit,
+    feed_preview::{FeedPreview, PreviewOutcome},
+    feed_tally::Tallied,
+};
 use crate::{
     domain::{
         code::Lookup,
         encounter::{NewEncounter, time_out_of_bounds},
-        feed::{FhirR4Mapping, Mapping},
+        feed::{Feed, FhirR4Mapping, Mapping},
         fhir::{self, BundleType, Encounter, EntryResponse, Issue, IssueType, RESOURCE_ATTRIBUTE},
     },
     error::{Error, Result},
@@ -136,6 +141,66 @@ impl App {
             code: feed.code,
             mapping,
             zone,
+        })
+    }
+
+    /// What `message` (an Encounter, or the first Encounter of a Bundle)
+    /// would do for the FHIR R4 feed `feed` of `org`, storing nothing.
+    pub(super) async fn preview_fhir(
+        &self,
+        org: Uuid,
+        feed: &Feed,
+        mapping: &FhirR4Mapping,
+        zone: Tz,
+        message: &str,
+    ) -> Result<FeedPreview> {
+        let bytes = message.as_bytes();
+        let read = match fhir::read_encounter(bytes) {
+            Ok(encounter) => Ok(encounter),
+            // A Bundle: its first entry stands for the rest.
+            Err(issues) => match fhir::read_bundle(bytes) {
+                Ok(bundle) => match bundle.entry.first() {
+                    Some(first) => fhir::read_entry(0, first),
+                    None => Err(issues),
+                },
+                Err(_) => Err(issues),
+            },
+        };
+        let feed = FhirFeed {
+            id: feed.id,
+            code: feed.code.clone(),
+            mapping: mapping.clone(),
+            zone,
+        };
+        let (status, outcome, control_id) = match read {
+            Err(issues) => (400, refusal(&issues), String::new()),
+            Ok(encounter) => {
+                // The resource's logical id is not read; nothing names it.
+                let control_id = String::new();
+                match self.settle_fhir(org, &feed, &encounter).await? {
+                    Settled::Store(moments) => (201, PreviewOutcome::Store(moments), control_id),
+                    Settled::Withdraw(key) => {
+                        let mut tx = store::begin_for(&self.pool, org).await?;
+                        let ids = store::feed::resource_encounters(
+                            &mut tx,
+                            org,
+                            &feed.code,
+                            RESOURCE_ATTRIBUTE,
+                            &key,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        (200, PreviewOutcome::Withdraw(ids), control_id)
+                    }
+                    Settled::Ignore => (200, PreviewOutcome::Ignore, control_id),
+                    Settled::Refuse(status, issues) => (status, refusal(&issues), control_id),
+                }
+            }
+        };
+        Ok(FeedPreview {
+            acknowledgement: status.to_string(),
+            control_id,
+            outcome,
         })
     }
 
@@ -416,6 +481,20 @@ fn stored_entry(stored: usize, count: usize) -> EntryResponse {
             count - stored
         )),
     )
+}
+
+/// A preview's refusal: the first issue, by its element.
+fn refusal(issues: &[Issue]) -> PreviewOutcome {
+    let first = issues.first();
+    PreviewOutcome::Refuse {
+        element: first
+            .and_then(|issue| issue.expression.first().cloned())
+            .unwrap_or_default(),
+        field: 0,
+        reason: first
+            .map(|issue| issue.diagnostics.clone())
+            .unwrap_or_default(),
+    }
 }
 
 fn entry(status: u16, outcome: Value) -> EntryResponse {

@@ -11,11 +11,14 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use uuid::Uuid;
 
-use super::{App, Caller, Operation, Parsed, access::permit, feed_tally::Tallied, feeds::found};
+use super::{
+    App,
+    feed_preview::{FeedPreview, PreviewOutcome},
+    feed_tally::Tallied,
+};
 use crate::{
     domain::{
-        encounter::NewEncounter,
-        feed::{Acknowledgement, Feed, Mapping, Rejection},
+        feed::{Acknowledgement, Feed, Hl7v2Mapping, Mapping, Rejection},
         hl7::{self, Action, ErrorCode, Fault, Header},
     },
     error::{Error, Result},
@@ -57,20 +60,6 @@ impl Receipt {
             fault: Some(fault),
         }
     }
-}
-
-/// What a message does, before anything is stored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Preview {
-    Store(Box<NewEncounter>),
-    /// A cancel: the external ids of what it would withdraw now (none when
-    /// nothing stands).
-    Withdraw {
-        journey_id: String,
-        external_ids: Vec<String>,
-    },
-    Ignore,
-    Refuse(Fault),
 }
 
 impl App {
@@ -262,64 +251,70 @@ impl App {
         Ok((Tallied::Rejected, Receipt::refuse(header, fault)))
     }
 
-    /// What one message would do for the feed `feed_id`, storing nothing.
-    pub async fn preview_hl7(
+    /// What `message` would do for the HL7 v2 feed `feed` of `org`,
+    /// storing nothing.
+    pub(super) async fn preview_hl7(
         &self,
-        caller: &Caller,
-        request: Parsed<(Uuid, String)>,
-    ) -> Result<(Feed, Header, Preview)> {
-        let org = permit(caller, Operation::PreviewFeedMessage)?;
-        let (feed_id, message) = request?;
-        let mut tx = store::begin_for(&self.pool, org).await?;
-        let feed = found(store::feed::get(&mut tx, org, feed_id).await?, feed_id)?;
-        let zone = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?
-            .time_zone;
-        tx.commit().await?;
-        let Mapping::Hl7v2(mapping) = &feed.mapping else {
-            return Err(Error::FailedPrecondition {
-                reason: "FEED_KIND_MISMATCH",
-                message: format!("feed {} is not an HL7 v2 feed", feed.code),
-            });
-        };
+        org: Uuid,
+        feed: &Feed,
+        mapping: &Hl7v2Mapping,
+        zone: Tz,
+        message: &str,
+    ) -> Result<FeedPreview> {
         let parsed = match hl7::parse(message.as_bytes()) {
             Ok(parsed) => parsed,
             Err(unread) => {
                 let (header, fault) = *unread;
-                return Ok((feed, header, Preview::Refuse(fault)));
+                return Ok(refused_preview(header.control_id, &fault));
             }
         };
-        let header = parsed.header.clone();
-        let preview = match hl7::map(&parsed, mapping, &feed.code, time_zone(&zone)?, Utc::now()) {
-            Ok(Action::Store(moment)) => Preview::Store(moment),
-            Ok(Action::Withdraw {
-                journey_id,
-                cancelled,
-            }) => {
-                let mut tx = store::begin_for(&self.pool, org).await?;
-                let target = store::feed::cancelled_encounter(
-                    &mut tx,
-                    org,
-                    &feed.code,
-                    &journey_id,
-                    cancelled,
-                )
-                .await?;
-                tx.commit().await?;
-                Preview::Withdraw {
+        let control_id = parsed.header.control_id.clone();
+        let accepted = |outcome| FeedPreview {
+            acknowledgement: Acknowledgement::Accept.code().to_owned(),
+            control_id: control_id.clone(),
+            outcome,
+        };
+        Ok(
+            match hl7::map(&parsed, mapping, &feed.code, zone, Utc::now()) {
+                Ok(Action::Store(moment)) => accepted(PreviewOutcome::Store(vec![*moment])),
+                Ok(Action::Withdraw {
                     journey_id,
-                    external_ids: target.map(|(_, id)| id).into_iter().collect(),
+                    cancelled,
+                }) => {
+                    let mut tx = store::begin_for(&self.pool, org).await?;
+                    let target = store::feed::cancelled_encounter(
+                        &mut tx,
+                        org,
+                        &feed.code,
+                        &journey_id,
+                        cancelled,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    accepted(PreviewOutcome::Withdraw(
+                        target.map(|(_, id)| id).into_iter().collect(),
+                    ))
                 }
-            }
-            Ok(Action::Ignore) => Preview::Ignore,
-            Err(fault) => Preview::Refuse(fault),
-        };
-        Ok((feed, header, preview))
+                Ok(Action::Ignore) => accepted(PreviewOutcome::Ignore),
+                Err(fault) => refused_preview(control_id, &fault),
+            },
+        )
     }
 }
 
-fn time_zone(name: &str) -> Result<Tz> {
+fn refused_preview(control_id: String, fault: &Fault) -> FeedPreview {
+    FeedPreview {
+        acknowledgement: fault.acknowledgement.code().to_owned(),
+        control_id,
+        outcome: PreviewOutcome::Refuse {
+            element: fault.segment.clone(),
+            field: fault.field,
+            reason: fault.reason.clone(),
+        },
+    }
+}
+
+pub(super) fn time_zone(name: &str) -> Result<Tz> {
     name.parse()
         .map_err(|_| Error::internal(format!("the organisation's time zone {name:?} is unknown")))
 }

@@ -15,6 +15,7 @@ pub mod access;
 pub mod analyses;
 pub mod api_keys;
 pub mod encounters;
+pub mod feed_preview;
 pub mod feed_tally;
 pub mod feeds;
 pub mod fhir_feed;

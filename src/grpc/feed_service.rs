@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{caller, field_mask::MaskRules, item_bytes, page_budget, parse_id, timestamp};
 use crate::{
-    app::{App, ListRequest, feeds::RejectionsRequest, hl7_feed::Preview},
+    app::{App, ListRequest, feed_preview::PreviewOutcome, feeds::RejectionsRequest},
     domain::{
         code::Lookup,
         encounter::NewEncounter,
@@ -18,7 +18,6 @@ use crate::{
             Rejection, SENDER_MAX_CHARS, certificate_fingerprint, check_journey_system,
             check_rule_count, feed_code, hl7_event, hl7_value,
         },
-        hl7::Fault,
         paging,
         text::required_line,
         violation::{FieldViolation, Violations},
@@ -197,27 +196,35 @@ impl pb::feed_service_server::FeedService for FeedApi {
         let feed_id = v.check(parse_id("feed_id", &r.feed_id));
         let message = v.check(preview_message(&r.message));
         let parsed = v.finish(|| Some((feed_id?, message?))).map_err(Error::from);
-        let (_feed, header, preview) = self.app.preview_hl7(&caller, parsed).await?;
-        let mut answer = pb::PreviewFeedMessageResponse::default();
-        match preview {
-            Preview::Store(moment) => {
-                answer.acknowledgement = "AA".into();
+        let preview = self.app.preview_feed_message(&caller, parsed).await?;
+        let mut answer = pb::PreviewFeedMessageResponse {
+            acknowledgement: preview.acknowledgement.clone(),
+            ..Default::default()
+        };
+        match preview.outcome {
+            PreviewOutcome::Store(moments) => {
                 answer.outcome = "store".into();
-                answer.encounters = vec![moment_to_proto(*moment)];
+                answer.encounters = moments.into_iter().map(moment_to_proto).collect();
             }
-            Preview::Withdraw { external_ids, .. } => {
-                answer.acknowledgement = "AA".into();
+            PreviewOutcome::Withdraw(external_ids) => {
                 answer.outcome = "withdraw".into();
                 answer.withdrawn_external_ids = external_ids;
             }
-            Preview::Ignore => {
-                answer.acknowledgement = "AA".into();
-                answer.outcome = "ignore".into();
-            }
-            Preview::Refuse(fault) => {
-                answer.acknowledgement = fault.acknowledgement.code().into();
+            PreviewOutcome::Ignore => answer.outcome = "ignore".into(),
+            PreviewOutcome::Refuse {
+                element,
+                field,
+                reason,
+            } => {
                 answer.outcome = "reject".into();
-                answer.rejection = Some(fault_to_proto(&header.control_id, &fault));
+                answer.rejection = Some(pb::FeedRejection {
+                    control_id: preview.control_id,
+                    receive_time: None,
+                    acknowledgement: preview.acknowledgement,
+                    segment: element,
+                    field: i32::try_from(field).unwrap_or(0),
+                    reason,
+                });
             }
         }
         Ok(Response::new(answer))
@@ -307,17 +314,6 @@ fn rejection_to_proto(r: Rejection) -> pb::FeedRejection {
         segment: r.segment,
         field: r.field,
         reason: r.reason,
-    }
-}
-
-fn fault_to_proto(control_id: &str, fault: &Fault) -> pb::FeedRejection {
-    pb::FeedRejection {
-        control_id: control_id.to_owned(),
-        receive_time: None,
-        acknowledgement: fault.acknowledgement.code().into(),
-        segment: fault.segment.clone(),
-        field: i32::try_from(fault.field).unwrap_or(0),
-        reason: fault.reason.clone(),
     }
 }
 

@@ -490,3 +490,26 @@ pub async fn withdraw_resource(
     .rows_affected();
     Ok(withdrawn)
 }
+
+/// The external ids of the encounters the feed `source` stored with
+/// `attribute` set to `key`: what [`withdraw_resource`] would withdraw.
+pub async fn resource_encounters(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    source: &str,
+    attribute: &str,
+    key: &str,
+) -> Result<Vec<String>> {
+    let ids = sqlx::query_scalar!(
+        r#"select external_id from encounter
+           where organisation_id = $1 and source = $2 and attributes ->> $3 = $4
+           order by occur_time, receive_seq"#,
+        organisation_id,
+        source,
+        attribute,
+        key,
+    )
+    .fetch_all(connection)
+    .await?;
+    Ok(ids)
+}

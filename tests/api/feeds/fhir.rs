@@ -298,3 +298,48 @@ async fn a_key_of_one_organisation_never_stores_through_anothers_feed() {
     assert!(stored(&app, &a_key).await.is_empty());
     assert!(stored(&app, &b.admin_key).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_preview_maps_an_encounter_and_stores_nothing() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let feed = app.create_feed(&key, demo_fhir_feed()).await;
+    let preview = |message: Vec<u8>| {
+        let app = &app;
+        let key = &key;
+        let feed_id = feed.id.clone();
+        async move {
+            app.feeds()
+                .await
+                .preview_feed_message(crate::helpers::authed(
+                    key,
+                    pb::PreviewFeedMessageRequest {
+                        feed_id,
+                        message: String::from_utf8(message).unwrap(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+
+    let stores = preview(fhir_file("encounter.json")).await;
+    assert_eq!(
+        (stores.acknowledgement.as_str(), stores.outcome.as_str()),
+        ("201", "store")
+    );
+    assert_eq!(stores.encounters.len(), 3);
+    assert!(stores.encounters.iter().all(|e| e.journey_id == "V2001"));
+
+    let refused = preview(fhir_file("wrong_type.json")).await;
+    assert_eq!(
+        (refused.acknowledgement.as_str(), refused.outcome.as_str()),
+        ("400", "reject")
+    );
+    assert_eq!(
+        refused.rejection.unwrap().segment,
+        "Encounter.location[1].period.start"
+    );
+    assert!(stored(&app, &key).await.is_empty());
+}
