@@ -98,11 +98,17 @@ create policy feed_rejection_tenant on feed_rejection
 -- their 30 days are pruned.
 grant delete on feed_control, feed_rejection to verdad_app;
 
--- The live HL7 v2 feed of a sender (lower-cased application and facility)
+-- The moments of a FHIR Encounter, found by its resource key when it is
+-- withdrawn (see src/domain/fhir, RESOURCE_ATTRIBUTE): only FHIR feeds'
+-- encounters carry the key, so the index holds nothing else.
+create index encounter_fhir_resource_idx on encounter
+    (organisation_id, (attributes ->> 'fhir.resource'))
+    where attributes ? 'fhir.resource';
+
+-- The live HL7 v2 feed of a sender (its application and facility)
 -- with its organisation's time zone, and whether it settled `control` for
--- good, in one statement: what every
--- MLLP message asks first. The settings the feed_by_sender policy reads
--- last for the statement's own transaction.
+-- good, in one statement: what every MLLP message asks first. The settings
+-- the feed_by_sender policy reads last for the statement's own transaction.
 create function verdad_hl7_feed(application text, facility text, control text)
     returns table (id uuid, organisation_id uuid, code text, mapping jsonb, time_zone text,
                    settled boolean)
@@ -111,13 +117,13 @@ create function verdad_hl7_feed(application text, facility text, control text)
 declare
     hit record;
 begin
-    perform set_config('verdad.hl7_application', application, true);
-    perform set_config('verdad.hl7_facility', facility, true);
+    perform set_config('verdad.hl7_application', lower(application), true);
+    perform set_config('verdad.hl7_facility', lower(facility), true);
     select f.id, f.organisation_id, f.code, f.mapping into hit
         from feed f
         where f.kind = 'hl7v2' and f.archive_time is null
-          and lower(f.sending_application) = application
-          and lower(f.sending_facility) = facility;
+          and lower(f.sending_application) = lower(application)
+          and lower(f.sending_facility) = lower(facility);
     if hit.id is null then
         return;
     end if;

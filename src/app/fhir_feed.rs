@@ -24,7 +24,7 @@ use crate::{
         code::Lookup,
         encounter::{NewEncounter, time_out_of_bounds},
         feed::{Feed, FhirR4Mapping, Mapping},
-        fhir::{self, BundleType, Encounter, EntryResponse, Issue, IssueType, RESOURCE_ATTRIBUTE},
+        fhir::{self, BundleType, Encounter, EntryResponse, Issue, IssueType},
     },
     error::{Error, Result},
     ingest::{Item, Origin, Outcome, ingest_batch},
@@ -181,14 +181,8 @@ impl App {
                     Settled::Store(moments) => (201, PreviewOutcome::Store(moments), control_id),
                     Settled::Withdraw(key) => {
                         let mut tx = store::begin_for(&self.pool, org).await?;
-                        let ids = store::feed::resource_encounters(
-                            &mut tx,
-                            org,
-                            &feed.code,
-                            RESOURCE_ATTRIBUTE,
-                            &key,
-                        )
-                        .await?;
+                        let ids = store::feed::resource_encounters(&mut tx, org, &feed.code, &key)
+                            .await?;
                         tx.commit().await?;
                         (200, PreviewOutcome::Withdraw(ids), control_id)
                     }
@@ -331,9 +325,7 @@ impl App {
 
     async fn withdraw_fhir(&self, org: Uuid, feed: &FhirFeed, key: &str) -> Result<u64> {
         let mut tx = store::begin_for(&self.pool, org).await?;
-        let withdrawn =
-            store::feed::withdraw_resource(&mut tx, org, &feed.code, RESOURCE_ATTRIBUTE, key)
-                .await?;
+        let withdrawn = store::feed::withdraw_resource(&mut tx, org, &feed.code, key).await?;
         tx.commit().await?;
         if withdrawn > 0 {
             self.rollups.changed(org, withdrawn as usize);
@@ -370,16 +362,20 @@ impl App {
             .collect()
     }
 
-    /// A batch: each entry on its own, answered in order.
+    /// A batch: each entry on its own, answered in order; one entry's
+    /// failure, even the server's, is that entry's answer alone.
     async fn batch(&self, org: Uuid, feed: &FhirFeed, entries: &[Value]) -> Result<FhirAnswer> {
         let mut responses = Vec::with_capacity(entries.len());
         for (index, raw) in entries.iter().enumerate() {
             let response = match fhir::read_entry(index, raw) {
                 Err(issues) => entry(400, fhir::operation_outcome(&issues)),
-                Ok(encounter) => {
-                    let settled = self.settle_fhir(org, feed, &encounter).await?;
-                    self.carry_out(org, feed, settled).await?.0
-                }
+                Ok(encounter) => match self.settle_fhir(org, feed, &encounter).await {
+                    Ok(settled) => match self.carry_out(org, feed, settled).await {
+                        Ok((response, _)) => response,
+                        Err(error) => error_entry(&error),
+                    },
+                    Err(error) => error_entry(&error),
+                },
             };
             responses.push(response);
         }
@@ -390,8 +386,9 @@ impl App {
     }
 
     /// A transaction: every entry read and mapped first; one fault refuses
-    /// the whole Bundle. Then every moment is stored in one transaction,
-    /// and withdrawals follow in another.
+    /// the whole Bundle. Then withdrawals go first, as FHIR processes a
+    /// transaction's deletes first, and every moment is stored in one
+    /// transaction after them.
     async fn transaction(
         &self,
         org: Uuid,
@@ -433,14 +430,14 @@ impl App {
                 Settled::Ignore | Settled::Refuse(..) => shares.push(Some(0)),
             }
         }
+        for key in &withdrawals {
+            self.withdraw_fhir(org, feed, key).await?;
+        }
         let fresh = if moments.is_empty() {
             Vec::new()
         } else {
             self.store_moments(org, moments).await?
         };
-        for key in &withdrawals {
-            self.withdraw_fhir(org, feed, key).await?;
-        }
         let mut rest = fresh.as_slice();
         let responses = shares
             .into_iter()
@@ -480,6 +477,38 @@ fn stored_entry(stored: usize, count: usize) -> EntryResponse {
             "{count} moments: {stored} stored, {} already stored",
             count - stored
         )),
+    )
+}
+
+/// The HTTP status and issue type FHIR answers an error of the core with.
+pub fn fhir_status(error: &Error) -> (u16, IssueType) {
+    match error {
+        Error::InvalidArgument(_) | Error::Malformed { .. } => (400, IssueType::Invalid),
+        Error::Cancelled => (400, IssueType::Incomplete),
+        Error::Unauthenticated { .. } => (401, IssueType::Login),
+        Error::PermissionDenied { .. } => (403, IssueType::Forbidden),
+        Error::NotFound { .. } => (404, IssueType::NotFound),
+        Error::AlreadyExists { .. } => (409, IssueType::Duplicate),
+        Error::FailedPrecondition { .. } => (422, IssueType::BusinessRule),
+        Error::MessageTooLarge { .. } | Error::AnswerTooLarge { .. } => (413, IssueType::TooCostly),
+        Error::DeadlineExceeded { .. } | Error::StatementTimeout => (504, IssueType::Timeout),
+        Error::Unavailable { .. } | Error::Aborted | Error::WatchFellBehind { .. } => {
+            (503, IssueType::Transient)
+        }
+        Error::Database(_) | Error::Internal(_) => (500, IssueType::Exception),
+    }
+}
+
+/// A batch entry that failed with `error`: its own answer, the cause of a
+/// server fault logged and not told.
+fn error_entry(error: &Error) -> EntryResponse {
+    let (status, code) = fhir_status(error);
+    if status >= 500 {
+        tracing::error!(%error, "a FHIR batch entry failed");
+    }
+    entry(
+        status,
+        fhir::operation_outcome(&[Issue::error(code, error.public_message(), None)]),
     )
 }
 

@@ -81,6 +81,29 @@ impl App {
             Ok(parsed) => parsed.header.clone(),
             Err(unread) => unread.0.clone(),
         };
+        let no_feed = |header: Header, fault: Fault| {
+            crate::telemetry::meters::feed_message("unknown_sender");
+            tracing::warn!(
+                sending_application = %loggable(&header.sending_application),
+                sending_facility = %loggable(&header.sending_facility),
+                control_id = %loggable(&header.control_id),
+                reason = %fault.reason,
+                "refused an HL7 message of no feed"
+            );
+            Receipt::refuse(header, fault)
+        };
+        if header.sending_application.is_empty() {
+            let fault = match parsed {
+                Err(unread) => unread.1,
+                Ok(_) => Fault::reject(
+                    ErrorCode::RequiredFieldMissing,
+                    "MSH",
+                    3,
+                    "MSH-3 (sending application) is empty",
+                ),
+            };
+            return no_feed(header, fault);
+        }
         let feed = match store::feed::for_sender(
             &self.pool,
             &header.sending_application,
@@ -91,28 +114,29 @@ impl App {
         {
             Ok(Some(feed)) => feed,
             Ok(None) => {
-                let fault = match parsed {
-                    Err(unread) if header.sending_application.is_empty() => unread.1,
-                    _ => Fault::reject(
-                        ErrorCode::UnknownKeyIdentifier,
-                        "MSH",
-                        3,
-                        "MSH-3 and MSH-4 name no live feed",
-                    ),
-                };
-                crate::telemetry::meters::feed_message("unknown_sender");
-                tracing::warn!(
-                    sending_application = %header.sending_application,
-                    sending_facility = %header.sending_facility,
-                    control_id = %header.control_id,
-                    reason = %fault.reason,
-                    "refused an HL7 message of no feed"
+                let fault = Fault::reject(
+                    ErrorCode::UnknownKeyIdentifier,
+                    "MSH",
+                    3,
+                    "MSH-3 and MSH-4 name no live feed",
                 );
-                return Receipt::refuse(header, fault);
+                return no_feed(header, fault);
             }
             Err(error) => return unavailable(header, &error),
         };
-        let outcome = self.settle(&feed, &delivery, parsed).await;
+        // A feed pinned to client certificates knows nothing of a message
+        // on any other connection: anyone could have sent it, so it is not
+        // the feed's to list.
+        if !presented_pinned(&feed, &delivery) {
+            let fault = Fault::reject(
+                ErrorCode::UnknownKeyIdentifier,
+                "MSH",
+                3,
+                "the feed takes messages only over TLS with one of its client certificates",
+            );
+            return no_feed(header, fault);
+        }
+        let outcome = self.settle(&feed, parsed).await;
         match outcome {
             Ok((tallied, receipt)) => {
                 self.feed_tally.add(feed.organisation_id, feed.id, tallied);
@@ -136,7 +160,6 @@ impl App {
     async fn settle(
         &self,
         feed: &SenderFeed,
-        delivery: &Delivery<'_>,
         parsed: std::result::Result<hl7::Parsed, hl7::Unread>,
     ) -> Result<(Tallied, Receipt)> {
         let Mapping::Hl7v2(mapping) = &feed.mapping else {
@@ -144,28 +167,12 @@ impl App {
                 "an HL7 v2 sender's feed has no HL7 v2 mapping",
             ));
         };
-        let pinned = &mapping.client_certificates;
-        let certificate_fault = (!pinned.is_empty()
-            && !delivery
-                .client_certificate
-                .is_some_and(|c| pinned.iter().any(|p| p == c)))
-        .then(|| {
-            Fault::reject(
-                ErrorCode::UnknownKeyIdentifier,
-                "MSH",
-                3,
-                "the feed takes messages only over TLS with one of its client certificates",
-            )
-        });
-        let parsed = match (parsed, certificate_fault) {
-            (Err(unread), _) => {
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(unread) => {
                 let (header, fault) = *unread;
                 return self.reject(feed, header, fault).await;
             }
-            (Ok(hl7::Parsed { header, .. }), Some(fault)) => {
-                return self.reject(feed, header, fault).await;
-            }
-            (Ok(parsed), None) => parsed,
         };
         let header = parsed.header.clone();
         if feed.settled {
@@ -337,6 +344,29 @@ fn refusal(error: &Error) -> Option<Fault> {
             error.public_message()
         ),
     ))
+}
+
+/// Whether the delivery came with a certificate `feed` pins, when it pins
+/// any.
+fn presented_pinned(feed: &SenderFeed, delivery: &Delivery<'_>) -> bool {
+    let Mapping::Hl7v2(mapping) = &feed.mapping else {
+        return false;
+    };
+    let pinned = &mapping.client_certificates;
+    pinned.is_empty()
+        || delivery
+            .client_certificate
+            .is_some_and(|presented| pinned.iter().any(|p| p == presented))
+}
+
+/// A value a stranger sent, fit for a log line: its first 64 characters,
+/// control characters replaced.
+fn loggable(value: &str) -> String {
+    value
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The server could not settle the message: AR, so that the engine sends

@@ -98,9 +98,11 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_MLLP_ADDR")]
     pub mllp_addr: Option<SocketAddr>,
 
-    /// Largest HL7 v2 message, in bytes; a larger one is answered AR.
-    #[arg(long, env = "VERDAD_MLLP_MAX_MESSAGE_BYTES", default_value_t = crate::mllp::DEFAULT_MAX_MESSAGE_BYTES)]
-    pub mllp_max_message_bytes: usize,
+    /// Largest HL7 v2 message, in bytes (1 KiB to 64 MiB); a larger one is
+    /// answered AR.
+    #[arg(long, env = "VERDAD_MLLP_MAX_MESSAGE_BYTES", default_value_t = crate::mllp::DEFAULT_MAX_MESSAGE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub mllp_max_message_bytes: u64,
 
     /// How long an MLLP connection may sit without a message before the
     /// server closes it; engines reconnect when they next send.

@@ -189,7 +189,7 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         cors_origins: args.cors_origins.clone(),
         mllp: args.mllp_addr.map(|addr| MllpSettings {
             listen_addr: addr,
-            max_message_bytes: args.mllp_max_message_bytes,
+            max_message_bytes: usize::try_from(args.mllp_max_message_bytes).unwrap_or(usize::MAX),
             idle_timeout: args.mllp_idle_timeout,
             tls: match (&args.mllp_tls_cert, &args.mllp_tls_key) {
                 (Some(certificate), Some(key)) => Some(MllpTls {

@@ -15,7 +15,7 @@ use tonic::{Code, body::Body};
 
 use super::Door;
 use crate::{
-    app::fhir_feed::{FhirAnswer, FhirRequest},
+    app::fhir_feed::{FhirAnswer, FhirRequest, fhir_status},
     domain::fhir::{Issue, IssueType, operation_outcome},
     error::Error,
     telemetry::{self, meters},
@@ -155,21 +155,11 @@ fn prefers_minimal(headers: &http::HeaderMap) -> bool {
         .any(|part| part.trim().eq_ignore_ascii_case("return=minimal"))
 }
 
-/// An error of the core as FHIR answers it: the HTTP status of its code
+/// An error of the core as FHIR answers it: the HTTP status of its kind
 /// and an OperationOutcome saying what the gRPC door's message says.
 fn answer_error(error: &Error, start: Instant) -> http::Response<Body> {
-    let (status, issue) = match error.code_name() {
-        "INVALID_ARGUMENT" => (400, IssueType::Invalid),
-        "UNAUTHENTICATED" => (401, IssueType::Login),
-        "PERMISSION_DENIED" => (403, IssueType::Forbidden),
-        "NOT_FOUND" => (404, IssueType::NotFound),
-        "FAILED_PRECONDITION" => (422, IssueType::BusinessRule),
-        "RESOURCE_EXHAUSTED" => (413, IssueType::TooCostly),
-        "DEADLINE_EXCEEDED" => (504, IssueType::Timeout),
-        "UNAVAILABLE" | "ABORTED" => (503, IssueType::Transient),
-        _ => (500, IssueType::Exception),
-    };
-    if status == 500 {
+    let (status, issue) = fhir_status(error);
+    if status >= 500 {
         tracing::error!(%error, "a FHIR request failed");
     }
     answer_issue(status, issue, error.public_message(), start)
@@ -192,7 +182,7 @@ fn answer_issue(
 fn finished(status: u16, start: Instant) {
     let code = match status {
         200..=299 => Code::Ok,
-        400 | 413 | 415 | 422 => Code::InvalidArgument,
+        400 | 408 | 409 | 413 | 415 | 422 => Code::InvalidArgument,
         401 => Code::Unauthenticated,
         403 => Code::PermissionDenied,
         404 => Code::NotFound,

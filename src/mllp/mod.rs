@@ -19,7 +19,7 @@ use tokio::{
     sync::{Semaphore, watch},
 };
 use tokio_rustls::TlsAcceptor;
-use tokio_util::codec::Framed;
+use tokio_util::{codec::Framed, task::TaskTracker};
 use uuid::Uuid;
 
 use crate::{
@@ -52,7 +52,8 @@ pub struct MllpSettings {
 }
 
 /// Accepts connections until `stopping` turns true; each connection then
-/// finishes the message it is on and closes.
+/// finishes the message it is on and closes, and this returns once they
+/// all have.
 pub async fn serve(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
@@ -61,10 +62,11 @@ pub async fn serve(
     mut stopping: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stopping.wait_for(|stop| *stop) => return,
+            _ = stopping.wait_for(|stop| *stop) => break,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -83,7 +85,7 @@ pub async fn serve(
         let settings = settings.clone();
         let stopping = stopping.clone();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             meters::mllp_connections(1.0);
             let _ = stream.set_nodelay(true);
             match acceptor {
@@ -110,6 +112,8 @@ pub async fn serve(
             drop(slot);
         });
     }
+    connections.close();
+    connections.wait().await;
 }
 
 /// Reads messages off one connection and answers each in turn.

@@ -341,7 +341,14 @@ impl Application {
         // What it has not folded in yet stays pending, for the next start.
         applier.abort();
         feed.stop();
-        if let Some(mllp_door) = mllp_door {
+        // The MLLP connections finish the message each is on, within the
+        // grace period.
+        if let Some(mut mllp_door) = mllp_door
+            && tokio::time::timeout(settings.shutdown_grace, &mut mllp_door)
+                .await
+                .is_err()
+        {
+            tracing::warn!("grace period over: cutting the MLLP connections still running");
             mllp_door.abort();
         }
         tally_writer.abort();

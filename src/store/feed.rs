@@ -9,6 +9,7 @@ use crate::{
     domain::feed::{
         Acknowledgement, Feed, FeedCounts, Mapping, NewFeed, REJECTIONS_KEPT_DAYS, Rejection,
     },
+    domain::hl7::TRIGGER_ATTRIBUTE,
     error::{Error, Result},
 };
 
@@ -257,8 +258,8 @@ pub async fn for_sender(
                   mapping as "mapping!: Json<Mapping>", time_zone as "time_zone!",
                   settled as "settled!"
            from verdad_hl7_feed($1, $2, $3)"#,
-        application.to_lowercase(),
-        facility.to_lowercase(),
+        application,
+        facility,
         control_id,
     )
     .fetch_optional(pool)
@@ -387,9 +388,9 @@ pub async fn list_rejections(
         .collect()
 }
 
-/// The external id of the encounter a cancel of `events` (trigger events)
-/// would withdraw: the latest one standing that the feed `source` stored in
-/// `journey_id` for one of those events.
+/// The encounter a cancel of `events` (trigger events) would withdraw: the
+/// latest one standing that the feed `source` stored in `journey_id` for
+/// one of those events.
 pub async fn cancelled_encounter(
     connection: &mut PgConnection,
     organisation_id: Uuid,
@@ -401,12 +402,14 @@ pub async fn cancelled_encounter(
     let row = sqlx::query!(
         r#"select id, external_id from encounter
            where organisation_id = $1 and journey_id = $2 and source = $3
-             and attributes ->> 'hl7.trigger_event' = any($4)
+             and attributes ->> $4 = any($5)
            order by occur_time desc, receive_seq desc
-           limit 1"#,
+           limit 1
+           for update"#,
         organisation_id,
         journey_id,
         source,
+        TRIGGER_ATTRIBUTE,
         &events,
     )
     .fetch_optional(connection)
@@ -417,7 +420,8 @@ pub async fn cancelled_encounter(
 /// Withdraws what a cancel of `events` cancels (see
 /// [`cancelled_encounter`]), and settles both that message's control id and
 /// the cancel's (`cancel_control_id`) for good. Returns the external ids
-/// withdrawn: none when there was nothing to withdraw.
+/// withdrawn: none when there was nothing to withdraw, or when the cancel
+/// was settled already (a resend, even one that raced the first).
 pub async fn withdraw(
     connection: &mut PgConnection,
     organisation_id: Uuid,
@@ -427,62 +431,75 @@ pub async fn withdraw(
     events: &[&str],
     cancel_control_id: &str,
 ) -> Result<Vec<String>> {
-    let target = cancelled_encounter(
+    // The cancel is settled first: a resend racing it waits on this row
+    // and then finds it taken, so no cancel withdraws twice.
+    let first = sqlx::query_scalar!(
+        r#"insert into feed_control (organisation_id, feed_id, control_id, kind, journey_id)
+           values ($1, $2, $3, 'cancel', $4)
+           on conflict do nothing
+           returning true as "first!""#,
+        organisation_id,
+        feed_id,
+        cancel_control_id,
+        journey_id,
+    )
+    .fetch_optional(&mut *connection)
+    .await?;
+    if first.is_none() {
+        return Ok(Vec::new());
+    }
+    let Some((id, external_id)) = cancelled_encounter(
         &mut *connection,
         organisation_id,
         source,
         journey_id,
         events,
     )
-    .await?;
-    let mut settled = vec![(cancel_control_id.to_owned(), "cancel")];
-    let mut withdrawn = Vec::new();
-    if let Some((id, external_id)) = target {
-        sqlx::query!(
-            "delete from encounter where organisation_id = $1 and id = $2",
-            organisation_id,
-            id,
-        )
-        .execute(&mut *connection)
-        .await?;
-        settled.push((external_id.clone(), "withdrawn"));
-        withdrawn.push(external_id);
-    }
-    let (controls, kinds): (Vec<String>, Vec<String>) = settled
-        .into_iter()
-        .map(|(control, kind)| (control, kind.to_owned()))
-        .unzip();
+    .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let gone = sqlx::query!(
+        "delete from encounter where organisation_id = $1 and id = $2",
+        organisation_id,
+        id,
+    )
+    .execute(&mut *connection)
+    .await?
+    .rows_affected();
     sqlx::query!(
         r#"insert into feed_control (organisation_id, feed_id, control_id, kind, journey_id)
-           select $1, $2, control_id, kind, $3
-           from unnest($4::text[], $5::text[]) as c (control_id, kind)
+           values ($1, $2, $3, 'withdrawn', $4)
            on conflict do nothing"#,
         organisation_id,
         feed_id,
+        external_id,
         journey_id,
-        &controls,
-        &kinds,
     )
     .execute(&mut *connection)
     .await?;
-    Ok(withdrawn)
+    Ok(if gone > 0 {
+        vec![external_id]
+    } else {
+        Vec::new()
+    })
 }
 
-/// Withdraws every encounter the feed `source` stored with `attribute`
-/// set to `key` (a FHIR Encounter's moments); how many there were.
+/// Withdraws every encounter the feed `source` stored under the FHIR
+/// resource `key` (its `fhir.resource` attribute, which an index of its
+/// own finds); how many there were.
 pub async fn withdraw_resource(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     source: &str,
-    attribute: &str,
     key: &str,
 ) -> Result<u64> {
     let withdrawn = sqlx::query!(
         r#"delete from encounter
-           where organisation_id = $1 and source = $2 and attributes ->> $3 = $4"#,
+           where organisation_id = $1 and attributes ? 'fhir.resource'
+             and attributes ->> 'fhir.resource' = $3 and source = $2"#,
         organisation_id,
         source,
-        attribute,
         key,
     )
     .execute(connection)
@@ -491,22 +508,21 @@ pub async fn withdraw_resource(
     Ok(withdrawn)
 }
 
-/// The external ids of the encounters the feed `source` stored with
-/// `attribute` set to `key`: what [`withdraw_resource`] would withdraw.
+/// The external ids of the encounters [`withdraw_resource`] would
+/// withdraw.
 pub async fn resource_encounters(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     source: &str,
-    attribute: &str,
     key: &str,
 ) -> Result<Vec<String>> {
     let ids = sqlx::query_scalar!(
         r#"select external_id from encounter
-           where organisation_id = $1 and source = $2 and attributes ->> $3 = $4
+           where organisation_id = $1 and attributes ? 'fhir.resource'
+             and attributes ->> 'fhir.resource' = $3 and source = $2
            order by occur_time, receive_seq"#,
         organisation_id,
         source,
-        attribute,
         key,
     )
     .fetch_all(connection)

@@ -14,8 +14,8 @@ use er7::Message;
 use super::{
     code::Lookup,
     encounter::{
-        CUSTOMER_REF_MAX_CHARS, JOURNEY_ID_MAX_CHARS, NewEncounter, STAFF_REF_MAX_CHARS, reference,
-        time_out_of_bounds,
+        CUSTOMER_REF_MAX_CHARS, EXTERNAL_ID_MAX_CHARS, JOURNEY_ID_MAX_CHARS, NewEncounter,
+        STAFF_REF_MAX_CHARS, reference, time_out_of_bounds,
     },
     feed::{Acknowledgement, FieldPath, Hl7v2Mapping},
 };
@@ -177,10 +177,44 @@ pub fn salvage_header(bytes: &[u8]) -> Header {
 /// could be read, and why.
 pub type Unread = Box<(Header, Fault)>;
 
+/// The most delimiters a message may hold. An ADT message has a few
+/// hundred; the parser keeps a small allocation per field, component and
+/// repetition, so a message of nothing but delimiters would cost a hundred
+/// times its size.
+pub const MAX_DELIMITERS: usize = 50_000;
+
+/// Whether `bytes` hold more delimiters (of the standard set, or of the
+/// message's own MSH-1 and MSH-2) than a message may.
+fn too_many_delimiters(bytes: &[u8]) -> bool {
+    let mut delimiters = *b"|^~\\&";
+    if let Some(own) = bytes.get(3..8) {
+        delimiters.copy_from_slice(own);
+    }
+    bytes
+        .iter()
+        .filter(|b| delimiters.contains(b) || **b == b'\r' || **b == b'\n')
+        .count()
+        > MAX_DELIMITERS
+}
+
 /// Decodes and parses a message; a message that is not HL7 v2 (no MSH, an
 /// unknown character set, no control id, a version other than 2.x) is
-/// rejected.
+/// rejected, and so is one that is not for production (MSH-11 other than
+/// P).
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Unread> {
+    if too_many_delimiters(bytes) {
+        return Err(Box::new((
+            salvage_header(bytes.get(..4096).unwrap_or(bytes)),
+            Fault::reject(
+                ErrorCode::SegmentSequence,
+                "",
+                0,
+                format!(
+                    "the message holds more than {MAX_DELIMITERS} fields, components and segments"
+                ),
+            ),
+        )));
+    }
     let text: Cow<'_, str> = charset::decode(bytes).map_err(|e| {
         Box::new((
             salvage_header(bytes),
@@ -209,6 +243,23 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Unread> {
             ErrorCode::RequiredFieldMissing,
             10,
             "MSH-10 (message control id) is empty",
+        );
+    }
+    if header.control_id.chars().count() > EXTERNAL_ID_MAX_CHARS {
+        return refuse(
+            ErrorCode::DataTypeError,
+            10,
+            &format!(
+                "MSH-10 (message control id) is longer than {EXTERNAL_ID_MAX_CHARS} characters"
+            ),
+        );
+    }
+    // Training and debugging messages are not care that happened.
+    if !(header.processing_id.is_empty() || header.processing_id.eq_ignore_ascii_case("P")) {
+        return refuse(
+            ErrorCode::UnsupportedProcessingId,
+            11,
+            "MSH-11 (processing id) must be P (production): training and debugging messages are not stored",
         );
     }
     if header.message_type.is_empty() || header.trigger_event.is_empty() {

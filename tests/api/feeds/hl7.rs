@@ -514,5 +514,33 @@ async fn a_feed_pinned_to_certificates_refuses_plain_connections() {
 
     ack.assert("AR", "A04-0001");
     assert!(stored(&app, &key).await.is_empty());
-    assert_eq!(app.rejections(&key, &feed.id).await.len(), 1);
+    assert!(app.rejections(&key, &feed.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn training_messages_and_long_control_ids_are_rejected() {
+    let app = spawn_app().await;
+    let (key, _) = demo_with_feed(&app).await;
+    let mut mllp = Mllp::connect(&app).await;
+    let message = |control: &str, processing: &str| {
+        format!(
+            "MSH|^~\\&|EPIC|MAIN|||20261201100000||ADT^A04|{control}|{processing}|2.5\r\
+             EVN|A04|20261201095500\r\
+             PV1|1|O|RECEPTION||||||||||||||||V1\r"
+        )
+    };
+
+    let ack = mllp.send(message("TRAIN-1", "T").as_bytes()).await;
+    ack.assert("AR", "TRAIN-1");
+    assert_eq!((ack.field.as_str(), ack.error_code.as_str()), ("11", "202"));
+
+    let long = "X".repeat(3000);
+    let ack = mllp.send(message(&long, "P").as_bytes()).await;
+    assert_eq!((ack.code.as_str(), ack.field.as_str()), ("AR", "10"));
+
+    // The connection goes on, and nothing was stored.
+    mllp.send(message("OK-1", "P").as_bytes())
+        .await
+        .assert("AA", "OK-1");
+    assert_eq!(external_ids(&stored(&app, &key).await), ["OK-1"]);
 }

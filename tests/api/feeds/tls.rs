@@ -87,5 +87,6 @@ async fn a_client_ca_requires_a_certificate_and_feeds_pin_theirs() {
         .assert("AR", "A09-0001");
 
     assert_eq!(app.count_encounters(&key).await, 1);
-    assert_eq!(app.rejections(&key, &feed.id).await.len(), 1);
+    // Anyone could have sent it: not the feed's to list.
+    assert!(app.rejections(&key, &feed.id).await.is_empty());
 }
