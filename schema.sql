@@ -142,13 +142,13 @@ CREATE FUNCTION public.verdad_hl7_feed(application text, facility text, control 
 declare
     hit record;
 begin
-    perform set_config('verdad.hl7_application', application, true);
-    perform set_config('verdad.hl7_facility', facility, true);
+    perform set_config('verdad.hl7_application', lower(application), true);
+    perform set_config('verdad.hl7_facility', lower(facility), true);
     select f.id, f.organisation_id, f.code, f.mapping into hit
         from feed f
         where f.kind = 'hl7v2' and f.archive_time is null
-          and lower(f.sending_application) = application
-          and lower(f.sending_facility) = facility;
+          and lower(f.sending_application) = lower(application)
+          and lower(f.sending_facility) = lower(facility);
     if hit.id is null then
         return;
     end if;
@@ -984,6 +984,8 @@ ALTER TABLE ONLY public.touchpoint
 CREATE INDEX api_key_organisation_idx ON public.api_key USING btree (organisation_id, id);
 
 CREATE INDEX encounter_customer_idx ON public.encounter USING btree (organisation_id, customer_hash) WHERE (customer_hash IS NOT NULL);
+
+CREATE INDEX encounter_fhir_resource_idx ON public.encounter USING btree (organisation_id, ((attributes ->> 'fhir.resource'::text))) WHERE (attributes ? 'fhir.resource'::text);
 
 CREATE INDEX encounter_journey_cover_idx ON public.encounter USING btree (organisation_id, journey_id, occur_time, receive_seq) INCLUDE (touchpoint_id, staff_ref);
 

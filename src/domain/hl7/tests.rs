@@ -174,3 +174,23 @@ fn escapes_and_custom_delimiters_are_honoured() {
     assert_eq!(moment.journey_id, "V#9");
     assert_eq!(moment.customer_ref.as_deref(), Some("MRN@1"));
 }
+
+#[test]
+fn a_flood_of_delimiters_is_rejected_before_it_is_parsed() {
+    let mut flood = b"MSH|^~\\&|EPIC|MAIN|||20261130||ADT^A04|C1|P|2.5\rNTE|".to_vec();
+    flood.extend(std::iter::repeat_n(b'^', MAX_DELIMITERS));
+    let unread = parse(&flood).err().unwrap();
+    assert_eq!(unread.0.control_id, "C1");
+    assert_eq!(unread.1.acknowledgement, Acknowledgement::Reject);
+}
+
+#[test]
+fn only_production_messages_are_taken() {
+    let test = message("A04", "20261130101400", "MRN1", "E|ER||||||||||||||||V1")
+        .replacen("|P|2.5.1", "|T|2.5.1", 1);
+    let fault = mapped(&test).unwrap_err();
+    assert_eq!(
+        (fault.code, fault.field),
+        (ErrorCode::UnsupportedProcessingId, 11)
+    );
+}
