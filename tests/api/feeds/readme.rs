@@ -52,5 +52,7 @@ async fn the_readmes_feed_walk_through_works_against_the_demo_hospital() {
     );
     assert!(stdout.contains("MSA|AA|A04-0001"), "{stdout}");
     assert!(stdout.contains("\"externalId\":\"A04-0001\""), "{stdout}");
+    assert!(stdout.contains("moments: 3 stored"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("201"), "{stdout}");
     assert!(!stdout.contains("\"error\""), "{stdout}");
 }
