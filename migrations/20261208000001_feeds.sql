@@ -51,8 +51,10 @@ create policy feed_by_sender on feed for select
            and lower(sending_facility) = current_setting('verdad.hl7_facility', true));
 
 -- Control ids a feed has settled for good: those whose encounters a cancel
--- withdrew (so that a resent original does not bring them back), and the
--- cancels themselves (so that a resent cancel withdraws nothing more).
+-- withdrew (so that a resent original does not bring them back), the
+-- cancels themselves (so that a resent cancel withdraws nothing more), and
+-- the keys of withdrawn FHIR Encounters (journey '' for those: a key is a
+-- digest that names nobody).
 create table feed_control (
     organisation_id uuid not null,
     feed_id uuid not null,

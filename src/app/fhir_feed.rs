@@ -56,6 +56,9 @@ enum Settled {
     Withdraw(String),
     /// No rule matched.
     Ignore,
+    /// The Encounter was withdrawn before: a late resend of an earlier
+    /// version, which must not bring its moments back.
+    Withdrawn,
     /// Refused with this status.
     Refuse(u16, Vec<Issue>),
 }
@@ -186,7 +189,9 @@ impl App {
                         tx.commit().await?;
                         (200, PreviewOutcome::Withdraw(ids), control_id)
                     }
-                    Settled::Ignore => (200, PreviewOutcome::Ignore, control_id),
+                    Settled::Ignore | Settled::Withdrawn => {
+                        (200, PreviewOutcome::Ignore, control_id)
+                    }
                     Settled::Refuse(status, issues) => (status, refusal(&issues), control_id),
                 }
             }
@@ -218,6 +223,15 @@ impl App {
             Ok(moments) => moments,
             Err(issues) => return Ok(Settled::Refuse(422, issues)),
         };
+        // Moments need the resource's identifier, so its key is there.
+        if let Ok(key) = fhir::resource_key(encounter, &feed.mapping) {
+            let mut tx = store::begin_for(&self.pool, org).await?;
+            let settled = store::feed::is_settled(&mut tx, org, feed.id, &key).await?;
+            tx.commit().await?;
+            if settled {
+                return Ok(Settled::Withdrawn);
+            }
+        }
         let now = Utc::now();
         let mut issues = Vec::new();
         let mut checked = Vec::with_capacity(moments.len());
@@ -303,6 +317,7 @@ impl App {
                 ),
                 0,
             ),
+            Settled::Withdrawn => (entry(200, withdrawn_before()), 0),
             Settled::Withdraw(key) => {
                 let withdrawn = self.withdraw_fhir(org, feed, &key).await?;
                 (
@@ -323,9 +338,12 @@ impl App {
         })
     }
 
+    /// Withdraws the moments of the resource `key`, and settles the key for
+    /// good, so that a late resend of an earlier version stores nothing.
     async fn withdraw_fhir(&self, org: Uuid, feed: &FhirFeed, key: &str) -> Result<u64> {
         let mut tx = store::begin_for(&self.pool, org).await?;
         let withdrawn = store::feed::withdraw_resource(&mut tx, org, &feed.code, key).await?;
+        store::feed::settle_resource(&mut tx, org, feed.id, key).await?;
         tx.commit().await?;
         if withdrawn > 0 {
             self.rollups.changed(org, withdrawn as usize);
@@ -427,7 +445,7 @@ impl App {
                     shares.push(None);
                     withdrawals.push(key);
                 }
-                Settled::Ignore | Settled::Refuse(..) => shares.push(Some(0)),
+                Settled::Ignore | Settled::Withdrawn | Settled::Refuse(..) => shares.push(Some(0)),
             }
         }
         for key in &withdrawals {
@@ -477,6 +495,12 @@ fn stored_entry(stored: usize, count: usize) -> EntryResponse {
             "{count} moments: {stored} stored, {} already stored",
             count - stored
         )),
+    )
+}
+
+fn withdrawn_before() -> Value {
+    fhir::outcome_information(
+        "this Encounter was withdrawn (entered-in-error or cancelled): nothing stored",
     )
 }
 

@@ -529,3 +529,46 @@ pub async fn resource_encounters(
     .await?;
     Ok(ids)
 }
+
+/// Settles the FHIR resource `key` of the feed `feed_id` for good: it was
+/// withdrawn. Resource keys are digests, no journey's, so erasure leaves
+/// them (they name nobody).
+pub async fn settle_resource(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    feed_id: Uuid,
+    key: &str,
+) -> Result<()> {
+    sqlx::query!(
+        r#"insert into feed_control (organisation_id, feed_id, control_id, kind, journey_id)
+           values ($1, $2, $3, 'withdrawn', '')
+           on conflict do nothing"#,
+        organisation_id,
+        feed_id,
+        key,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Whether the feed `feed_id` settled `control_id` (a control id, or a
+/// FHIR resource key) for good.
+pub async fn is_settled(
+    connection: &mut PgConnection,
+    organisation_id: Uuid,
+    feed_id: Uuid,
+    control_id: &str,
+) -> Result<bool> {
+    let settled = sqlx::query_scalar!(
+        r#"select exists (select 1 from feed_control
+                          where organisation_id = $1 and feed_id = $2 and control_id = $3)
+           as "settled!""#,
+        organisation_id,
+        feed_id,
+        control_id,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(settled)
+}

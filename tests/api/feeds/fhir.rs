@@ -122,6 +122,18 @@ async fn an_encounter_entered_in_error_withdraws_its_moments() {
 
     assert_eq!(withdrawn.status, 200, "{:?}", withdrawn.body);
     assert!(stored(&app, &key).await.is_empty());
+
+    // A late resend of the earlier version does not bring them back.
+    let late = app
+        .fhir_post(
+            &key,
+            "/Encounter",
+            Some("ehr-fhir"),
+            fhir_file("encounter.json"),
+        )
+        .await;
+    assert_eq!(late.status, 200, "{:?}", late.body);
+    assert!(stored(&app, &key).await.is_empty());
 }
 
 #[tokio::test]
