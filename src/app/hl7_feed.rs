@@ -136,7 +136,9 @@ impl App {
             );
             return no_feed(header, fault);
         }
-        let outcome = self.settle(&feed, parsed).await;
+        // A message over the limit is not read again.
+        let retry = delivery.too_large.is_none().then_some(delivery.bytes);
+        let outcome = self.settle(&feed, parsed, retry).await;
         match outcome {
             Ok((tallied, receipt)) => {
                 self.feed_tally.add(feed.organisation_id, feed.id, tallied);
@@ -161,11 +163,18 @@ impl App {
         &self,
         feed: &SenderFeed,
         parsed: std::result::Result<hl7::Parsed, hl7::Unread>,
+        retry: Option<&[u8]>,
     ) -> Result<(Tallied, Receipt)> {
         let Mapping::Hl7v2(mapping) = &feed.mapping else {
             return Err(Error::internal(
                 "an HL7 v2 sender's feed has no HL7 v2 mapping",
             ));
+        };
+        // A sender that uses a character set without naming it: read again
+        // in the one its feed gives.
+        let parsed = match (parsed, retry, mapping.default_charset()) {
+            (Err(_), Some(bytes), Some(default)) => hl7::parse_with(bytes, Some(default)),
+            (parsed, _, _) => parsed,
         };
         let parsed = match parsed {
             Ok(parsed) => parsed,
@@ -268,7 +277,7 @@ impl App {
         zone: Tz,
         message: &str,
     ) -> Result<FeedPreview> {
-        let parsed = match hl7::parse(message.as_bytes()) {
+        let parsed = match hl7::parse_with(message.as_bytes(), mapping.default_charset()) {
             Ok(parsed) => parsed,
             Err(unread) => {
                 let (header, fault) = *unread;

@@ -61,7 +61,7 @@ pub struct FeedCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mapping {
-    Hl7v2(Hl7v2Mapping),
+    Hl7v2(Box<Hl7v2Mapping>),
     FhirR4(FhirR4Mapping),
 }
 
@@ -186,6 +186,17 @@ pub struct Hl7v2Mapping {
     pub staff_field: Option<FieldPath>,
     /// Lower-case hexadecimal SHA-256 fingerprints.
     pub client_certificates: Vec<String>,
+    /// The character set of messages whose MSH-18 is empty and whose bytes
+    /// are not UTF-8 (an HL7 table 0211 name); empty for none.
+    #[serde(default)]
+    pub default_character_set: String,
+}
+
+impl Hl7v2Mapping {
+    /// The default character set, when there is one.
+    pub fn default_charset(&self) -> Option<&str> {
+        Some(self.default_character_set.as_str()).filter(|name| !name.is_empty())
+    }
 }
 
 impl Hl7v2Mapping {
@@ -292,6 +303,7 @@ pub struct Hl7v2Changes {
     pub customer_assigning_authority: Option<String>,
     pub staff_field: Option<Option<FieldPath>>,
     pub client_certificates: Option<Vec<String>>,
+    pub default_character_set: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -345,6 +357,7 @@ impl FeedChanges {
                 );
                 set(&mut m.staff_field, c.staff_field);
                 set(&mut m.client_certificates, c.client_certificates);
+                set(&mut m.default_character_set, c.default_character_set);
                 check_rule_count("feed.hl7v2.rules", m.rules.len())
             }
             Mapping::FhirR4(m) => {
@@ -444,6 +457,20 @@ pub fn hl7_event(field: &str, value: &str) -> Result<(String, String), FieldViol
         message_type.to_ascii_uppercase(),
         trigger.to_ascii_uppercase(),
     ))
+}
+
+/// A default character set: empty, or a name of HL7 table 0211 that the
+/// decoder knows.
+pub fn character_set(field: &str, value: &str) -> Result<String, FieldViolation> {
+    let value = value.trim();
+    if value.is_empty() || super::hl7::charset::is_known(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(FieldViolation::new(
+            field,
+            "must be a character set of HL7 table 0211 such as KS X 1001, 8859/1 or UNICODE UTF-8",
+        ))
+    }
 }
 
 /// A certificate's SHA-256 fingerprint: 64 hexadecimal digits, colons
@@ -599,7 +626,7 @@ mod tests {
 
     #[test]
     fn mappings_survive_their_stored_form() {
-        let mapping = Mapping::Hl7v2(Hl7v2Mapping {
+        let mapping = Mapping::Hl7v2(Box::new(Hl7v2Mapping {
             sending_application: "EPIC".into(),
             sending_facility: "MAIN".into(),
             rules: vec![],
@@ -608,7 +635,8 @@ mod tests {
             customer_assigning_authority: "HOSP".into(),
             staff_field: None,
             client_certificates: vec![],
-        });
+            default_character_set: String::new(),
+        }));
         let json = serde_json::to_value(&mapping).unwrap();
         assert_eq!(json["journey_field"], "PV1-19");
         assert_eq!(serde_json::from_value::<Mapping>(json).unwrap(), mapping);

@@ -15,8 +15,8 @@ use crate::{
         feed::{
             CONDITION_MAX_CHARS, DISPLAY_NAME_MAX_CHARS, FeedChanges, FhirR4Mapping, FhirR4Rule,
             FieldPath, Hl7v2Mapping, Hl7v2Rule, JourneySource, MAX_CERTIFICATES, Mapping, NewFeed,
-            Rejection, SENDER_MAX_CHARS, certificate_fingerprint, check_journey_system,
-            check_rule_count, feed_code, hl7_event, hl7_value,
+            Rejection, SENDER_MAX_CHARS, certificate_fingerprint, character_set,
+            check_journey_system, check_rule_count, feed_code, hl7_event, hl7_value,
         },
         paging,
         text::required_line,
@@ -38,6 +38,7 @@ const HL7V2_FIELDS: &[&str] = &[
     "hl7v2.customer_assigning_authority",
     "hl7v2.staff_field",
     "hl7v2.client_certificate_sha256",
+    "hl7v2.default_character_set",
 ];
 const FHIR_R4_FIELDS: &[&str] = &[
     "fhir_r4.rules",
@@ -59,6 +60,7 @@ const MASK: MaskRules = MaskRules {
         "hl7v2.customer_assigning_authority",
         "hl7v2.staff_field",
         "hl7v2.client_certificate_sha256",
+        "hl7v2.default_character_set",
         "fhir_r4.rules",
         "fhir_r4.journey_source",
         "fhir_r4.journey_identifier_system",
@@ -269,6 +271,7 @@ fn to_proto(feed: crate::domain::feed::Feed) -> pb::Feed {
             customer_assigning_authority: m.customer_assigning_authority,
             staff_field: m.staff_field.map(|f| f.to_string()).unwrap_or_default(),
             client_certificate_sha256: m.client_certificates,
+            default_character_set: m.default_character_set,
         }),
         Mapping::FhirR4(m) => pb::feed::Mapping::FhirR4(pb::FhirR4Mapping {
             rules: m
@@ -376,7 +379,9 @@ fn new_feed(feed: Option<pb::Feed>) -> Result<NewFeed, Vec<FieldViolation>> {
             ));
             None
         }
-        Some(pb::feed::Mapping::Hl7v2(m)) => hl7v2_mapping(&mut v, m).map(Mapping::Hl7v2),
+        Some(pb::feed::Mapping::Hl7v2(m)) => {
+            hl7v2_mapping(&mut v, m).map(|m| Mapping::Hl7v2(Box::new(m)))
+        }
         Some(pb::feed::Mapping::FhirR4(m)) => fhir_r4_mapping(&mut v, m).map(Mapping::FhirR4),
     };
     v.finish(|| {
@@ -405,6 +410,7 @@ fn hl7v2_mapping(v: &mut Violations, m: pb::Hl7v2Mapping) -> Option<Hl7v2Mapping
     let authority = v.check(authority(&m.customer_assigning_authority));
     let staff = v.check(staff_field(&m.staff_field));
     let certificates = v.check(certificates(&m.client_certificate_sha256));
+    let default_charset = v.check(default_character_set(&m.default_character_set));
     Some(Hl7v2Mapping {
         sending_application: application?,
         sending_facility: facility?,
@@ -414,7 +420,12 @@ fn hl7v2_mapping(v: &mut Violations, m: pb::Hl7v2Mapping) -> Option<Hl7v2Mapping
         customer_assigning_authority: authority?,
         staff_field: staff?,
         client_certificates: certificates?,
+        default_character_set: default_charset?,
     })
+}
+
+fn default_character_set(value: &str) -> Result<String, FieldViolation> {
+    character_set("feed.hl7v2.default_character_set", value)
 }
 
 fn sending_application(value: &str) -> Result<String, FieldViolation> {
@@ -616,6 +627,7 @@ fn changes(f: pb::Feed, mask: Option<FieldMask>) -> Result<FeedChanges, Vec<Fiel
         !h.customer_assigning_authority.is_empty(),
         !h.staff_field.is_empty(),
         !h.client_certificate_sha256.is_empty(),
+        !h.default_character_set.is_empty(),
         !r.rules.is_empty(),
         r.journey_source != 0,
         !r.journey_identifier_system.is_empty(),
@@ -663,6 +675,10 @@ fn changes(f: pb::Feed, mask: Option<FieldMask>) -> Result<FeedChanges, Vec<Fiel
             "hl7v2.client_certificate_sha256" => {
                 changes.hl7v2.client_certificates =
                     v.check(certificates(&h.client_certificate_sha256));
+            }
+            "hl7v2.default_character_set" => {
+                changes.hl7v2.default_character_set =
+                    v.check(default_character_set(&h.default_character_set));
             }
             "fhir_r4.rules" => changes.fhir_r4.rules = fhir_r4_rules(&mut v, &r.rules),
             "fhir_r4.journey_source" => {

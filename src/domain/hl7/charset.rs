@@ -50,16 +50,51 @@ enum Charset {
 /// named character set are an error rather than replacement characters, so
 /// that garbled names never reach storage.
 pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, CharsetError> {
+    decode_with(bytes, None)
+}
+
+/// Whether `name` is a character set [`decode`] knows (an HL7 table 0211
+/// name, spelt loosely), and not the empty one.
+pub fn is_known(name: &str) -> bool {
+    !name.trim().is_empty() && charset(name.trim().as_bytes()).is_ok()
+}
+
+/// As [`decode`], with the character set a feed's sender uses without
+/// saying so: when MSH-18 is empty and the bytes are not UTF-8, they are
+/// read in `default` (a name [`is_known`] takes).
+pub fn decode_with<'a>(
+    bytes: &'a [u8],
+    default: Option<&str>,
+) -> Result<Cow<'a, str>, CharsetError> {
     let bom = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
     let bytes = &bytes[bom..];
-    let charset = charset(msh18(bytes)?)?;
+    let declared = charset(msh18(bytes)?)?;
+    match declared {
+        Charset::Undeclared => match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Cow::Borrowed(text)),
+            Err(e) => match default
+                .map(|name| charset(name.trim().as_bytes()))
+                .transpose()?
+            {
+                Some(Charset::Undeclared) | None => Err(CharsetError::Undeclared {
+                    // Counted in the input as received, to match a hex dump.
+                    offset: bom + e.valid_up_to(),
+                }),
+                Some(default) => decode_as(bytes, default),
+            },
+        },
+        other => decode_as(bytes, other),
+    }
+}
+
+/// `bytes` in a declared character set.
+fn decode_as(bytes: &[u8], charset: Charset) -> Result<Cow<'_, str>, CharsetError> {
     match charset {
         Charset::Undeclared => {
             std::str::from_utf8(bytes)
                 .map(Cow::Borrowed)
                 .map_err(|e| CharsetError::Undeclared {
-                    // Counted in the input as received, to match a hex dump.
-                    offset: bom + e.valid_up_to(),
+                    offset: e.valid_up_to(),
                 })
         }
         Charset::Utf8 => std::str::from_utf8(bytes)
@@ -158,6 +193,27 @@ fn unsupported(name: &[u8]) -> CharsetError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_feeds_default_reads_what_msh18_does_not_name() {
+        let (korean, _, _) = encoding_rs::EUC_KR.encode("김철수");
+        let bytes = message("", &korean);
+        assert!(decode(&bytes).is_err());
+        let text = decode_with(&bytes, Some("KS X 1001")).unwrap();
+        assert!(text.contains("김철수"));
+        // Valid UTF-8 stays UTF-8; a declared set wins over the default.
+        let utf8 = message("", "김철수".as_bytes());
+        assert!(
+            decode_with(&utf8, Some("KS X 1001"))
+                .unwrap()
+                .contains("김철수")
+        );
+        let declared = message("UNICODE UTF-8", "김철수".as_bytes());
+        assert!(decode_with(&declared, Some("KS X 1001")).is_ok());
+        assert!(
+            is_known("KS X 1001") && is_known("8859/1") && !is_known("") && !is_known("EBCDIC")
+        );
+    }
 
     /// A message whose MSH-18 is `msh18`, followed by `body` bytes in a PID.
     fn message(msh18: &str, body: &[u8]) -> Vec<u8> {

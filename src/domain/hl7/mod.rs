@@ -202,6 +202,12 @@ fn too_many_delimiters(bytes: &[u8]) -> bool {
 /// rejected, and so is one that is not for production (MSH-11 other than
 /// P).
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Unread> {
+    parse_with(bytes, None)
+}
+
+/// As [`parse`], reading a message whose MSH-18 is empty and whose bytes
+/// are not UTF-8 in the feed's `default_charset`, when it has one.
+pub fn parse_with(bytes: &[u8], default_charset: Option<&str>) -> Result<Parsed, Unread> {
     if too_many_delimiters(bytes) {
         return Err(Box::new((
             salvage_header(bytes.get(..4096).unwrap_or(bytes)),
@@ -215,7 +221,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Unread> {
             ),
         )));
     }
-    let text: Cow<'_, str> = charset::decode(bytes).map_err(|e| {
+    let text: Cow<'_, str> = charset::decode_with(bytes, default_charset).map_err(|e| {
         Box::new((
             salvage_header(bytes),
             Fault::reject(ErrorCode::DataTypeError, "MSH", 18, e.to_string()),

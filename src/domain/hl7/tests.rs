@@ -32,6 +32,7 @@ fn mapping() -> Hl7v2Mapping {
         customer_assigning_authority: String::new(),
         staff_field: Some(FieldPath::parse("EVN-5").unwrap()),
         client_certificates: Vec::new(),
+        default_character_set: String::new(),
     }
 }
 

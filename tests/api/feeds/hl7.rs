@@ -544,3 +544,42 @@ async fn training_messages_and_long_control_ids_are_rejected() {
         .assert("AA", "OK-1");
     assert_eq!(external_ids(&stored(&app, &key).await), ["OK-1"]);
 }
+
+#[tokio::test]
+async fn a_feeds_default_character_set_reads_what_msh18_leaves_unsaid() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let mut feed = hl7_feed("adt", "EPIC", "MAIN", &[("A04", "접수", "reception-desk")]);
+    let feed_id = app.create_feed(&key, feed.clone()).await.id;
+    let mut mllp = Mllp::connect(&app).await;
+
+    // Without a default, EUC-KR that MSH-18 does not name is refused.
+    mllp.send(&hl7_file("euc_kr_undeclared.hl7"))
+        .await
+        .assert("AR", "EUC-0002");
+
+    if let Some(pb::feed::Mapping::Hl7v2(m)) = &mut feed.mapping {
+        m.default_character_set = "KS X 1001".into();
+    }
+    feed.id = feed_id;
+    app.feeds()
+        .await
+        .update_feed(authed(
+            &key,
+            pb::UpdateFeedRequest {
+                feed: Some(feed),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["hl7v2.default_character_set".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+
+    mllp.send(&hl7_file("euc_kr_undeclared.hl7"))
+        .await
+        .assert("AA", "EUC-0002");
+    let encounters = stored(&app, &key).await;
+    assert_eq!(external_ids(&encounters), ["EUC-0002"]);
+    assert_eq!(encounters[0].touchpoint_code, "reception-desk");
+}
