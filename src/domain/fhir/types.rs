@@ -31,32 +31,14 @@ pub(super) fn own_phrase(message: &str) -> Option<&str> {
     message.strip_prefix(OWN)
 }
 
-/// Declares a closed FHIR code system: an enum read from its codes, any
-/// other code refused without being repeated.
+/// Declares a closed FHIR code system: an enum of the crate's text enums
+/// (`text_enum!`), read from its codes, any other code refused without
+/// being repeated.
 macro_rules! fhir_code {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($variant),+
-        }
-
-        impl $name {
-            /// Every code, in the order the specification lists them.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text {
-                    $($text => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
+        crate::domain::text_enum! {
+            $(#[$meta])*
+            $name { $($variant => $text),+ }
         }
 
         impl<'de> Deserialize<'de> for $name {
