@@ -3,10 +3,14 @@
 
 use uuid::Uuid;
 
-use super::{App, Caller, Operation, Parsed, access::permit, feeds::found, hl7_feed::time_zone};
+use super::{
+    App, Caller, Operation, Parsed,
+    access::permit,
+    feeds::{found, organisation_zone},
+};
 use crate::{
     domain::{encounter::NewEncounter, feed::Mapping},
-    error::{Error, Result},
+    error::Result,
     store,
 };
 
@@ -49,12 +53,8 @@ impl App {
         let (feed_id, message) = request?;
         let mut tx = store::begin_for(&self.pool, org).await?;
         let feed = found(store::feed::get(&mut tx, org, feed_id).await?, feed_id)?;
-        let zone = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?
-            .time_zone;
+        let zone = organisation_zone(&mut tx, org).await?;
         tx.commit().await?;
-        let zone = time_zone(&zone)?;
         match &feed.mapping {
             Mapping::Hl7v2(mapping) => self.preview_hl7(org, &feed, mapping, zone, &message).await,
             Mapping::FhirR4(mapping) => {

@@ -50,14 +50,20 @@ impl FeedTally {
         let Ok(mut pending) = self.pending.lock() else {
             return;
         };
-        let delta = pending.entry((organisation_id, feed_id)).or_default();
+        let mut one = CountsDelta {
+            last_message_time: Some(Utc::now()),
+            ..CountsDelta::default()
+        };
         match tallied {
-            Tallied::Accepted => delta.accepted += 1,
-            Tallied::Duplicate => delta.duplicates += 1,
-            Tallied::Ignored => delta.ignored += 1,
-            Tallied::Rejected => delta.rejected += 1,
+            Tallied::Accepted => one.accepted = 1,
+            Tallied::Duplicate => one.duplicates = 1,
+            Tallied::Ignored => one.ignored = 1,
+            Tallied::Rejected => one.rejected = 1,
         }
-        delta.last_message_time = Some(Utc::now());
+        pending
+            .entry((organisation_id, feed_id))
+            .or_default()
+            .absorb(&one);
     }
 
     /// Writes what is pending; what fails to be written is put back.
@@ -77,12 +83,7 @@ impl FeedTally {
             if let Err(error) = written {
                 tracing::warn!(feed = %feed, %error, "could not write a feed's counts; trying again");
                 if let Ok(mut pending) = self.pending.lock() {
-                    let kept = pending.entry((org, feed)).or_default();
-                    kept.accepted += delta.accepted;
-                    kept.duplicates += delta.duplicates;
-                    kept.ignored += delta.ignored;
-                    kept.rejected += delta.rejected;
-                    kept.last_message_time = kept.last_message_time.max(delta.last_message_time);
+                    pending.entry((org, feed)).or_default().absorb(&delta);
                 }
             }
         }

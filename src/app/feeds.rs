@@ -1,6 +1,7 @@
 //! Feeds: created, read, changed and archived by admins, with the messages
 //! they refused.
 
+use chrono_tz::Tz;
 use uuid::Uuid;
 
 use super::{App, Caller, ListRequest, Operation, Parsed, access::permit};
@@ -117,6 +118,24 @@ impl App {
         let rows = rows.into_iter().map(|r| (r.id, r)).collect();
         Ok(Listing::new(rows, size, query))
     }
+}
+
+/// A time zone the organisation stores, which its checks let in only when
+/// PostgreSQL knows it; one chrono-tz lacks is the server's trouble.
+pub(super) fn time_zone(name: &str) -> Result<Tz> {
+    name.parse()
+        .map_err(|_| Error::internal(format!("the organisation's time zone {name:?} is unknown")))
+}
+
+/// The time zone of `org`, in which feeds read times without an offset.
+pub(super) async fn organisation_zone(
+    connection: &mut sqlx::PgConnection,
+    org: Uuid,
+) -> Result<Tz> {
+    let organisation = store::organisation::get(connection, org, false)
+        .await?
+        .ok_or_else(|| Error::not_found("organisation", org.to_string()))?;
+    time_zone(&organisation.time_zone)
 }
 
 pub(super) fn found(feed: Option<Feed>, id: Uuid) -> Result<Feed> {

@@ -18,6 +18,7 @@ use super::{
     access::permit,
     feed_preview::{FeedPreview, PreviewOutcome},
     feed_tally::Tallied,
+    feeds::organisation_zone,
 };
 use crate::{
     domain::{
@@ -116,10 +117,7 @@ impl App {
         let feed = store::feed::get_by_code(&mut tx, org, code)
             .await?
             .ok_or_else(|| Error::not_found("feed", code))?;
-        let zone = store::organisation::get(&mut tx, org, false)
-            .await?
-            .ok_or_else(|| Error::not_found("organisation", org.to_string()))?
-            .time_zone;
+        let zone = organisation_zone(&mut tx, org).await?;
         tx.commit().await?;
         if feed.is_archived() {
             return Err(Error::FailedPrecondition {
@@ -136,9 +134,6 @@ impl App {
                 ),
             });
         };
-        let zone = zone.parse().map_err(|_| {
-            Error::internal(format!("the organisation's time zone {zone:?} is unknown"))
-        })?;
         Ok(FhirFeed {
             id: feed.id,
             code: feed.code,

@@ -15,6 +15,7 @@ use super::{
     App,
     feed_preview::{FeedPreview, PreviewOutcome},
     feed_tally::Tallied,
+    feeds::time_zone,
 };
 use crate::{
     domain::{
@@ -328,11 +329,6 @@ fn refused_preview(control_id: String, fault: &Fault) -> FeedPreview {
             reason: fault.reason.clone(),
         },
     }
-}
-
-pub(super) fn time_zone(name: &str) -> Result<Tz> {
-    name.parse()
-        .map_err(|_| Error::internal(format!("the organisation's time zone {name:?} is unknown")))
 }
 
 /// The sender's fault in an encounter the core refused, as an AE; `None`

@@ -284,6 +284,17 @@ pub struct CountsDelta {
     pub last_message_time: Option<DateTime<Utc>>,
 }
 
+impl CountsDelta {
+    /// Adds `other` to these counts.
+    pub fn absorb(&mut self, other: &CountsDelta) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.ignored += other.ignored;
+        self.rejected += other.rejected;
+        self.last_message_time = self.last_message_time.max(other.last_message_time);
+    }
+}
+
 /// Adds `delta` to the counts of the feed `feed_id`.
 pub async fn add_counts(
     connection: &mut PgConnection,
