@@ -24,6 +24,8 @@ const PROTOS: &[&str] = &[
     "proto/verdad/v1/analysis_service.proto",
     "proto/verdad/v1/feed.proto",
     "proto/verdad/v1/feed_service.proto",
+    "proto/verdad/v1/webhook.proto",
+    "proto/verdad/v1/webhook_service.proto",
     // The HTTP door renders error details from the descriptors.
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",

@@ -128,6 +128,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.verdad_case_opened_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if exists (
+        select from webhook w
+        where w.organisation_id in (select o.organisation_id from opened o)
+          and 'recovery_case.opened' = any(w.event_types)
+    ) then
+        perform verdad_emit_case_event('recovery_case.opened', o.id)
+        from (select o.id from opened o order by o.open_time, o.id) o;
+    end if;
+    return null;
+end
+$$;
+
 CREATE FUNCTION public.verdad_current_organisation() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$ select nullif(current_setting('verdad.organisation_id', true), '')::uuid $$;
@@ -135,6 +151,61 @@ CREATE FUNCTION public.verdad_current_organisation() RETURNS uuid
 CREATE FUNCTION public.verdad_detractor(likelihood_to_recommend smallint) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ select likelihood_to_recommend <= 6 $$;
+
+CREATE FUNCTION public.verdad_emit_case_event(event_type text, case_id uuid, extra jsonb DEFAULT '{}'::jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+declare
+    c recovery_case;
+    t touchpoint;
+    event uuid;
+begin
+    select * into c from recovery_case r where r.id = case_id;
+    if not found then
+        return;
+    end if;
+    select * into t from touchpoint p
+    where p.organisation_id = c.organisation_id and p.id = c.touchpoint_id;
+    if not exists (
+        select from webhook w
+        where w.organisation_id = c.organisation_id
+          and event_type = any(w.event_types)
+          and (w.touchpoint_ids = '{}' or c.touchpoint_id = any(w.touchpoint_ids))
+          and (w.stages = '{}' or t.stage = any(w.stages))
+    ) then
+        return;
+    end if;
+    event := gen_random_uuid();
+    insert into webhook_event (id, organisation_id, type, data)
+    values (event, c.organisation_id, event_type, jsonb_strip_nulls(jsonb_build_object(
+        'recovery_case_id', c.id,
+        'kind', c.kind,
+        'status', c.status,
+        'encounter_id', c.encounter_id,
+        'touchpoint_id', c.touchpoint_id,
+        'touchpoint_code', t.code,
+        'stage', t.stage,
+        'open_time', verdad_event_time(c.open_time),
+        'due_time', verdad_event_time(c.due_time),
+        'reasons', to_jsonb(c.failure_reasons),
+        'acknowledge_time', verdad_event_time(c.acknowledge_time),
+        'resolve_time', verdad_event_time(c.resolve_time),
+        'escalation_level', c.escalation_level
+    ) || extra));
+    insert into webhook_delivery (id, organisation_id, webhook_id, event_id)
+    select gen_random_uuid(), c.organisation_id, w.id, event
+    from webhook w
+    where w.organisation_id = c.organisation_id
+      and event_type = any(w.event_types)
+      and (w.touchpoint_ids = '{}' or c.touchpoint_id = any(w.touchpoint_ids))
+      and (w.stages = '{}' or t.stage = any(w.stages))
+    order by w.id;
+end
+$$;
+
+CREATE FUNCTION public.verdad_event_time(t timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
 
 CREATE FUNCTION public.verdad_hl7_feed(application text, facility text, control text) RETURNS TABLE(id uuid, organisation_id uuid, code text, mapping jsonb, time_zone text, settled boolean)
     LANGUAGE plpgsql
@@ -761,6 +832,17 @@ CREATE TABLE public.feed_rejection (
 
 ALTER TABLE ONLY public.feed_rejection FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE public.journey_close (
+    organisation_id uuid NOT NULL,
+    journey_id text NOT NULL,
+    close_time timestamp with time zone DEFAULT now() NOT NULL,
+    reason text NOT NULL,
+    deviated boolean DEFAULT false NOT NULL,
+    CONSTRAINT journey_close_reason_check CHECK ((reason = ANY (ARRAY['feedback'::text, 'idle'::text])))
+);
+
+ALTER TABLE ONLY public.journey_close FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE public.journey_day_pair (
     organisation_id uuid NOT NULL,
     first_day date NOT NULL,
@@ -802,9 +884,16 @@ CREATE TABLE public.organisation (
     customer_key bytea,
     first_impression_seconds integer DEFAULT 15 NOT NULL,
     reference_version bigint DEFAULT 0 NOT NULL,
+    escalation_ladder jsonb DEFAULT '[]'::jsonb NOT NULL,
+    deviation_checks text[] DEFAULT '{}'::text[] NOT NULL,
+    deviation_checks_start_time timestamp with time zone,
+    journey_idle_seconds integer DEFAULT 86400 NOT NULL,
     CONSTRAINT organisation_customer_key_check CHECK (((customer_key IS NULL) OR (length(customer_key) = 32))),
+    CONSTRAINT organisation_deviation_checks_check CHECK ((deviation_checks <@ ARRAY['skipped_key_touchpoint'::text, 'key_step_out_of_order'::text])),
+    CONSTRAINT organisation_escalation_ladder_check CHECK ((jsonb_typeof(escalation_ladder) = 'array'::text)),
     CONSTRAINT organisation_failure_threshold_check CHECK (((failure_threshold >= 0) AND (failure_threshold <= 4))),
     CONSTRAINT organisation_first_impression_check CHECK (((first_impression_seconds >= 1) AND (first_impression_seconds <= 3600))),
+    CONSTRAINT organisation_journey_idle_check CHECK (((journey_idle_seconds >= 3600) AND (journey_idle_seconds <= 2592000))),
     CONSTRAINT organisation_kind_check CHECK ((kind = ANY (ARRAY['hospital'::text, 'welfare_centre'::text, 'agency'::text, 'other'::text]))),
     CONSTRAINT organisation_recovery_deadline_check CHECK (((recovery_deadline_seconds >= 60) AND (recovery_deadline_seconds <= 2592000)))
 );
@@ -814,7 +903,7 @@ ALTER TABLE ONLY public.organisation FORCE ROW LEVEL SECURITY;
 CREATE TABLE public.recovery_case (
     id uuid NOT NULL,
     organisation_id uuid NOT NULL,
-    encounter_id uuid NOT NULL,
+    encounter_id uuid,
     touchpoint_id uuid NOT NULL,
     journey_id text NOT NULL,
     status text DEFAULT 'open'::text NOT NULL,
@@ -827,7 +916,15 @@ CREATE TABLE public.recovery_case (
     original_satisfaction smallint,
     follow_up_satisfaction smallint,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
+    kind text DEFAULT 'failure'::text NOT NULL,
+    acknowledge_time timestamp with time zone,
+    overdue_time timestamp with time zone,
+    escalation_level integer DEFAULT 0 NOT NULL,
+    escalated_to text DEFAULT ''::text NOT NULL,
+    escalate_time timestamp with time zone,
     CONSTRAINT recovery_case_follow_up_check CHECK (((follow_up_satisfaction >= 1) AND (follow_up_satisfaction <= 5))),
+    CONSTRAINT recovery_case_kind_check CHECK ((kind = ANY (ARRAY['failure'::text, 'deviation'::text]))),
+    CONSTRAINT recovery_case_kind_encounter_check CHECK (((kind = 'failure'::text) = (encounter_id IS NOT NULL))),
     CONSTRAINT recovery_case_resolved_check CHECK (((status = 'resolved'::text) = (resolve_time IS NOT NULL))),
     CONSTRAINT recovery_case_status_check CHECK ((status = ANY (ARRAY['open'::text, 'in_progress'::text, 'resolved'::text])))
 );
@@ -915,6 +1012,77 @@ CREATE TABLE public.touchpoint (
 
 ALTER TABLE ONLY public.touchpoint FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE public.webhook (
+    id uuid NOT NULL,
+    organisation_id uuid NOT NULL,
+    url text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    event_types text[] NOT NULL,
+    touchpoint_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    stages text[] DEFAULT '{}'::text[] NOT NULL,
+    secret bytea NOT NULL,
+    previous_secret bytea,
+    previous_secret_expire_time timestamp with time zone,
+    lease_owner uuid,
+    lease_until timestamp with time zone,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_event_types_check CHECK ((cardinality(event_types) > 0)),
+    CONSTRAINT webhook_secret_check CHECK ((length(secret) >= 24))
+);
+
+ALTER TABLE ONLY public.webhook FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE public.webhook_attempt (
+    delivery_id uuid NOT NULL,
+    organisation_id uuid NOT NULL,
+    attempt integer NOT NULL,
+    attempt_time timestamp with time zone NOT NULL,
+    status_code integer,
+    latency_ms integer NOT NULL,
+    error text DEFAULT ''::text NOT NULL,
+    response_excerpt text DEFAULT ''::text NOT NULL
+);
+
+ALTER TABLE ONLY public.webhook_attempt FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE public.webhook_delivery (
+    id uuid NOT NULL,
+    organisation_id uuid NOT NULL,
+    webhook_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    next_attempt_time timestamp with time zone DEFAULT now() NOT NULL,
+    first_attempt_time timestamp with time zone,
+    attempt_count integer DEFAULT 0 NOT NULL,
+    deliver_time timestamp with time zone,
+    CONSTRAINT webhook_delivery_delivered_check CHECK (((state = 'delivered'::text) = (deliver_time IS NOT NULL))),
+    CONSTRAINT webhook_delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+ALTER TABLE ONLY public.webhook_delivery FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_delivery ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_delivery_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.webhook_event (
+    id uuid NOT NULL,
+    organisation_id uuid NOT NULL,
+    type text NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    data jsonb NOT NULL
+);
+
+ALTER TABLE ONLY public.webhook_event FORCE ROW LEVEL SECURITY;
+
 ALTER TABLE ONLY public.api_key
     ADD CONSTRAINT api_key_pkey PRIMARY KEY (id);
 
@@ -947,6 +1115,9 @@ ALTER TABLE ONLY public.feed
 
 ALTER TABLE ONLY public.feed_rejection
     ADD CONSTRAINT feed_rejection_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.journey_close
+    ADD CONSTRAINT journey_close_pkey PRIMARY KEY (organisation_id, journey_id);
 
 ALTER TABLE ONLY public.journey_day_pair
     ADD CONSTRAINT journey_day_pair_pkey PRIMARY KEY (organisation_id, first_day, from_touchpoint, to_touchpoint, bucket);
@@ -981,6 +1152,18 @@ ALTER TABLE ONLY public.touchpoint
 ALTER TABLE ONLY public.touchpoint
     ADD CONSTRAINT touchpoint_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.webhook_attempt
+    ADD CONSTRAINT webhook_attempt_pkey PRIMARY KEY (delivery_id, attempt);
+
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT webhook_delivery_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_event
+    ADD CONSTRAINT webhook_event_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook
+    ADD CONSTRAINT webhook_pkey PRIMARY KEY (id);
+
 CREATE INDEX api_key_organisation_idx ON public.api_key USING btree (organisation_id, id);
 
 CREATE INDEX encounter_customer_idx ON public.encounter USING btree (organisation_id, customer_hash) WHERE (customer_hash IS NOT NULL);
@@ -999,9 +1182,13 @@ CREATE UNIQUE INDEX feed_sender_key ON public.feed USING btree (lower(sending_ap
 
 CREATE INDEX journey_path_time_idx ON public.journey_path USING btree (organisation_id, first_time);
 
+CREATE UNIQUE INDEX recovery_case_deviation_key ON public.recovery_case USING btree (organisation_id, journey_id) WHERE (kind = 'deviation'::text);
+
 CREATE INDEX recovery_case_open_idx ON public.recovery_case USING btree (organisation_id, due_time) WHERE (status <> 'resolved'::text);
 
 CREATE INDEX recovery_case_organisation_idx ON public.recovery_case USING btree (organisation_id, id);
+
+CREATE INDEX recovery_case_unacknowledged_idx ON public.recovery_case USING btree (organisation_id, due_time) WHERE ((status <> 'resolved'::text) AND (acknowledge_time IS NULL));
 
 CREATE INDEX rollup_pending_organisation_idx ON public.rollup_pending USING btree (organisation_id, seq);
 
@@ -1015,6 +1202,16 @@ CREATE INDEX standard_touchpoint_idx ON public.standard USING btree (organisatio
 
 CREATE UNIQUE INDEX touchpoint_code_key ON public.touchpoint USING btree (organisation_id, lower(code));
 
+CREATE INDEX webhook_delivery_event_idx ON public.webhook_delivery USING btree (event_id);
+
+CREATE INDEX webhook_delivery_list_idx ON public.webhook_delivery USING btree (organisation_id, webhook_id, seq);
+
+CREATE INDEX webhook_delivery_queue_idx ON public.webhook_delivery USING btree (webhook_id, seq) WHERE (state = 'pending'::text);
+
+CREATE INDEX webhook_event_age_idx ON public.webhook_event USING btree (organisation_id, create_time);
+
+CREATE INDEX webhook_organisation_idx ON public.webhook USING btree (organisation_id, id);
+
 CREATE TRIGGER api_key_changed AFTER DELETE OR UPDATE OR TRUNCATE ON public.api_key FOR EACH STATEMENT EXECUTE FUNCTION public.verdad_notify_api_key_change();
 
 CREATE TRIGGER feed_update_time BEFORE UPDATE OF code, display_name, mapping, archive_time ON public.feed FOR EACH ROW EXECUTE FUNCTION public.verdad_touch_update_time();
@@ -1024,6 +1221,8 @@ CREATE TRIGGER organisation_reference_changed BEFORE UPDATE ON public.organisati
 CREATE TRIGGER organisation_update_time BEFORE UPDATE ON public.organisation FOR EACH ROW EXECUTE FUNCTION public.verdad_touch_update_time();
 
 CREATE TRIGGER recovery_case_notify AFTER INSERT ON public.recovery_case FOR EACH ROW EXECUTE FUNCTION public.verdad_notify_recovery_case();
+
+CREATE TRIGGER recovery_case_opened_events AFTER INSERT ON public.recovery_case REFERENCING NEW TABLE AS opened FOR EACH STATEMENT EXECUTE FUNCTION public.verdad_case_opened_events();
 
 CREATE TRIGGER recovery_case_update_time BEFORE UPDATE ON public.recovery_case FOR EACH ROW EXECUTE FUNCTION public.verdad_touch_update_time();
 
@@ -1038,6 +1237,8 @@ CREATE TRIGGER standard_update_time BEFORE UPDATE ON public.standard FOR EACH RO
 CREATE TRIGGER touchpoint_reference_changed AFTER INSERT OR DELETE OR UPDATE ON public.touchpoint FOR EACH ROW EXECUTE FUNCTION public.verdad_bump_reference_version();
 
 CREATE TRIGGER touchpoint_update_time BEFORE UPDATE ON public.touchpoint FOR EACH ROW EXECUTE FUNCTION public.verdad_touch_update_time();
+
+CREATE TRIGGER webhook_update_time BEFORE UPDATE OF url, description, event_types, touchpoint_ids, stages, secret, previous_secret, previous_secret_expire_time ON public.webhook FOR EACH ROW EXECUTE FUNCTION public.verdad_touch_update_time();
 
 ALTER TABLE ONLY public.api_key
     ADD CONSTRAINT api_key_organisation_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisation(id);
@@ -1056,6 +1257,9 @@ ALTER TABLE ONLY public.feed
 
 ALTER TABLE ONLY public.feed_rejection
     ADD CONSTRAINT feed_rejection_organisation_id_feed_id_fkey FOREIGN KEY (organisation_id, feed_id) REFERENCES public.feed(organisation_id, id);
+
+ALTER TABLE ONLY public.journey_close
+    ADD CONSTRAINT journey_close_organisation_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisation(id);
 
 ALTER TABLE ONLY public.journey_feedback
     ADD CONSTRAINT journey_feedback_organisation_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisation(id);
@@ -1086,6 +1290,21 @@ ALTER TABLE ONLY public.standard
 
 ALTER TABLE ONLY public.touchpoint
     ADD CONSTRAINT touchpoint_organisation_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisation(id);
+
+ALTER TABLE ONLY public.webhook_attempt
+    ADD CONSTRAINT webhook_attempt_delivery_fkey FOREIGN KEY (delivery_id) REFERENCES public.webhook_delivery(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT webhook_delivery_event_fkey FOREIGN KEY (event_id) REFERENCES public.webhook_event(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT webhook_delivery_webhook_fkey FOREIGN KEY (webhook_id) REFERENCES public.webhook(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_event
+    ADD CONSTRAINT webhook_event_organisation_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisation(id);
+
+ALTER TABLE ONLY public.webhook
+    ADD CONSTRAINT webhook_organisation_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisation(id);
 
 ALTER TABLE public.api_key ENABLE ROW LEVEL SECURITY;
 
@@ -1123,6 +1342,10 @@ CREATE POLICY feed_rejection_tenant ON public.feed_rejection USING ((organisatio
 
 CREATE POLICY feed_tenant ON public.feed USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
 
+ALTER TABLE public.journey_close ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY journey_close_tenant ON public.journey_close USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
+
 ALTER TABLE public.journey_day_pair ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY journey_day_pair_tenant ON public.journey_day_pair USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
@@ -1136,6 +1359,8 @@ ALTER TABLE public.journey_path ENABLE ROW LEVEL SECURITY;
 CREATE POLICY journey_path_tenant ON public.journey_path USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
 
 ALTER TABLE public.organisation ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY organisation_sweep ON public.organisation FOR SELECT USING ((current_setting('verdad.sweep'::text, true) = 'on'::text));
 
 CREATE POLICY organisation_tenant ON public.organisation USING ((id = public.verdad_current_organisation())) WITH CHECK ((id = public.verdad_current_organisation()));
 
@@ -1158,3 +1383,23 @@ CREATE POLICY standard_tenant ON public.standard USING ((organisation_id = publi
 ALTER TABLE public.touchpoint ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY touchpoint_tenant ON public.touchpoint USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
+
+ALTER TABLE public.webhook ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_attempt ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY webhook_attempt_tenant ON public.webhook_attempt USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
+
+ALTER TABLE public.webhook_delivery ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY webhook_delivery_dispatch ON public.webhook_delivery FOR SELECT USING ((current_setting('verdad.dispatch'::text, true) = 'on'::text));
+
+CREATE POLICY webhook_delivery_tenant ON public.webhook_delivery USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
+
+CREATE POLICY webhook_dispatch ON public.webhook FOR SELECT USING ((current_setting('verdad.dispatch'::text, true) = 'on'::text));
+
+ALTER TABLE public.webhook_event ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY webhook_event_tenant ON public.webhook_event USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
+
+CREATE POLICY webhook_tenant ON public.webhook USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));

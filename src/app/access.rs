@@ -63,6 +63,7 @@ operations! {
     GetRecoveryCase => Read,
     UpdateRecoveryCase => Manage,
     WatchRecoveryCases => Read,
+    AcknowledgeRecoveryCase => Manage,
     CreateApiKey => Manage,
     ListApiKeys => Manage,
     RevokeApiKey => Manage,
@@ -86,6 +87,14 @@ operations! {
     ListFeedRejections => Manage,
     PreviewFeedMessage => Manage,
     ReceiveFhirEncounters => Ingest,
+    CreateWebhook => Manage,
+    GetWebhook => Manage,
+    ListWebhooks => Manage,
+    UpdateWebhook => Manage,
+    DeleteWebhook => Manage,
+    RotateWebhookSecret => Manage,
+    ListWebhookDeliveries => Manage,
+    RedeliverWebhookEvent => Manage,
 }
 
 /// The organisation `caller` acts for, if its role may do `operation`.
@@ -137,11 +146,36 @@ mod tests {
             | GetTrend
             | GetComplianceReport
             | GetRecoveryPerformance => READERS,
-            CreateTouchpoint | UpdateTouchpoint | ArchiveTouchpoint | UnarchiveTouchpoint
-            | CreateStandard | UpdateStandard | ArchiveStandard | UnarchiveStandard
-            | EraseCustomer | UpdateRecoveryCase | CreateApiKey | ListApiKeys | RevokeApiKey
-            | UpdateOrganisation | CreateFeed | GetFeed | ListFeeds | UpdateFeed | ArchiveFeed
-            | ListFeedRejections | PreviewFeedMessage => ADMINS,
+            CreateTouchpoint
+            | UpdateTouchpoint
+            | ArchiveTouchpoint
+            | UnarchiveTouchpoint
+            | CreateStandard
+            | UpdateStandard
+            | ArchiveStandard
+            | UnarchiveStandard
+            | EraseCustomer
+            | UpdateRecoveryCase
+            | CreateApiKey
+            | ListApiKeys
+            | RevokeApiKey
+            | UpdateOrganisation
+            | CreateFeed
+            | GetFeed
+            | ListFeeds
+            | UpdateFeed
+            | ArchiveFeed
+            | ListFeedRejections
+            | PreviewFeedMessage
+            | AcknowledgeRecoveryCase
+            | CreateWebhook
+            | GetWebhook
+            | ListWebhooks
+            | UpdateWebhook
+            | DeleteWebhook
+            | RotateWebhookSecret
+            | ListWebhookDeliveries
+            | RedeliverWebhookEvent => ADMINS,
         }
     }
 
@@ -174,6 +208,6 @@ mod tests {
     #[test]
     fn operations_are_named_as_their_rpcs() {
         assert_eq!(Operation::CreateTouchpoint.name(), "CreateTouchpoint");
-        assert_eq!(Operation::ALL.len(), 47);
+        assert_eq!(Operation::ALL.len(), 56);
     }
 }

@@ -8,7 +8,7 @@ use crate::{
         journey::{JourneyFeedback, JourneySummary, MAX_SHOWN_ENCOUNTERS},
     },
     error::{Error, Result},
-    store::{self, journey::StoredFeedback},
+    store::{self, journey::StoredFeedback, journey_close::CloseReason},
 };
 
 /// Feedback as recorded.
@@ -54,7 +54,21 @@ impl App {
             });
         }
         let journey_known = store::journey::has_encounters(&mut tx, org, &journey_id).await?;
+        // Feedback closes its journey: the end of the visit.
+        if inserted
+            && journey_known
+            && let Some(organisation) = store::organisation::get(&mut tx, org, false).await?
+        {
+            super::follow_up::close_journey(
+                &mut tx,
+                &organisation,
+                &journey_id,
+                CloseReason::Feedback,
+            )
+            .await?;
+        }
         tx.commit().await?;
+        crate::webhooks::wake();
         Ok(RecordedFeedback {
             stored,
             duplicate: !inserted,

@@ -19,6 +19,7 @@ pub mod feed_preview;
 pub mod feed_tally;
 pub mod feeds;
 pub mod fhir_feed;
+pub mod follow_up;
 pub mod hl7_feed;
 pub mod journeys;
 pub mod lanes;
@@ -28,6 +29,7 @@ pub mod recovery;
 pub mod recovery_feed;
 pub mod standards;
 pub mod touchpoints;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -10,7 +10,11 @@ use crate::{
     domain::{
         code::Lookup,
         paging::{Listing, PageToken},
-        recovery::{ApplyError, CaseChanges, CaseFilter, RecoveryCase, RecoveryStatus, apply},
+        recovery::{
+            ApplyError, CaseChanges, CaseFilter, CaseKind, RecoveryCase, RecoveryStatus,
+            acknowledge, apply, changed_fields,
+        },
+        webhook::EventType,
     },
     error::{Error, Result},
     store,
@@ -19,6 +23,7 @@ use crate::{
 /// A recovery cases list's filters: the touchpoint is still to be found.
 #[derive(Debug, Clone)]
 pub struct CasesFilter {
+    pub kind: Option<CaseKind>,
     pub status: Option<RecoveryStatus>,
     pub overdue_only: bool,
     pub touchpoint: Option<Lookup>,
@@ -42,6 +47,7 @@ impl App {
         } = request?;
         let mut tx = store::begin_for(&self.pool, org).await?;
         let filter = CaseFilter {
+            kind: filter.kind,
             status: filter.status,
             overdue_only: filter.overdue_only,
             touchpoint_id: named_touchpoint(&mut tx, org, filter.touchpoint.as_ref()).await?,
@@ -77,15 +83,42 @@ impl App {
         let org = permit(caller, Operation::UpdateRecoveryCase)?;
         let (id, changes) = update?;
         let mut tx = store::begin_for(&self.pool, org).await?;
-        let mut stored = store::recovery::get(&mut tx, org, id, true)
+        let before = store::recovery::get(&mut tx, org, id, true)
             .await?
             .ok_or_else(|| Error::not_found("recovery case", id.to_string()))?;
-        apply("recovery_case", &mut stored, changes, Utc::now()).map_err(|e| match e {
+        let mut changed = before.clone();
+        apply("recovery_case", &mut changed, changes, Utc::now()).map_err(|e| match e {
             ApplyError::Invalid(violation) => Error::from(violation),
             ApplyError::Refused(refusal) => Error::from(refusal),
         })?;
-        let updated = store::recovery::update(&mut tx, org, &stored).await?;
+        let updated = store::recovery::update(&mut tx, org, &changed).await?;
+        emit_changes(&mut tx, &before, &updated).await?;
         tx.commit().await?;
+        crate::webhooks::wake();
+        Ok(updated)
+    }
+
+    /// Records that someone took the case on, which stops its escalation.
+    pub async fn acknowledge_recovery_case(
+        &self,
+        caller: &Caller,
+        id: Parsed<Uuid>,
+    ) -> Result<RecoveryCase> {
+        let org = permit(caller, Operation::AcknowledgeRecoveryCase)?;
+        let id = id?;
+        let mut tx = store::begin_for(&self.pool, org).await?;
+        let before = store::recovery::get(&mut tx, org, id, true)
+            .await?
+            .ok_or_else(|| Error::not_found("recovery case", id.to_string()))?;
+        let mut changed = before.clone();
+        if !acknowledge(&mut changed, Utc::now())? {
+            tx.commit().await?;
+            return Ok(before);
+        }
+        let updated = store::recovery::update(&mut tx, org, &changed).await?;
+        emit_changes(&mut tx, &before, &updated).await?;
+        tx.commit().await?;
+        crate::webhooks::wake();
         Ok(updated)
     }
 
@@ -115,4 +148,27 @@ impl App {
         ));
         Ok(receiver)
     }
+}
+
+/// Queues the event a change of a case makes, in the change's transaction:
+/// recovery_case.resolved when it resolved it, else recovery_case.updated
+/// naming the fields that changed; none when nothing did.
+async fn emit_changes(
+    tx: &mut sqlx::PgConnection,
+    before: &RecoveryCase,
+    after: &RecoveryCase,
+) -> Result<()> {
+    let changed = changed_fields(before, after);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let (event, extra) = if after.status == RecoveryStatus::Resolved {
+        (EventType::RecoveryCaseResolved, serde_json::json!({}))
+    } else {
+        (
+            EventType::RecoveryCaseUpdated,
+            serde_json::json!({ "changed_fields": changed }),
+        )
+    };
+    store::webhook::emit_case_event(tx, event, after.id, extra).await
 }

@@ -124,6 +124,28 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDAD_MLLP_TLS_CLIENT_CA", requires = "mllp_tls_cert")]
     pub mllp_tls_client_ca: Option<PathBuf>,
 
+    /// Lets webhooks deliver to private, loopback and unique-local addresses:
+    /// hospital receivers usually live on the internal network. Without it
+    /// only public addresses are delivered to, so that a webhook cannot be
+    /// pointed at the server's own neighbours.
+    #[arg(long, env = "VERDAD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// Longest one webhook delivery attempt may take (connecting, sending
+    /// and the receiver's answer).
+    #[arg(long, env = "VERDAD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_webhook_timeout)]
+    pub webhook_timeout: Duration,
+
+    /// How long failed webhook deliveries are retried (with exponential
+    /// backoff from 5 s to 2 h) before they are marked failed; at least 24h.
+    #[arg(long, env = "VERDAD_WEBHOOK_RETRY_WINDOW", default_value = "24h", value_parser = parse_retry_window)]
+    pub webhook_retry_window: Duration,
+
+    /// How often each server looks for recovery cases that became overdue
+    /// or climb the escalation ladder, and for journeys that went idle.
+    #[arg(long, env = "VERDAD_SWEEP_INTERVAL", default_value = "10s", value_parser = parse_sweep_interval)]
+    pub sweep_interval: Duration,
+
     /// Also create (once) a demo hospital and print an admin key for it.
     #[arg(long, env = "VERDAD_DEMO")]
     pub demo: bool,
@@ -275,6 +297,34 @@ pub struct HealthcheckArgs {
     /// How long to wait for an answer.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+}
+
+fn bounded(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let value = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if value < min || value > max {
+        return Err(format!(
+            "must be between {} and {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_webhook_timeout(text: &str) -> Result<Duration, String> {
+    bounded(text, Duration::from_secs(1), Duration::from_secs(60))
+}
+
+fn parse_retry_window(text: &str) -> Result<Duration, String> {
+    bounded(
+        text,
+        Duration::from_secs(24 * 60 * 60),
+        Duration::from_secs(30 * 24 * 60 * 60),
+    )
+}
+
+fn parse_sweep_interval(text: &str) -> Result<Duration, String> {
+    bounded(text, Duration::from_secs(1), Duration::from_secs(600))
 }
 
 #[cfg(test)]

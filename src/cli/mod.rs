@@ -32,6 +32,7 @@ use crate::{
     server::{Application, ServerSettings, shutdown_signal},
     store::{self, PoolOptions},
     telemetry::meters,
+    webhooks::WebhookSettings,
 };
 
 /// The database the embedded PostgreSQL keeps Verdad's data in.
@@ -187,6 +188,13 @@ async fn serve_on(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         fold_wait: args.fold_wait,
         analyze_after: args.analyze_after,
         cors_origins: args.cors_origins.clone(),
+        webhooks: WebhookSettings {
+            timeout: args.webhook_timeout,
+            retry_window: args.webhook_retry_window,
+            allow_private: args.webhook_allow_private,
+            ..WebhookSettings::default()
+        },
+        sweep_interval: args.sweep_interval,
         mllp: args.mllp_addr.map(|addr| MllpSettings {
             listen_addr: addr,
             max_message_bytes: usize::try_from(args.mllp_max_message_bytes).unwrap_or(usize::MAX),

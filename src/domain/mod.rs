@@ -5,7 +5,9 @@ pub mod analysis;
 pub mod api_key;
 pub mod code;
 pub mod content_digest;
+pub mod deviation;
 pub mod encounter;
+pub mod escalation;
 pub mod evaluation;
 pub mod event_log;
 pub mod feed;
@@ -25,6 +27,7 @@ pub mod standard;
 pub mod text;
 pub mod touchpoint;
 pub mod violation;
+pub mod webhook;
 
 /// A closed set of values stored as text.
 pub trait TextEnum: Sized {

@@ -5,7 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{evaluation::MAX_FAILURE_THRESHOLD, text_enum, violation::FieldViolation};
+use super::{
+    deviation::DeviationCheck, escalation::EscalationStep, evaluation::MAX_FAILURE_THRESHOLD,
+    text_enum, violation::FieldViolation,
+};
 
 text_enum! {
     /// What kind of organisation a tenant is.
@@ -33,6 +36,38 @@ pub struct Organisation {
     pub first_impression_seconds: i64,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    pub follow_up: FollowUp,
+}
+
+/// What the organisation does about cases and journeys that need a person:
+/// its escalation ladder and its deviation checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub escalation_ladder: Vec<EscalationStep>,
+    /// Empty: journeys are not checked.
+    pub deviation_checks: Vec<DeviationCheck>,
+    /// When the checks were switched on.
+    pub deviation_checks_start_time: Option<DateTime<Utc>>,
+    /// How long after its last encounter a journey closes.
+    pub journey_idle_seconds: i64,
+}
+
+impl Default for FollowUp {
+    fn default() -> Self {
+        Self {
+            escalation_ladder: Vec::new(),
+            deviation_checks: Vec::new(),
+            deviation_checks_start_time: None,
+            journey_idle_seconds: DEFAULT_JOURNEY_IDLE_SECONDS,
+        }
+    }
+}
+
+pub const DEFAULT_JOURNEY_IDLE_SECONDS: i64 = 24 * 60 * 60;
+
+/// Checks a journey idle time: whole seconds from an hour to 30 days.
+pub fn parse_journey_idle(field: &str, seconds: i64, nanos: i32) -> Result<i64, FieldViolation> {
+    whole_seconds(field, seconds, nanos, 60 * 60, 30 * 24 * 60 * 60)
 }
 
 pub const DISPLAY_NAME_MAX_CHARS: usize = 200;
@@ -148,6 +183,9 @@ pub struct OrganisationChanges {
     pub failure_threshold: Option<i32>,
     pub recovery_deadline_seconds: Option<i64>,
     pub first_impression_seconds: Option<i64>,
+    pub escalation_ladder: Option<Vec<EscalationStep>>,
+    pub deviation_checks: Option<Vec<DeviationCheck>>,
+    pub journey_idle_seconds: Option<i64>,
 }
 
 impl OrganisationChanges {
@@ -169,6 +207,21 @@ impl OrganisationChanges {
             &mut organisation.first_impression_seconds,
             self.first_impression_seconds,
         );
+        let follow_up = &mut organisation.follow_up;
+        set(&mut follow_up.escalation_ladder, self.escalation_ladder);
+        set(
+            &mut follow_up.journey_idle_seconds,
+            self.journey_idle_seconds,
+        );
+        if let Some(mut checks) = self.deviation_checks {
+            checks.sort_by_key(|c| c.as_str());
+            checks.dedup();
+            // The start time is the store's clock's, set as it writes.
+            if checks.is_empty() {
+                follow_up.deviation_checks_start_time = None;
+            }
+            follow_up.deviation_checks = checks;
+        }
     }
 }
 

@@ -10,6 +10,16 @@ use super::{
 };
 
 text_enum! {
+    /// What opened a recovery case.
+    CaseKind {
+        /// An encounter failed.
+        Failure => "failure",
+        /// A closed journey went off the designed cycle.
+        Deviation => "deviation",
+    }
+}
+
+text_enum! {
     /// Where a recovery case stands.
     RecoveryStatus {
         Open => "open",
@@ -52,7 +62,9 @@ pub fn describe(cause: &FailureCause) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryCase {
     pub id: Uuid,
-    pub encounter_id: Uuid,
+    pub kind: CaseKind,
+    /// None for a deviation.
+    pub encounter_id: Option<Uuid>,
     pub touchpoint: TouchpointRef,
     pub journey_id: String,
     pub status: RecoveryStatus,
@@ -65,6 +77,16 @@ pub struct RecoveryCase {
     pub original_satisfaction: Option<i32>,
     pub follow_up_satisfaction: Option<i32>,
     pub update_time: DateTime<Utc>,
+    pub acknowledge_time: Option<DateTime<Utc>>,
+    pub escalation: Escalation,
+}
+
+/// How far up the organisation's escalation ladder a case has climbed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Escalation {
+    pub level: i32,
+    pub escalated_to: String,
+    pub escalate_time: Option<DateTime<Utc>>,
 }
 
 impl RecoveryCase {
@@ -113,6 +135,10 @@ pub fn apply(
         if status == RecoveryStatus::Resolved {
             case.resolve_time = Some(now);
         }
+        // Someone working the case has taken it on.
+        if status != RecoveryStatus::Open && case.acknowledge_time.is_none() {
+            case.acknowledge_time = Some(now);
+        }
         case.status = status;
     }
     if let Some(assignee) = changes.assignee {
@@ -133,6 +159,47 @@ pub fn apply(
     Ok(())
 }
 
+/// Records that someone took the case on: the first time counts, and a
+/// resolved case is final.
+pub fn acknowledge(case: &mut RecoveryCase, now: DateTime<Utc>) -> Result<bool, Refusal> {
+    if case.status == RecoveryStatus::Resolved {
+        return Err(Refusal::new(
+            "RECOVERY_CASE_RESOLVED",
+            format!(
+                "recovery case {} is resolved; a resolved case is final",
+                case.id
+            ),
+        ));
+    }
+    if case.acknowledge_time.is_some() {
+        return Ok(false);
+    }
+    case.acknowledge_time = Some(now);
+    Ok(true)
+}
+
+/// The fields an update changed, by their proto names, for the
+/// recovery_case.updated event.
+pub fn changed_fields(before: &RecoveryCase, after: &RecoveryCase) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if before.assignee != after.assignee {
+        changed.push("assignee");
+    }
+    if before.status != after.status {
+        changed.push("status");
+    }
+    if before.resolution_note != after.resolution_note {
+        changed.push("resolution_note");
+    }
+    if before.follow_up_satisfaction != after.follow_up_satisfaction {
+        changed.push("follow_up_satisfaction");
+    }
+    if before.acknowledge_time != after.acknowledge_time {
+        changed.push("acknowledge_time");
+    }
+    changed
+}
+
 fn rank(status: RecoveryStatus) -> u8 {
     match status {
         RecoveryStatus::Open => 0,
@@ -151,6 +218,7 @@ pub enum ApplyError {
 /// The filters of a list of cases.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseFilter {
+    pub kind: Option<CaseKind>,
     pub status: Option<RecoveryStatus>,
     pub overdue_only: bool,
     pub touchpoint_id: Option<Uuid>,
@@ -159,8 +227,8 @@ pub struct CaseFilter {
 impl CaseFilter {
     pub fn fingerprint(&self) -> String {
         format!(
-            "recovery_cases|{:?}|{}|{:?}",
-            self.status, self.overdue_only, self.touchpoint_id
+            "recovery_cases|{:?}|{}|{:?}|{:?}",
+            self.status, self.overdue_only, self.touchpoint_id, self.kind
         )
     }
 }
@@ -175,7 +243,8 @@ mod tests {
         let now = Utc::now();
         RecoveryCase {
             id: Uuid::now_v7(),
-            encounter_id: Uuid::now_v7(),
+            kind: CaseKind::Failure,
+            encounter_id: Some(Uuid::now_v7()),
             touchpoint: TouchpointRef {
                 id: Uuid::now_v7(),
                 code: "lobby".into(),
@@ -191,6 +260,8 @@ mod tests {
             original_satisfaction: Some(1),
             follow_up_satisfaction: None,
             update_time: now,
+            acknowledge_time: None,
+            escalation: Escalation::default(),
         }
     }
 
@@ -242,6 +313,25 @@ mod tests {
             Err(ApplyError::Refused(r)) => assert_eq!(r.reason, "RECOVERY_CASE_RESOLVED"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn working_a_case_acknowledges_it_once() {
+        let now = Utc::now();
+        let mut open = case(RecoveryStatus::Open);
+        apply("c", &mut open, to(RecoveryStatus::InProgress, ""), now).unwrap();
+        assert_eq!(open.acknowledge_time, Some(now));
+        let later = now + Duration::hours(1);
+        assert_eq!(acknowledge(&mut open, later), Ok(false));
+        assert_eq!(open.acknowledge_time, Some(now));
+        let mut fresh = case(RecoveryStatus::Open);
+        assert_eq!(acknowledge(&mut fresh, later), Ok(true));
+        assert_eq!(
+            changed_fields(&case(RecoveryStatus::Open), &fresh),
+            ["acknowledge_time"]
+        );
+        let mut done = case(RecoveryStatus::Resolved);
+        assert!(acknowledge(&mut done, later).is_err());
     }
 
     #[test]

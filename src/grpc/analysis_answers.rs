@@ -281,6 +281,10 @@ pub(super) fn recovery_to_proto(
         mean_original_satisfaction: f.mean_original,
         mean_follow_up_satisfaction: f.mean_follow_up,
         improved: Some(rate(Rate::new(f.improved, f.follow_ups))),
+        acknowledged_within: Some(rate(Rate::new(f.acknowledged_in_time, f.opened))),
+        seconds_to_acknowledge: Some(distribution(f.seconds_to_acknowledge)),
+        escalated: Some(rate(Rate::new(f.escalated, f.opened))),
+        escalations: f.escalations,
     }
 }
 

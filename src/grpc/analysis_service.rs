@@ -27,11 +27,15 @@ use crate::{
             Granularity, LogFormat, MAX_SCOPE_TOUCHPOINTS, max_pairs, max_variants, min_pair_count,
         },
         code::{Lookup, parse_code},
+        organisation::whole_seconds,
         violation::{FieldViolation, Violations},
     },
-    error::Result,
+    error::{Error, Result},
     proto::verdad::v1 as pb,
 };
+
+/// GetRecoveryPerformance's acknowledge_within when unset: an hour.
+const ACKNOWLEDGE_WITHIN_SECONDS: i64 = 60 * 60;
 
 pub struct AnalysisApi {
     app: Arc<App>,
@@ -158,7 +162,20 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetRecoveryPerformanceResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let (scope, figures) = self.app.get_recovery_performance(&caller, scope).await?;
+        let acknowledge_within = match &request.get_ref().acknowledge_within {
+            None => Ok(ACKNOWLEDGE_WITHIN_SECONDS),
+            Some(d) => whole_seconds(
+                "acknowledge_within",
+                d.seconds,
+                d.nanos,
+                60,
+                30 * 24 * 60 * 60,
+            )
+            .map_err(Error::from),
+        };
+        let (scope, figures) = (self.app)
+            .get_recovery_performance(&caller, scope, acknowledge_within)
+            .await?;
         Ok(Response::new(recovery_to_proto(&scope, figures)))
     }
 }

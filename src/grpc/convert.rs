@@ -5,13 +5,15 @@
 use crate::{
     domain::{
         analysis::{Granularity, LogFormat, Quadrant, TrendFigure},
+        deviation::DeviationCheck,
         encounter::Situation,
         evaluation::Outcome,
         organisation::OrganisationKind,
-        recovery::RecoveryStatus,
+        recovery::{CaseKind, RecoveryStatus},
         role::Role,
         standard::{Comparison, Element, MetricField, Severity},
         touchpoint::{Channel, Occurrence, Stage},
+        webhook::DeliveryState,
     },
     proto::verdad::v1 as pb,
 };
@@ -43,6 +45,31 @@ enum_mapping!(
         PreService,
         Service,
         PostService,
+    }
+);
+enum_mapping!(
+    deviation_check_from_proto,
+    deviation_check_to_proto,
+    DeviationCheck,
+    DeviationCheck {
+        SkippedKeyTouchpoint,
+        KeyStepOutOfOrder,
+    }
+);
+enum_mapping!(
+    case_kind_from_proto,
+    case_kind_to_proto,
+    RecoveryCaseKind,
+    CaseKind { Failure, Deviation }
+);
+enum_mapping!(
+    delivery_state_from_proto,
+    delivery_state_to_proto,
+    WebhookDeliveryState,
+    DeliveryState {
+        Pending,
+        Delivered,
+        Failed,
     }
 );
 enum_mapping!(

@@ -21,6 +21,7 @@ pub mod organisation_service;
 pub mod recovery_service;
 pub mod standard_service;
 pub mod touchpoint_service;
+pub mod webhook_service;
 
 use chrono::{DateTime, Utc};
 use tonic::Request;

@@ -8,16 +8,19 @@ use uuid::Uuid;
 
 use super::{
     caller,
-    convert::{kind_from_proto, kind_to_proto},
+    convert::{
+        deviation_check_from_proto, deviation_check_to_proto, kind_from_proto, kind_to_proto,
+    },
     field_mask::MaskRules,
     parse_id, required_enum, timestamp,
 };
 use crate::{
     app::App,
     domain::{
+        escalation::{check_length, parse_step},
         organisation::{
             DISPLAY_NAME_MAX_CHARS, Organisation, OrganisationChanges, parse_failure_threshold,
-            parse_first_impression,
+            parse_first_impression, parse_journey_idle,
         },
         recovery::parse_deadline,
         text::required_line,
@@ -36,8 +39,16 @@ const MASK: MaskRules = MaskRules {
         "failure_threshold",
         "recovery_deadline",
         "first_impression_window",
+        "escalation_ladder",
+        "deviation_checks",
+        "journey_idle_time",
     ],
-    fixed: &["id", "create_time", "update_time"],
+    fixed: &[
+        "id",
+        "create_time",
+        "update_time",
+        "deviation_checks_start_time",
+    ],
     aliases: &[],
 };
 
@@ -119,6 +130,26 @@ fn to_proto(organisation: Organisation) -> pb::Organisation {
         }),
         create_time: Some(timestamp(organisation.create_time)),
         update_time: Some(timestamp(organisation.update_time)),
+        escalation_ladder: (organisation.follow_up.escalation_ladder.into_iter())
+            .map(|step| pb::EscalationStep {
+                delay: Some(prost_types::Duration {
+                    seconds: step.delay_seconds,
+                    nanos: 0,
+                }),
+                escalate_to: step.escalate_to,
+            })
+            .collect(),
+        deviation_checks: (organisation.follow_up.deviation_checks.into_iter())
+            .map(|check| deviation_check_to_proto(check).into())
+            .collect(),
+        journey_idle_time: Some(prost_types::Duration {
+            seconds: organisation.follow_up.journey_idle_seconds,
+            nanos: 0,
+        }),
+        deviation_checks_start_time: organisation
+            .follow_up
+            .deviation_checks_start_time
+            .map(timestamp),
     }
 }
 
@@ -135,6 +166,9 @@ fn changes(
         o.failure_threshold != 0,
         o.recovery_deadline.is_some(),
         o.first_impression_window.is_some(),
+        !o.escalation_ladder.is_empty(),
+        !o.deviation_checks.is_empty(),
+        o.journey_idle_time.is_some(),
     ];
     let paths = MASK.paths(mask, &given)?;
     let mut v = Violations::new();
@@ -178,8 +212,43 @@ fn changes(
                     None => v.check(Err(FieldViolation::new(field, "is required"))),
                 }
             }
+            "escalation_ladder" => {
+                let field = "organisation.escalation_ladder";
+                v.check(check_length(field, o.escalation_ladder.len()));
+                let steps = (o.escalation_ladder.iter().enumerate()).map(|(i, step)| {
+                    v.check(parse_step(
+                        &format!("{field}[{i}]"),
+                        step.delay.as_ref().map(|d| (d.seconds, d.nanos)),
+                        &step.escalate_to,
+                    ))
+                });
+                changes.escalation_ladder = every(steps.collect());
+            }
+            "deviation_checks" => {
+                let checks = (o.deviation_checks.iter().enumerate()).map(|(i, check)| {
+                    v.check(required_enum(
+                        &format!("organisation.deviation_checks[{i}]"),
+                        *check,
+                        deviation_check_from_proto,
+                    ))
+                });
+                changes.deviation_checks = every(checks.collect());
+            }
+            "journey_idle_time" => {
+                let field = "organisation.journey_idle_time";
+                changes.journey_idle_seconds = match &o.journey_idle_time {
+                    Some(d) => v.check(parse_journey_idle(field, d.seconds, d.nanos)),
+                    None => v.check(Err(FieldViolation::new(field, "is required"))),
+                }
+            }
             _ => {}
         }
     }
     v.finish(|| Some(changes))
+}
+
+/// All of `items`, when every one was valid; checked one by one first, so
+/// that every violation is reported.
+fn every<T>(items: Vec<Option<T>>) -> Option<Vec<T>> {
+    items.into_iter().collect()
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     caller,
-    convert::{status_from_proto, status_to_proto},
+    convert::{case_kind_from_proto, case_kind_to_proto, status_from_proto, status_to_proto},
     enum_field,
     field_mask::MaskRules,
     item_bytes, page_budget, parse_id, required_enum, timestamp, touchpoint_filter,
@@ -48,6 +48,11 @@ const MASK: MaskRules = MaskRules {
         "overdue",
         "failure_reasons",
         "update_time",
+        "kind",
+        "acknowledge_time",
+        "escalation_level",
+        "escalated_to",
+        "escalate_time",
     ],
     aliases: &[],
 };
@@ -121,7 +126,10 @@ fn to_proto(case: RecoveryCase) -> pb::RecoveryCase {
     let overdue = case.is_overdue(Utc::now());
     pb::RecoveryCase {
         id: case.id.to_string(),
-        encounter_id: case.encounter_id.to_string(),
+        encounter_id: case
+            .encounter_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         touchpoint_id: case.touchpoint.id.to_string(),
         touchpoint_code: case.touchpoint.code,
         journey_id: case.journey_id,
@@ -136,6 +144,11 @@ fn to_proto(case: RecoveryCase) -> pb::RecoveryCase {
         overdue,
         failure_reasons: case.failure_reasons,
         update_time: Some(timestamp(case.update_time)),
+        kind: case_kind_to_proto(case.kind).into(),
+        acknowledge_time: case.acknowledge_time.map(timestamp),
+        escalation_level: case.escalation.level,
+        escalated_to: case.escalation.escalated_to,
+        escalate_time: case.escalation.escalate_time.map(timestamp),
     }
 }
 
@@ -179,6 +192,18 @@ impl pb::recovery_service_server::RecoveryService for RecoveryApi {
         }))
     }
 
+    async fn acknowledge_recovery_case(
+        &self,
+        request: Request<pb::AcknowledgeRecoveryCaseRequest>,
+    ) -> Result<Response<pb::AcknowledgeRecoveryCaseResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = parse_id("id", &request.get_ref().id).map_err(Error::from);
+        let case = self.app.acknowledge_recovery_case(&caller, id).await?;
+        Ok(Response::new(pb::AcknowledgeRecoveryCaseResponse {
+            recovery_case: Some(to_proto(case)),
+        }))
+    }
+
     type WatchRecoveryCasesStream = CaseStream;
 
     async fn watch_recovery_cases(
@@ -211,10 +236,13 @@ fn list_request(request: pb::ListRecoveryCasesRequest) -> Result<ListRequest<Cas
         &request.touchpoint_id,
         &request.touchpoint_code,
     ));
-    let (size, status, touchpoint) = v.finish(|| Some((size?, status?, touchpoint?)))?;
+    let kind = v.check(enum_field("kind", request.kind, case_kind_from_proto));
+    let (size, status, touchpoint, kind) =
+        v.finish(|| Some((size?, status?, touchpoint?, kind?)))?;
     Ok(ListRequest {
         size,
         filter: CasesFilter {
+            kind,
             status,
             overdue_only: request.overdue_only,
             touchpoint,

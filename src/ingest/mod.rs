@@ -449,6 +449,10 @@ fn settle(
         HashMap::new()
     };
     count_outcomes(&outcomes, cases_opened);
+    if cases_opened > 0 {
+        // Their recovery_case.opened events are in the outbox now.
+        crate::webhooks::wake();
+    }
     BatchOutcome {
         outcomes: outcomes
             .into_iter()

@@ -29,6 +29,7 @@ use crate::{
         feed_service::FeedApi, ingest_route::IngestRouteLayer, journey_service::JourneyApi,
         organisation_service::OrganisationApi, recovery_service::RecoveryApi,
         standard_service::StandardApi, touchpoint_service::TouchpointApi,
+        webhook_service::WebhookApi,
     },
     http::{Door, HttpDoorLayer},
     ingest::rollup_applier::RollupApplier,
@@ -46,10 +47,12 @@ use crate::{
             recovery_service_server::RecoveryServiceServer,
             standard_service_server::StandardServiceServer,
             touchpoint_service_server::TouchpointServiceServer,
+            webhook_service_server::WebhookServiceServer,
         },
     },
     store,
     telemetry::CallTraceLayer,
+    webhooks::WebhookSettings,
 };
 
 /// HTTP/2 flow-control windows (see their use).
@@ -85,6 +88,10 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     /// The MLLP listener for HL7 v2 feeds, when there is one.
     pub mllp: Option<MllpSettings>,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookSettings,
+    /// See `ServeArgs::sweep_interval`.
+    pub sweep_interval: Duration,
 }
 
 /// The stream budget's default (see `ServeArgs::stream_buffer_bytes`):
@@ -116,6 +123,8 @@ impl Default for ServerSettings {
             analyze_after: crate::ingest::statistics::DEFAULT_ANALYZE_AFTER,
             cors_origins: Vec::new(),
             mllp: None,
+            webhooks: WebhookSettings::default(),
+            sweep_interval: crate::app::follow_up::DEFAULT_SWEEP_INTERVAL,
         }
     }
 }
@@ -248,7 +257,21 @@ impl Application {
             ))),
             _ => None,
         };
+        let dispatcher = tokio::spawn(crate::webhooks::dispatch(
+            pool.clone(),
+            settings.webhooks.clone(),
+            stopping_watches.subscribe(),
+        ));
+        let sweeper = tokio::spawn(crate::app::follow_up::sweep_until_stopped(
+            pool.clone(),
+            settings.sweep_interval,
+            stopping_watches.subscribe(),
+        ));
         let feeds = limited!(FeedServiceServer::new(FeedApi::new(app.clone())));
+        let webhooks = limited!(WebhookServiceServer::new(WebhookApi::new(
+            app.clone(),
+            settings.webhooks.allow_private
+        )));
         let touchpoints = limited!(TouchpointServiceServer::new(TouchpointApi::new(
             app.clone()
         )));
@@ -307,7 +330,8 @@ impl Application {
             .add_service(journeys)
             .add_service(recovery)
             .add_service(analyses)
-            .add_service(feeds);
+            .add_service(feeds)
+            .add_service(webhooks);
 
         let incoming = TcpListenerStream::new(listener).map(|stream| {
             let stream = stream?;
@@ -350,6 +374,16 @@ impl Application {
         {
             tracing::warn!("grace period over: cutting the MLLP connections still running");
             mllp_door.abort();
+        }
+        // Deliveries under way finish their attempt, within the grace
+        // period; what is left waits in the outbox for the next server.
+        sweeper.abort();
+        let mut dispatcher = dispatcher;
+        if tokio::time::timeout(settings.shutdown_grace, &mut dispatcher)
+            .await
+            .is_err()
+        {
+            dispatcher.abort();
         }
         tally_writer.abort();
         tally.flush(&pool).await;
@@ -403,7 +437,7 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
 
 /// The names the health service answers for: the server as a whole ("")
 /// and each Verdad service.
-fn health_names() -> [&'static str; 9] {
+fn health_names() -> [&'static str; 11] {
     [
         "",
         <TouchpointServiceServer<TouchpointApi> as NamedService>::NAME,
@@ -414,6 +448,8 @@ fn health_names() -> [&'static str; 9] {
         <JourneyServiceServer<JourneyApi> as NamedService>::NAME,
         <RecoveryServiceServer<RecoveryApi> as NamedService>::NAME,
         <AnalysisServiceServer<AnalysisApi> as NamedService>::NAME,
+        <FeedServiceServer<FeedApi> as NamedService>::NAME,
+        <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
     ]
 }
 

@@ -14,11 +14,13 @@ pub mod demo;
 pub mod encounter;
 pub mod feed;
 pub mod journey;
+pub mod journey_close;
 pub mod organisation;
 pub mod recovery;
 pub mod rollup_queue;
 pub mod standard;
 pub mod touchpoint;
+pub mod webhook;
 
 use std::time::Duration;
 

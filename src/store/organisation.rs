@@ -4,10 +4,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use sqlx::types::Json;
+
 use super::decode;
 use crate::{
     domain::{
-        organisation::{NewOrganisation, Organisation},
+        deviation::DeviationCheck,
+        escalation::EscalationStep,
+        organisation::{FollowUp, NewOrganisation, Organisation},
         pseudonym::KEY_LEN,
     },
     error::{Error, Result},
@@ -23,6 +27,10 @@ struct OrganisationRow {
     first_impression_seconds: i32,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
+    escalation_ladder: Json<Vec<EscalationStep>>,
+    deviation_checks: Vec<String>,
+    deviation_checks_start_time: Option<DateTime<Utc>>,
+    journey_idle_seconds: i32,
 }
 
 impl TryFrom<OrganisationRow> for Organisation {
@@ -39,6 +47,16 @@ impl TryFrom<OrganisationRow> for Organisation {
             first_impression_seconds: i64::from(row.first_impression_seconds),
             create_time: row.create_time,
             update_time: row.update_time,
+            follow_up: FollowUp {
+                escalation_ladder: row.escalation_ladder.0,
+                deviation_checks: row
+                    .deviation_checks
+                    .iter()
+                    .map(|c| decode::<DeviationCheck>(c))
+                    .collect::<Result<_>>()?,
+                deviation_checks_start_time: row.deviation_checks_start_time,
+                journey_idle_seconds: i64::from(row.journey_idle_seconds),
+            },
         })
     }
 }
@@ -65,8 +83,9 @@ pub async fn insert(
         r#"insert into organisation (id, display_name, kind, time_zone)
            values ($1, $2, $3, $4)
            returning id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     first_impression_seconds, create_time,
-                     update_time"#,
+                     first_impression_seconds, create_time, update_time,
+                     escalation_ladder as "escalation_ladder: Json<Vec<EscalationStep>>",
+                     deviation_checks, deviation_checks_start_time, journey_idle_seconds"#,
         id,
         new.display_name,
         new.kind.as_str(),
@@ -89,8 +108,9 @@ pub async fn get(
         sqlx::query_as!(
             OrganisationRow,
             r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     first_impression_seconds, create_time,
-                      update_time
+                     first_impression_seconds, create_time, update_time,
+                     escalation_ladder as "escalation_ladder: Json<Vec<EscalationStep>>",
+                     deviation_checks, deviation_checks_start_time, journey_idle_seconds
                from organisation where id = $1
                for update"#,
             id
@@ -101,8 +121,9 @@ pub async fn get(
         sqlx::query_as!(
             OrganisationRow,
             r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     first_impression_seconds, create_time,
-                      update_time
+                     first_impression_seconds, create_time, update_time,
+                     escalation_ladder as "escalation_ladder: Json<Vec<EscalationStep>>",
+                     deviation_checks, deviation_checks_start_time, journey_idle_seconds
                from organisation where id = $1"#,
             id
         )
@@ -129,7 +150,9 @@ pub async fn get_for_ingest(connection: &mut PgConnection, id: Uuid) -> Result<O
     let row = sqlx::query!(
         r#"select id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
                   first_impression_seconds, create_time, update_time, reference_version,
-                  customer_key
+                  customer_key,
+                  escalation_ladder as "escalation_ladder: Json<Vec<EscalationStep>>",
+                  deviation_checks, deviation_checks_start_time, journey_idle_seconds
            from organisation where id = $1"#,
         id
     )
@@ -146,6 +169,10 @@ pub async fn get_for_ingest(connection: &mut PgConnection, id: Uuid) -> Result<O
             first_impression_seconds: row.first_impression_seconds,
             create_time: row.create_time,
             update_time: row.update_time,
+            escalation_ladder: row.escalation_ladder,
+            deviation_checks: row.deviation_checks,
+            deviation_checks_start_time: row.deviation_checks_start_time,
+            journey_idle_seconds: row.journey_idle_seconds,
         };
         Ok(ForIngest {
             organisation: organisation.try_into()?,
@@ -165,11 +192,19 @@ pub async fn update(
         OrganisationRow,
         r#"update organisation
            set display_name = $2, kind = $3, time_zone = $4, failure_threshold = $5,
-               recovery_deadline_seconds = $6, first_impression_seconds = $7
+               recovery_deadline_seconds = $6, first_impression_seconds = $7,
+               escalation_ladder = $8, journey_idle_seconds = $9,
+               deviation_checks_start_time = case
+                   when cardinality($10::text[]) = 0 then null
+                   when cardinality(deviation_checks) = 0 then now()
+                   else deviation_checks_start_time
+               end,
+               deviation_checks = $10
            where id = $1
            returning id, display_name, kind, time_zone, failure_threshold, recovery_deadline_seconds,
-                     first_impression_seconds, create_time,
-                     update_time"#,
+                     first_impression_seconds, create_time, update_time,
+                     escalation_ladder as "escalation_ladder: Json<Vec<EscalationStep>>",
+                     deviation_checks, deviation_checks_start_time, journey_idle_seconds"#,
         organisation.id,
         organisation.display_name,
         organisation.kind.as_str(),
@@ -179,6 +214,15 @@ pub async fn update(
             .map_err(|_| Error::internal("recovery deadline out of range"))?,
         i32::try_from(organisation.first_impression_seconds)
             .map_err(|_| Error::internal("first impression window out of range"))?,
+        Json(&organisation.follow_up.escalation_ladder) as _,
+        i32::try_from(organisation.follow_up.journey_idle_seconds)
+            .map_err(|_| Error::internal("journey idle time out of range"))?,
+        &organisation
+            .follow_up
+            .deviation_checks
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect::<Vec<_>>(),
     )
     .fetch_one(connection)
     .await?;
@@ -245,4 +289,40 @@ pub async fn existing_customer_key(
         .fetch_optional(connection)
         .await?;
     Ok(key.flatten())
+}
+
+/// Every organisation's follow-up settings, across tenants: what the sweep
+/// of overdue cases and idle journeys goes through.
+pub async fn follow_ups(connection: &mut PgConnection) -> Result<Vec<(Uuid, FollowUp)>> {
+    sqlx::query("select set_config('verdad.sweep', 'on', true)")
+        .execute(&mut *connection)
+        .await?;
+    let rows = sqlx::query!(
+        r#"select id, escalation_ladder as "escalation_ladder: Json<Vec<EscalationStep>>",
+                  deviation_checks, deviation_checks_start_time, journey_idle_seconds
+           from organisation
+           order by id"#
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    sqlx::query("select set_config('verdad.sweep', '', true)")
+        .execute(&mut *connection)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.id,
+                FollowUp {
+                    escalation_ladder: row.escalation_ladder.0,
+                    deviation_checks: row
+                        .deviation_checks
+                        .iter()
+                        .map(|c| decode::<DeviationCheck>(c))
+                        .collect::<Result<_>>()?,
+                    deviation_checks_start_time: row.deviation_checks_start_time,
+                    journey_idle_seconds: i64::from(row.journey_idle_seconds),
+                },
+            ))
+        })
+        .collect()
 }

@@ -28,6 +28,8 @@ const STREAM_BUDGET_HELD: &str = "verdad_stream_budget_held_bytes";
 const STREAM_BUDGET: &str = "verdad_stream_budget_bytes";
 const FEED_MESSAGES: &str = "verdad_feed_messages_total";
 const MLLP_CONNECTIONS: &str = "verdad_mllp_connections";
+const WEBHOOK_ATTEMPTS: &str = "verdad_webhook_attempts_total";
+const WEBHOOK_SECONDS: &str = "verdad_webhook_attempt_duration_seconds";
 
 /// Latency buckets from a millisecond (a cached read) to the 30 s request
 /// limit; also those of a wait for a lane, which counts against it.
@@ -51,6 +53,7 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
             Matcher::Full(LANE_WAIT_SECONDS.to_owned()),
             &SECONDS_BUCKETS,
         )?
+        .set_buckets_for_metric(Matcher::Full(WEBHOOK_SECONDS.to_owned()), &SECONDS_BUCKETS)?
         .set_buckets_for_metric(
             Matcher::Full(RECORD_BATCH_CALLS.to_owned()),
             &BATCH_CALLS_BUCKETS,
@@ -105,6 +108,15 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         "Feed messages (HL7 v2) by outcome: accepted, duplicate, ignored, rejected, unknown_sender, unavailable"
     );
     describe_gauge!(MLLP_CONNECTIONS, "MLLP connections open now");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by outcome: delivered, retry, failed (retries ran out)"
+    );
+    describe_histogram!(
+        WEBHOOK_SECONDS,
+        Unit::Seconds,
+        "Time from sending a webhook delivery to the endpoint's answer or the attempt's end"
+    );
     describe_gauge!(
         STREAM_BUDGET,
         Unit::Bytes,
@@ -126,6 +138,12 @@ pub fn stream_budget_held(bytes: usize) {
 /// Counts a feed message by what became of it.
 pub fn feed_message(outcome: &'static str) {
     counter!(FEED_MESSAGES, "outcome" => outcome).increment(1);
+}
+
+/// Records a webhook delivery attempt and what it led to.
+pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(WEBHOOK_SECONDS).record(elapsed.as_secs_f64());
 }
 
 /// Counts an MLLP connection opening (`1`) or closing (`-1`).

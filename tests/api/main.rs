@@ -32,3 +32,4 @@ mod standards;
 mod sweep;
 mod tenancy;
 mod touchpoints;
+mod webhooks;

@@ -387,7 +387,8 @@ async fn every_analysis_and_option_gives_the_same_answer_from_rollups_and_encoun
                 name("recovery performance"),
                 get_recovery_performance,
                 pb::GetRecoveryPerformanceRequest {
-                    scope: scope.clone()
+                    scope: scope.clone(),
+                    ..Default::default()
                 }
             );
             for figure in [

@@ -305,12 +305,14 @@ impl App {
         &self,
         caller: &Caller,
         scope: Parsed<ScopeRequest>,
+        acknowledge_within: Parsed<i64>,
     ) -> Result<(Scope, RecoveryFigures)> {
         let (org, _lane) = self
             .analysis_lane(caller, Operation::GetRecoveryPerformance)
             .await?;
+        let acknowledge_within = acknowledge_within?;
         let (mut tx, scope) = self.open(org, scope, Reads::EncountersOnly).await?;
-        let figures = store::analysis::recovery(&mut tx, org, &scope).await?;
+        let figures = store::analysis::recovery(&mut tx, org, &scope, acknowledge_within).await?;
         tx.commit().await?;
         Ok((scope, figures))
     }

@@ -352,7 +352,13 @@ pub(super) async fn call(
         }
         Analysis::Recovery => {
             client
-                .get_recovery_performance(authed(a, pb::GetRecoveryPerformanceRequest { scope }))
+                .get_recovery_performance(authed(
+                    a,
+                    pb::GetRecoveryPerformanceRequest {
+                        scope,
+                        acknowledge_within: None,
+                    },
+                ))
                 .await?;
         }
         Analysis::ExportCsv | Analysis::ExportXes => {

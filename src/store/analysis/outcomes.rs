@@ -244,22 +244,32 @@ pub struct RecoveryFigures {
     pub mean_original: Option<f64>,
     pub mean_follow_up: Option<f64>,
     pub improved: i64,
+    pub acknowledged_in_time: i64,
+    pub seconds_to_acknowledge: Distribution,
+    pub escalated: i64,
+    pub escalations: i64,
 }
 
 /// The cases opened in the scope's range at its touchpoints (stage and
-/// channel as their encounters'.)
+/// channel as their encounters'; a deviation case, which has no encounter,
+/// is in no channel), and whether they were acknowledged within
+/// `acknowledge_seconds` of opening.
 pub async fn recovery(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    acknowledge_seconds: i64,
 ) -> Result<RecoveryFigures> {
     let sql = "
         with cases as (
             select c.status, c.open_time, c.due_time, c.resolve_time,
-                   c.original_satisfaction, c.follow_up_satisfaction,
-                   extract(epoch from c.resolve_time - c.open_time)::float8 as seconds
+                   c.original_satisfaction, c.follow_up_satisfaction, c.escalation_level,
+                   extract(epoch from c.resolve_time - c.open_time)::float8 as seconds,
+                   extract(epoch from c.acknowledge_time - c.open_time)::float8
+                       as acknowledge_seconds
             from recovery_case c
-            join encounter e on e.organisation_id = c.organisation_id and e.id = c.encounter_id
+            left join encounter e
+              on e.organisation_id = c.organisation_id and e.id = c.encounter_id
             join touchpoint t on t.organisation_id = c.organisation_id and t.id = c.touchpoint_id
             where c.organisation_id = $1
               and c.open_time >= $2 and c.open_time < $3
@@ -280,9 +290,18 @@ pub async fn recovery(
                (select avg(original_satisfaction)::float8 from follow_ups) as mean_original,
                (select avg(follow_up_satisfaction)::float8 from follow_ups) as mean_follow_up,
                (select count(*) from follow_ups
-                where follow_up_satisfaction > original_satisfaction) as improved
+                where follow_up_satisfaction > original_satisfaction) as improved,
+               count(*) filter (where acknowledge_seconds <= $7) as acknowledged_in_time,
+               count(acknowledge_seconds) as acknowledged,
+               percentile_cont(0.5) within group (order by acknowledge_seconds)
+                   as median_acknowledge,
+               percentile_cont(0.9) within group (order by acknowledge_seconds)
+                   as p90_acknowledge,
+               count(*) filter (where escalation_level > 0) as escalated,
+               coalesce(sum(escalation_level), 0)::int8 as escalations
         from cases";
     let row = bind_scope(sqlx::query(sql), organisation_id, scope)
+        .bind(acknowledge_seconds as f64)
         .fetch_one(connection)
         .await?;
     Ok(RecoveryFigures {
@@ -294,6 +313,15 @@ pub async fn recovery(
         mean_original: row.try_get("mean_original")?,
         mean_follow_up: row.try_get("mean_follow_up")?,
         improved: row.try_get("improved")?,
+        acknowledged_in_time: row.try_get("acknowledged_in_time")?,
+        seconds_to_acknowledge: exact_distribution(
+            &row,
+            "acknowledged",
+            "median_acknowledge",
+            "p90_acknowledge",
+        )?,
+        escalated: row.try_get("escalated")?,
+        escalations: row.try_get("escalations")?,
     })
 }
 

@@ -50,6 +50,13 @@ pub async fn erase_customer(
     .execute(&mut *connection)
     .await?
     .rows_affected();
+    sqlx::query!(
+        "delete from journey_close where organisation_id = $1 and journey_id = any($2)",
+        organisation_id,
+        &journeys,
+    )
+    .execute(&mut *connection)
+    .await?;
     // What feeds settled for these journeys names them.
     sqlx::query!(
         "delete from feed_control where organisation_id = $1 and journey_id = any($2)",

@@ -98,7 +98,10 @@ async fn every_analysis(
             client
                 .get_recovery_performance(authed(
                     key,
-                    pb::GetRecoveryPerformanceRequest { scope: s() },
+                    pb::GetRecoveryPerformanceRequest {
+                        scope: s(),
+                        ..Default::default()
+                    },
                 ))
                 .await
                 .map(|r| r.into_inner().no_data),

@@ -190,7 +190,10 @@ async fn recovery_performance_follows_the_cases_opened_in_the_range() {
                 .await
                 .get_recovery_performance(authed(
                     key,
-                    pb::GetRecoveryPerformanceRequest { scope: Some(scope) },
+                    pb::GetRecoveryPerformanceRequest {
+                        scope: Some(scope),
+                        ..Default::default()
+                    },
                 ))
                 .await
                 .unwrap()

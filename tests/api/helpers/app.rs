@@ -21,6 +21,7 @@ use verdad::{
     },
     server::{Application, ServerSettings},
     store::{self, PoolOptions, with_database},
+    webhooks::WebhookSettings,
 };
 
 use super::cluster::cluster_url;
@@ -89,6 +90,12 @@ pub(crate) async fn spawn_app_on(
             idle_timeout: Duration::from_secs(60),
             tls: None,
         }),
+        // The tests' receivers listen on the loopback interface.
+        webhooks: WebhookSettings {
+            allow_private: true,
+            poll: Duration::from_millis(200),
+            ..WebhookSettings::default()
+        },
         ..ServerSettings::default()
     };
     configure(&mut settings);
@@ -176,6 +183,11 @@ impl TestApp {
     ) -> Channel {
         let mut settings = ServerSettings {
             listen_addr: "127.0.0.1:0".parse().unwrap(),
+            webhooks: WebhookSettings {
+                allow_private: true,
+                poll: Duration::from_millis(200),
+                ..WebhookSettings::default()
+            },
             ..ServerSettings::default()
         };
         configure(&mut settings);

@@ -22,10 +22,12 @@ mod http;
 mod keys;
 mod mllp;
 mod process;
+mod receiver;
 mod recovery;
 mod rpcs;
 mod setup;
 mod times;
+mod webhooks;
 
 pub(crate) use self::{
     analyses::{points, record_fixture_events, scorecard_fixture, to_the_ninth},
@@ -50,6 +52,8 @@ pub(crate) use self::{
     keys::{Org, authed},
     mllp::{Mllp, demo_adt_feed, framed, hl7_feed, hl7_file, tls_file},
     process::{ServeProcess, free_addr, http_get},
+    receiver::{Delivery, Receiver, signatures, verify},
     rpcs::{Method, methods},
     times::{YEAR_2000, at, fixture_day, minutes_ago, plus, timestamp},
+    webhooks::{ALL_EVENTS, Event, verified, webhook_to},
 };

@@ -138,6 +138,12 @@ impl ServeProcess {
         }
     }
 
+    /// Kills the process outright (SIGKILL), as a crash or the OOM killer
+    /// does: nothing of it runs after this.
+    pub(crate) async fn kill(&mut self) {
+        self.child.kill().await.expect("cannot kill the server");
+    }
+
     /// Waits (at most 20 s) for the process to end.
     pub(crate) async fn wait(&mut self) -> ExitStatus {
         tokio::time::timeout(Duration::from_secs(20), self.child.wait())

@@ -7,7 +7,9 @@ use tonic::Code;
 use verdad::proto::verdad::v1 as pb;
 
 use super::{arrange_a, every_rpc, hidden, nothing_of_a};
-use crate::helpers::{authed, demo_adt_feed, dissatisfied, feedback, hl7_file, spawn_app};
+use crate::helpers::{
+    authed, demo_adt_feed, dissatisfied, feedback, hl7_file, spawn_app, webhook_to,
+};
 
 #[tokio::test]
 async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any_rpc() {
@@ -384,6 +386,17 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
             ))
             .await,
     );
+    hidden(
+        &rpc("RecoveryService/AcknowledgeRecoveryCase"),
+        recovery
+            .acknowledge_recovery_case(authed(
+                b_key,
+                pb::AcknowledgeRecoveryCaseRequest {
+                    id: a.case_id.clone(),
+                },
+            ))
+            .await,
+    );
     nothing_of_a(
         &rpc("RecoveryService/ListRecoveryCases"),
         recovery
@@ -499,7 +512,10 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
         analyses
             .get_recovery_performance(authed(
                 b_key,
-                pb::GetRecoveryPerformanceRequest { scope: scope() },
+                pb::GetRecoveryPerformanceRequest {
+                    scope: scope(),
+                    ..Default::default()
+                },
             ))
             .await,
         |r| r.no_data,
@@ -622,6 +638,94 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
         .await;
     rpc("FeedService/CreateFeed");
     assert!(claim.is_err(), "B took A's sender: {claim:?}");
+
+    // Webhooks: B neither sees, changes, rotates, reads the deliveries of,
+    // redelivers to nor deletes A's.
+    let mut webhooks = app.webhooks().await;
+    let wid = || a.webhook_id.clone();
+    hidden(
+        &rpc("WebhookService/GetWebhook"),
+        webhooks
+            .get_webhook(authed(b_key, pb::GetWebhookRequest { id: wid() }))
+            .await,
+    );
+    hidden(
+        &rpc("WebhookService/UpdateWebhook"),
+        webhooks
+            .update_webhook(authed(
+                b_key,
+                pb::UpdateWebhookRequest {
+                    webhook: Some(pb::Webhook {
+                        id: wid(),
+                        url: "https://intruder.example.org/".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["url".into()],
+                    }),
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("WebhookService/RotateWebhookSecret"),
+        webhooks
+            .rotate_webhook_secret(authed(
+                b_key,
+                pb::RotateWebhookSecretRequest {
+                    id: wid(),
+                    grace_period: None,
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("WebhookService/ListWebhookDeliveries"),
+        webhooks
+            .list_webhook_deliveries(authed(
+                b_key,
+                pb::ListWebhookDeliveriesRequest {
+                    webhook_id: wid(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("WebhookService/RedeliverWebhookEvent"),
+        webhooks
+            .redeliver_webhook_event(authed(
+                b_key,
+                pb::RedeliverWebhookEventRequest {
+                    webhook_id: wid(),
+                    event_id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+                },
+            ))
+            .await,
+    );
+    hidden(
+        &rpc("WebhookService/DeleteWebhook"),
+        webhooks
+            .delete_webhook(authed(b_key, pb::DeleteWebhookRequest { id: wid() }))
+            .await,
+    );
+    nothing_of_a(
+        &rpc("WebhookService/ListWebhooks"),
+        webhooks
+            .list_webhooks(authed(b_key, pb::ListWebhooksRequest::default()))
+            .await,
+        |r| r.webhooks.is_empty(),
+    );
+    // B's own webhook on A's touchpoint code names B's touchpoint, if any.
+    let mut bs = webhook_to("https://intruder.example.org/", &["recovery_case.opened"]);
+    bs.touchpoint_codes = vec!["reception-desk".into()];
+    let _ = webhooks
+        .create_webhook(authed(
+            b_key,
+            pb::CreateWebhookRequest { webhook: Some(bs) },
+        ))
+        .await;
+    rpc("WebhookService/CreateWebhook");
 
     assert_eq!(app.fingerprint(a.organisation_id).await, before);
     assert_eq!(called, every_rpc(), "RPCs the sweep does not call");

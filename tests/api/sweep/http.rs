@@ -56,6 +56,7 @@ fn allowed_roles(method: &str) -> Option<&'static [Role]> {
         | "UnarchiveStandard"
         | "EraseCustomer"
         | "UpdateRecoveryCase"
+        | "AcknowledgeRecoveryCase"
         | "CreateApiKey"
         | "ListApiKeys"
         | "RevokeApiKey"
@@ -66,7 +67,15 @@ fn allowed_roles(method: &str) -> Option<&'static [Role]> {
         | "UpdateFeed"
         | "ArchiveFeed"
         | "ListFeedRejections"
-        | "PreviewFeedMessage" => ADMINS,
+        | "PreviewFeedMessage"
+        | "CreateWebhook"
+        | "GetWebhook"
+        | "ListWebhooks"
+        | "UpdateWebhook"
+        | "DeleteWebhook"
+        | "RotateWebhookSecret"
+        | "ListWebhookDeliveries"
+        | "RedeliverWebhookEvent" => ADMINS,
         _ => return None,
     })
 }
@@ -133,6 +142,7 @@ fn request_for(route: &str, a: &Target) -> Option<Value> {
             "recoveryCase": {"id": a.case_id, "assignee": "intruder"},
             "updateMask": "assignee"}),
         "GET /v1/recoveryCases:watch" => json!({"touchpointId": a.touchpoint_id}),
+        "POST /v1/recoveryCases/{id}:acknowledge" => json!({"id": a.case_id}),
         "GET /v1/analyses/scorecard"
         | "GET /v1/analyses/journeyOutcomes"
         | "GET /v1/analyses/firstImpressions"
@@ -156,6 +166,17 @@ fn request_for(route: &str, a: &Target) -> Option<Value> {
         "GET /v1/feeds/{feed_id}/rejections" => json!({"feedId": a.feed_id}),
         "POST /v1/feeds/{feed_id}:preview" => json!({"feedId": a.feed_id,
             "message": "MSH|^~\\&|EPIC|MAIN|||20261201||ADT^A04|X1|P|2.5\r"}),
+        "POST /v1/webhooks" => json!({"webhook": {"url": "https://intruder.example.org/",
+                                                  "eventTypes": ["recovery_case.opened"]}}),
+        "GET /v1/webhooks/{id}" | "DELETE /v1/webhooks/{id}" => json!({"id": a.webhook_id}),
+        "GET /v1/webhooks" => json!({"pageSize": 50}),
+        "PATCH /v1/webhooks/{webhook.id}" => json!({
+            "webhook": {"id": a.webhook_id, "url": "https://intruder.example.org/"},
+            "updateMask": "url"}),
+        "POST /v1/webhooks/{id}:rotateSecret" => json!({"id": a.webhook_id}),
+        "GET /v1/webhooks/{webhook_id}/deliveries" => json!({"webhookId": a.webhook_id}),
+        "POST /v1/webhooks/{webhook_id}:redeliverEvent" => json!({"webhookId": a.webhook_id,
+            "eventId": "msg_0190f3a0000070008000000000000001"}),
         _ => return None,
     })
 }
@@ -174,7 +195,8 @@ fn nobodys() -> Target {
         journey_id: "visit-1".into(),
         api_key_id: id.clone(),
         customer_ref: "patient-7".into(),
-        feed_id: id,
+        feed_id: id.clone(),
+        webhook_id: id,
     }
 }
 

@@ -13,7 +13,9 @@ use tonic::{Code, Response, Status};
 use uuid::Uuid;
 use verdad::{domain::role::Role, proto::verdad::v1 as pb};
 
-use crate::helpers::{Mllp, Org, TestApp, authed, demo_adt_feed, dissatisfied, hl7_file, methods};
+use crate::helpers::{
+    Mllp, Org, TestApp, authed, demo_adt_feed, dissatisfied, hl7_file, methods, webhook_to,
+};
 
 /// Every RPC of the verdad.v1 services, as "Service/Method".
 fn every_rpc() -> BTreeSet<String> {
@@ -36,6 +38,7 @@ struct Target {
     api_key_id: String,
     customer_ref: String,
     feed_id: String,
+    webhook_id: String,
 }
 
 /// The call found nothing: NOT_FOUND or PERMISSION_DENIED.
@@ -107,6 +110,14 @@ async fn arrange_a(app: &TestApp) -> (String, Target) {
         .await
         .assert("AE", "NOPV1-0001");
     app.feed_counted(&a_key, &feed.id, [0, 0, 0, 1]).await;
+    // A webhook, for an event that no call of a sweep makes, so that no
+    // delivery changes A's rows while the sweep compares them.
+    let (webhook, _) = app
+        .create_webhook(
+            &a_key,
+            webhook_to("https://tickets.example.org/verdad", &["journey.deviated"]),
+        )
+        .await;
     let a = Target {
         organisation_id: demo.id,
         touchpoint_id: failed.touchpoint_id.clone(),
@@ -119,6 +130,7 @@ async fn arrange_a(app: &TestApp) -> (String, Target) {
         api_key_id: spare_key.key.id.to_string(),
         customer_ref: "patient-7".into(),
         feed_id: feed.id,
+        webhook_id: webhook.id,
     };
     (a_key, a)
 }

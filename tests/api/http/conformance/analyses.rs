@@ -115,6 +115,8 @@ pub(super) fn recovery() -> Scenario {
             ),
             step("ListRecoveryCases", Ingest, json!({})).denied(),
             step("GetRecoveryCase", Analyst, json!({"id": case})),
+            step("AcknowledgeRecoveryCase", Admin, json!({"id": case})),
+            step("AcknowledgeRecoveryCase", Analyst, json!({"id": case})).denied(),
             step(
                 "GetRecoveryCase",
                 Analyst,

@@ -19,6 +19,7 @@ use self::{
     normalise::Normaliser,
     organisation::organisation_and_keys,
     run::{arrange, comparable, run_suite},
+    webhooks::webhooks,
 };
 use crate::helpers::{Door, aip193_status, spawn_app};
 
@@ -29,6 +30,7 @@ mod feeds;
 mod normalise;
 mod organisation;
 mod run;
+mod webhooks;
 
 /// Whose key a step presents.
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +138,7 @@ fn suite() -> Vec<Scenario> {
         recovery(),
         erasure(),
         feeds(),
+        webhooks(),
     ]
 }
 

@@ -35,7 +35,9 @@ impl Normaliser {
             }
             Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v, key)).collect()),
             Value::String(text) => match key {
-                "secret" | "secretPrefix" | "secret_prefix" => json!("<secret>"),
+                "secret" | "secretPrefix" | "secret_prefix" | "previous_secret" => {
+                    json!("<secret>")
+                }
                 "nextPageToken" | "pageToken" if !text.is_empty() => json!("<page token>"),
                 k if k.ends_with("_hash") || k == "customer_key" => json!("<digest>"),
                 _ => Value::String(self.text(text)),

@@ -142,7 +142,7 @@ async fn rows(app: &TestApp, organisation: Uuid) -> Dump {
         .execute(&mut owner)
         .await
         .unwrap();
-    let tables: [(&str, &str, &str); 9] = [
+    let tables: [(&str, &str, &str); 10] = [
         ("organisation", "id", "t.id"),
         ("touchpoint", "organisation_id", "t.code"),
         ("standard", "organisation_id", "t.code"),
@@ -152,6 +152,7 @@ async fn rows(app: &TestApp, organisation: Uuid) -> Dump {
         ("journey_feedback", "organisation_id", "t.journey_id"),
         ("api_key", "organisation_id", "t.id"),
         ("feed", "organisation_id", "t.code"),
+        ("webhook", "organisation_id", "t.description"),
     ];
     let mut dump = BTreeMap::new();
     for (table, column, order) in tables {
