@@ -9,6 +9,11 @@ RUN cargo build --release --locked --bin verdad --bin verdad-bench \
     && cp target/release/verdad target/release/verdad-bench /usr/local/bin/
 
 FROM debian:bookworm-slim AS runtime
+# The trust store for webhook receivers on https.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 verdad \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin verdad
 COPY --from=build /usr/local/bin/verdad /usr/local/bin/verdad-bench /usr/local/bin/

@@ -9,7 +9,9 @@ use crate::{
         code::Lookup,
         paging::{Listing, PageToken},
         refusal::Refusal,
-        webhook::{Delivery, DeliveryState, NewWebhook, Secret, Webhook, WebhookChanges},
+        webhook::{
+            Delivery, DeliveryState, NewWebhook, Secret, Webhook, WebhookChanges, check_room,
+        },
     },
     error::{Error, Result},
     store::{
@@ -41,6 +43,7 @@ impl App {
         let new = new?;
         let secret = Secret::generate()?;
         let mut tx = store::begin_for(&self.pool, org).await?;
+        check_room(store::webhook::count(&mut tx, org).await?)?;
         let touchpoint_ids = touchpoints(&mut tx, org, &new.touchpoint_codes).await?;
         let values = WebhookValues {
             url: &new.url,

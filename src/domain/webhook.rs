@@ -36,6 +36,9 @@ text_enum! {
 pub const URL_MAX_CHARS: usize = 2048;
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
 pub const MAX_TOUCHPOINT_FILTERS: usize = 100;
+/// Webhooks an organisation may have: every event is queued once for each
+/// that wants it, in the transaction that causes it.
+pub const MAX_WEBHOOKS: i64 = 50;
 /// Random bytes in a secret: Standard Webhooks asks for 24 to 64.
 pub const SECRET_BYTES: usize = 32;
 /// How long the old secret signs beside a new one unless asked otherwise.
@@ -106,6 +109,20 @@ pub struct Delivery {
     pub deliver_time: Option<DateTime<Utc>>,
     pub attempt_count: i32,
     pub attempts: Vec<Attempt>,
+}
+
+/// Refuses one webhook more than [`MAX_WEBHOOKS`].
+pub fn check_room(existing: i64) -> Result<(), super::refusal::Refusal> {
+    if existing >= MAX_WEBHOOKS {
+        return Err(super::refusal::Refusal::new(
+            "WEBHOOK_LIMIT",
+            format!(
+                "the organisation has {existing} webhooks, the most it may have; \
+                 delete one, or let one webhook take more event types"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The webhook-id of an event: the same on every attempt and every
@@ -427,6 +444,15 @@ mod tests {
         assert_eq!(excerpt(b"  ok\r\n"), "ok");
         assert_eq!(excerpt(&[b'x'; 1000]).len(), EXCERPT_MAX_CHARS);
         assert_eq!(excerpt(b"a\x00b"), "a b");
+    }
+
+    #[test]
+    fn an_organisation_has_at_most_fifty_webhooks() {
+        assert!(check_room(MAX_WEBHOOKS - 1).is_ok());
+        assert_eq!(
+            check_room(MAX_WEBHOOKS).unwrap_err().reason,
+            "WEBHOOK_LIMIT"
+        );
     }
 
     #[test]

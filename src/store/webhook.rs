@@ -94,6 +94,25 @@ pub async fn insert(
         .ok_or_else(|| Error::internal("a webhook vanished as it was made"))
 }
 
+/// How many webhooks the organisation has, counted under a lock on its
+/// webhooks' rows' organisation, so that two creations cannot both pass a
+/// limit.
+pub async fn count(connection: &mut PgConnection, organisation_id: Uuid) -> Result<i64> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('verdad/webhooks/' || $1::uuid::text, 0))",
+        organisation_id,
+    )
+    .execute(&mut *connection)
+    .await?;
+    let count = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from webhook where organisation_id = $1"#,
+        organisation_id,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(count)
+}
+
 pub async fn get(
     connection: &mut PgConnection,
     organisation_id: Uuid,

@@ -88,6 +88,14 @@ pub(crate) enum BenchCommand {
     /// from four callers. Prints each phase's moments/s, p50 and p99, and
     /// the ratios. Target: one connection at least 80% of the baseline.
     Feeds(FeedsBenchArgs),
+    /// Webhook deliveries to a local receiver.
+    ///
+    /// On one server of its own over a fresh database: failing
+    /// RecordEncounter calls one at a time, each waiting for its
+    /// recovery_case.opened to arrive (p50 and p99 of the time to arrival,
+    /// beside the calls' own latency as the baseline); then the events per
+    /// second delivered from a backlog to one webhook and to four.
+    Webhooks(WebhooksBenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,6 +145,24 @@ pub(crate) struct FeedsBenchArgs {
     /// Rounds; the phases alternate their order.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub(crate) rounds: u32,
+
+    /// Keeps the bench database afterwards.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WebhooksBenchArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+
+    /// Failing calls of the latency phase.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+    pub(crate) calls: u64,
+
+    /// Failing encounters of each throughput phase.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(8..))]
+    pub(crate) backlog: u64,
 
     /// Keeps the bench database afterwards.
     #[arg(long)]

@@ -11,6 +11,7 @@ mod load;
 mod machine;
 mod server;
 mod streams;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -67,6 +68,7 @@ async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Streams(args) => streams::run(args).await,
         BenchCommand::Doors(args) => doors::run(args).await,
         BenchCommand::Feeds(args) => feeds::run(args).await,
+        BenchCommand::Webhooks(args) => webhooks::run(args).await,
     }
 }
 

@@ -240,3 +240,24 @@ async fn only_admin_keys_manage_webhooks() {
         assert_eq!(refused.code(), Code::PermissionDenied, "{role}");
     }
 }
+
+#[tokio::test]
+async fn an_organisation_has_at_most_fifty_webhooks() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    for _ in 0..50 {
+        app.create_webhook(&key, webhook_to(URL, ALL_EVENTS)).await;
+    }
+    let refused = app
+        .webhooks()
+        .await
+        .create_webhook(authed(
+            &key,
+            pb::CreateWebhookRequest {
+                webhook: Some(webhook_to(URL, ALL_EVENTS)),
+            },
+        ))
+        .await
+        .unwrap_err();
+    crate::helpers::assert_error(&refused, Code::FailedPrecondition, "WEBHOOK_LIMIT");
+}

@@ -6,4 +6,5 @@ mod admin;
 mod delivery;
 mod deviations;
 mod escalation;
+mod readme;
 mod replicas;
