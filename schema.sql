@@ -158,7 +158,6 @@ CREATE FUNCTION public.verdad_emit_case_event(event_type text, case_id uuid, ext
 declare
     c recovery_case;
     t touchpoint;
-    event uuid;
 begin
     select * into c from recovery_case r where r.id = case_id;
     if not found then
@@ -166,40 +165,38 @@ begin
     end if;
     select * into t from touchpoint p
     where p.organisation_id = c.organisation_id and p.id = c.touchpoint_id;
-    if not exists (
-        select from webhook w
+    with wanting as (
+        select w.id from webhook w
         where w.organisation_id = c.organisation_id
           and event_type = any(w.event_types)
           and (w.touchpoint_ids = '{}' or c.touchpoint_id = any(w.touchpoint_ids))
           and (w.stages = '{}' or t.stage = any(w.stages))
-    ) then
-        return;
-    end if;
-    event := gen_random_uuid();
-    insert into webhook_event (id, organisation_id, type, data)
-    values (event, c.organisation_id, event_type, jsonb_strip_nulls(jsonb_build_object(
-        'recovery_case_id', c.id,
-        'kind', c.kind,
-        'status', c.status,
-        'encounter_id', c.encounter_id,
-        'touchpoint_id', c.touchpoint_id,
-        'touchpoint_code', t.code,
-        'stage', t.stage,
-        'open_time', verdad_event_time(c.open_time),
-        'due_time', verdad_event_time(c.due_time),
-        'reasons', to_jsonb(c.failure_reasons),
-        'acknowledge_time', verdad_event_time(c.acknowledge_time),
-        'resolve_time', verdad_event_time(c.resolve_time),
-        'escalation_level', c.escalation_level
-    ) || extra));
+    ),
+    event as (
+        insert into webhook_event (id, organisation_id, type, data)
+        select gen_random_uuid(), c.organisation_id, event_type,
+               jsonb_strip_nulls(jsonb_build_object(
+                   'recovery_case_id', c.id,
+                   'kind', c.kind,
+                   'status', c.status,
+                   'encounter_id', c.encounter_id,
+                   'touchpoint_id', c.touchpoint_id,
+                   'touchpoint_code', t.code,
+                   'stage', t.stage,
+                   'open_time', verdad_event_time(c.open_time),
+                   'due_time', verdad_event_time(c.due_time),
+                   'reasons', to_jsonb(c.failure_reasons),
+                   'acknowledge_time', verdad_event_time(c.acknowledge_time),
+                   'resolve_time', verdad_event_time(c.resolve_time),
+                   'escalation_level', c.escalation_level
+               ) || extra)
+        where exists (select from wanting)
+        returning id
+    )
     insert into webhook_delivery (id, organisation_id, webhook_id, event_id)
-    select gen_random_uuid(), c.organisation_id, w.id, event
-    from webhook w
-    where w.organisation_id = c.organisation_id
-      and event_type = any(w.event_types)
-      and (w.touchpoint_ids = '{}' or c.touchpoint_id = any(w.touchpoint_ids))
-      and (w.stages = '{}' or t.stage = any(w.stages))
-    order by w.id;
+    select gen_random_uuid(), c.organisation_id, wanting.id, event.id
+    from wanting cross join event
+    order by wanting.id;
 end
 $$;
 

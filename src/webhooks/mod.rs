@@ -185,8 +185,10 @@ async fn deliver_queue(
     wake: Arc<Notify>,
     stopping: watch::Receiver<bool>,
 ) {
-    // Long enough for an attempt and its bookkeeping.
-    let lease_seconds = settings.timeout.as_secs_f64() + 30.0;
+    // Long enough for an attempt and its bookkeeping, and no longer: a
+    // server that dies holding the lease holds up the webhook's events as
+    // long as it has to run.
+    let lease_seconds = settings.timeout.as_secs_f64() + 5.0;
     let queue = Queue {
         pool: &pool,
         organisation_id,

@@ -104,6 +104,18 @@ impl TestApp {
             .deliveries
     }
 
+    /// The ids of the organisation's cases in the order they opened.
+    pub(crate) async fn case_ids_oldest_first(&self, key: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .all_cases(key)
+            .await
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.reverse();
+        ids
+    }
+
     /// Waits until every delivery of the webhook has settled (none pending).
     pub(crate) async fn deliveries_settled(
         &self,

@@ -166,13 +166,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_in_effect_and_in_orde
 
     let delivered = receiver.wait_for(3, WAIT).await;
     let events = verified(&secret, &delivered);
-    let cases: Vec<String> = app
-        .all_cases(&key)
-        .await
-        .into_iter()
-        .rev()
-        .map(|c| c.id)
-        .collect();
+    let cases = app.case_ids_oldest_first(&key).await;
     let delivered_cases: Vec<String> = events
         .iter()
         .map(|e| e.data()["recovery_case_id"].as_str().unwrap().to_owned())
