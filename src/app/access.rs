@@ -71,6 +71,7 @@ operations! {
     UpdateOrganisation => Manage,
     GetScorecard => Read,
     GetMotCycle => Read,
+    GetMotCycleDiagram => Read,
     GetJourneyOutcomes => Read,
     GetFirstImpressions => Read,
     GetPriorityMatrix => Read,
@@ -138,6 +139,7 @@ mod tests {
             | GetOrganisation
             | GetScorecard
             | GetMotCycle
+            | GetMotCycleDiagram
             | GetJourneyOutcomes
             | GetFirstImpressions
             | GetPriorityMatrix
@@ -208,6 +210,6 @@ mod tests {
     #[test]
     fn operations_are_named_as_their_rpcs() {
         assert_eq!(Operation::CreateTouchpoint.name(), "CreateTouchpoint");
-        assert_eq!(Operation::ALL.len(), 56);
+        assert_eq!(Operation::ALL.len(), 57);
     }
 }

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The start and end of the range an answer covers.
-fn range_of(
+pub(super) fn range_of(
     scope: &Scope,
 ) -> (
     Option<prost_types::Timestamp>,
@@ -63,16 +63,21 @@ fn counts_to_proto(counts: Vec<TouchpointCount>) -> Vec<pb::TouchpointCount> {
 /// `budget` bytes: variants take up to half of what is left, pairs the rest.
 pub(super) fn cycle_to_proto(cycle: MotCycle, budget: usize) -> pb::GetMotCycleResponse {
     let (start_time, end_time) = range_of(&cycle.scope);
-    let pairs: Vec<pb::TouchpointPair> = (cycle.pairs.iter())
-        .map(|p| pb::TouchpointPair {
-            from_touchpoint_id: p.from.to_string(),
-            from_touchpoint_code: cycle.code(&p.from),
-            to_touchpoint_id: p.to.to_string(),
-            to_touchpoint_code: cycle.code(&p.to),
-            count: p.count,
-            mean_seconds: p.mean_seconds,
-            median_seconds: p.median_seconds,
-            median_approximate: p.median_approximate,
+    let pair = |p: &crate::store::analysis::Pair| pb::TouchpointPair {
+        from_touchpoint_id: p.from.to_string(),
+        from_touchpoint_code: cycle.code(&p.from),
+        to_touchpoint_id: p.to.to_string(),
+        to_touchpoint_code: cycle.code(&p.to),
+        count: p.count,
+        mean_seconds: p.mean_seconds,
+        median_seconds: p.median_seconds,
+        median_approximate: p.median_approximate,
+    };
+    let pairs: Vec<pb::TouchpointPair> = cycle.pairs.iter().map(pair).collect();
+    let bottlenecks = (cycle.bottlenecks.iter())
+        .map(|(p, total)| pb::Bottleneck {
+            pair: Some(pair(p)),
+            total_seconds: *total,
         })
         .collect();
     let variants: Vec<pb::PathVariant> = (cycle.variants.into_iter())
@@ -101,6 +106,7 @@ pub(super) fn cycle_to_proto(cycle: MotCycle, budget: usize) -> pb::GetMotCycleR
             revisited_touchpoints: counts_to_proto(cycle.revisited_touchpoints),
         }),
         pairs_omitted: 0,
+        bottlenecks,
     };
     let mut room = budget.saturating_sub(prost::Message::encoded_len(&answer));
     answer.variants = fitting(variants, room / 2);

@@ -8,7 +8,8 @@ use tonic::{Request, Response, Status};
 use super::{
     analysis_answers::{
         breakdown_to_proto, compliance_to_proto, cycle_to_proto, impressions_to_proto,
-        matrix_to_proto, outcomes_to_proto, recovery_to_proto, scorecard_to_proto, trend_to_proto,
+        matrix_to_proto, outcomes_to_proto, range_of, recovery_to_proto, scorecard_to_proto,
+        trend_to_proto,
     },
     caller,
     convert::{
@@ -20,13 +21,14 @@ use super::{
 use crate::{
     app::{
         App,
-        analyses::{CycleRequest, LogRequest, ScopeRequest, TrendRequest},
+        analyses::{CycleRequest, DiagramRequest, LogRequest, ScopeRequest, TrendRequest},
     },
     domain::{
         analysis::{
             Granularity, LogFormat, MAX_SCOPE_TOUCHPOINTS, max_pairs, max_variants, min_pair_count,
         },
         code::{Lookup, parse_code},
+        cycle_map, diagram,
         organisation::whole_seconds,
         violation::{FieldViolation, Violations},
     },
@@ -77,6 +79,29 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
             .get_mot_cycle(&caller, cycle_request(request.get_ref()))
             .await?;
         Ok(Response::new(cycle_to_proto(cycle, budget)))
+    }
+
+    async fn get_mot_cycle_diagram(
+        &self,
+        request: Request<pb::GetMotCycleDiagramRequest>,
+    ) -> Result<Response<pb::GetMotCycleDiagramResponse>, Status> {
+        let caller = caller(&request)?;
+        let drawn = self
+            .app
+            .get_mot_cycle_diagram(&caller, diagram_request(request.get_ref()))
+            .await?;
+        let (start_time, end_time) = range_of(&drawn.scope);
+        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(Response::new(pb::GetMotCycleDiagramResponse {
+            start_time,
+            end_time,
+            no_data: drawn.no_data,
+            media_type: drawn.format.media_type().to_owned(),
+            content: drawn.content,
+            touchpoints_drawn: count(drawn.touchpoints_drawn),
+            pairs_drawn: count(drawn.pairs_drawn),
+            pairs_omitted: i64::try_from(drawn.pairs_omitted).unwrap_or(i64::MAX),
+        }))
     }
 
     async fn get_journey_outcomes(
@@ -199,6 +224,52 @@ fn cycle_request(request: &pb::GetMotCycleRequest) -> Result<CycleRequest> {
             max_variants: limit?,
             max_pairs: most_pairs?,
             min_pair_count: least_count?,
+        })
+    })?;
+    Ok(request)
+}
+
+/// Reads a diagram request: its scope, format, weight and pruning, every
+/// problem at once.
+fn diagram_request(request: &pb::GetMotCycleDiagramRequest) -> Result<DiagramRequest> {
+    let mut v = Violations::new();
+    let scope = match checked_scope(request.scope.as_ref()) {
+        Ok(checked) => Some(checked),
+        Err(violations) => {
+            violations.into_iter().for_each(|e| v.push(e));
+            None
+        }
+    };
+    let format = v.check(required_enum("format", request.format, |f| match f {
+        pb::DiagramFormat::Unspecified => None,
+        pb::DiagramFormat::Dot => Some(cycle_map::Format::Dot),
+        pb::DiagramFormat::Svg => Some(cycle_map::Format::Svg),
+        pb::DiagramFormat::Mermaid => Some(cycle_map::Format::Mermaid),
+    }));
+    let weight = v.check(
+        enum_field("weight", request.weight, |w| match w {
+            pb::DiagramWeight::Unspecified | pb::DiagramWeight::Count => {
+                Some(diagram::Weight::Count)
+            }
+            pb::DiagramWeight::MedianTime => Some(diagram::Weight::MedianTime),
+        })
+        .map(|w| w.unwrap_or(diagram::Weight::Count)),
+    );
+    let min_share = v.check(cycle_map::parse_min_share(
+        "min_pair_share",
+        request.min_pair_share,
+    ));
+    let max_touchpoints = v.check(cycle_map::parse_max_touchpoints(
+        "max_touchpoints",
+        request.max_touchpoints,
+    ));
+    let request = v.finish(|| {
+        Some(DiagramRequest {
+            scope: scope?,
+            format: format?,
+            weight: weight?,
+            min_share: min_share?,
+            max_touchpoints: max_touchpoints?,
         })
     })?;
     Ok(request)

@@ -802,6 +802,15 @@ async fn the_journey_rollups_give_the_journey_analyses_the_figures_of_the_encoun
             (r.median_seconds, r.mean_seconds, r.median_approximate) =
                 (e.median_seconds, e.mean_seconds, false);
         }
+        // Bottlenecks rank by approximate medians from the rollups: the
+        // same number of them, compared through the pairs above.
+        assert_eq!(
+            from_rollups.bottlenecks.len(),
+            from_encounters.bottlenecks.len(),
+            "{name}: bottlenecks"
+        );
+        from_rollups.bottlenecks.clear();
+        from_encounters.bottlenecks.clear();
         assert_eq!(
             to_the_ninth(&from_rollups),
             to_the_ninth(&from_encounters),

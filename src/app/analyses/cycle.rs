@@ -8,8 +8,12 @@ use super::reading::{
 };
 use crate::{
     app::{App, Caller, Operation, Parsed},
-    domain::analysis::{Rate, Scope},
-    error::Result,
+    domain::{
+        analysis::{Rate, Scope},
+        cycle_map::{self, Kept},
+        diagram,
+    },
+    error::{Error, Result},
     store::{
         self,
         analysis::{
@@ -49,6 +53,8 @@ pub struct MotCycle {
     pub skipped_key_touchpoints: Vec<TouchpointCount>,
     pub journeys_with_loops: Rate,
     pub revisited_touchpoints: Vec<TouchpointCount>,
+    /// The pairs with the most waiting in all, of every pair.
+    pub bottlenecks: Vec<(Pair, f64)>,
     /// To name the pairs' touchpoints.
     pub touchpoints: Touchpoints,
 }
@@ -60,6 +66,27 @@ impl MotCycle {
     }
 }
 
+/// A request for a picture of the MOT cycle.
+#[derive(Debug, Clone)]
+pub struct DiagramRequest {
+    pub scope: ScopeRequest,
+    pub format: cycle_map::Format,
+    pub weight: diagram::Weight,
+    pub min_share: f64,
+    pub max_touchpoints: usize,
+}
+
+/// A picture of the MOT cycle of a scope.
+pub struct CycleDiagram {
+    pub scope: Scope,
+    pub no_data: bool,
+    pub format: cycle_map::Format,
+    pub content: String,
+    pub touchpoints_drawn: usize,
+    pub pairs_drawn: usize,
+    pub pairs_omitted: usize,
+}
+
 impl App {
     pub async fn get_mot_cycle(
         &self,
@@ -67,7 +94,65 @@ impl App {
         request: Parsed<CycleRequest>,
     ) -> Result<MotCycle> {
         let (org, _lane) = self.analysis_lane(caller, Operation::GetMotCycle).await?;
+        self.mot_cycle(org, request?).await
+    }
+
+    /// Draws the MOT cycle: the pairs a readable map keeps
+    /// (`cycle_map::prune`), in the format asked for. The layout of an SVG
+    /// runs beside the server's tasks, in the call's lane.
+    pub async fn get_mot_cycle_diagram(
+        &self,
+        caller: &Caller,
+        request: Parsed<DiagramRequest>,
+    ) -> Result<CycleDiagram> {
+        let (org, _lane) = self
+            .analysis_lane(caller, Operation::GetMotCycleDiagram)
+            .await?;
         let request = request?;
+        let cycle = self
+            .mot_cycle(
+                org,
+                CycleRequest {
+                    scope: request.scope,
+                    max_variants: 1,
+                    max_pairs: usize::MAX,
+                    min_pair_count: 1,
+                },
+            )
+            .await?;
+        let kept = cycle_map::prune(
+            &cycle.pairs,
+            cycle.transitions,
+            request.min_share,
+            request.max_touchpoints,
+        );
+        let drawn = drawing(&cycle, &kept);
+        let (touchpoints_drawn, pairs_drawn) = (kept.touchpoints.len(), kept.pairs.len());
+        let weight = request.weight;
+        let content = match request.format {
+            cycle_map::Format::Dot => diagram::dot(&drawn, weight),
+            cycle_map::Format::Mermaid => diagram::mermaid(&drawn, weight),
+            cycle_map::Format::Svg => {
+                tokio::task::spawn_blocking(move || diagram::svg(&drawn, weight))
+                    .await
+                    .map_err(|_| Error::internal("the diagram's layout stopped"))?
+                    .map_err(|reason| {
+                        Error::internal(format!("the diagram's layout failed: {reason}"))
+                    })?
+            }
+        };
+        Ok(CycleDiagram {
+            no_data: cycle.encounters == 0,
+            scope: cycle.scope,
+            format: request.format,
+            content,
+            touchpoints_drawn,
+            pairs_drawn,
+            pairs_omitted: cycle.all_pairs - pairs_drawn,
+        })
+    }
+
+    async fn mot_cycle(&self, org: Uuid, request: CycleRequest) -> Result<MotCycle> {
         let (mut tx, scope) = self.open(org, Ok(request.scope), Reads::Rollups).await?;
         let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
         let source = Journeys::from(&covered);
@@ -98,6 +183,10 @@ impl App {
         let finishes = ranked(|row| row.2);
         let transitions = pairs.iter().map(|p| p.count).sum();
         let all_pairs = pairs.len();
+        let bottlenecks = cycle_map::bottlenecks(&pairs, cycle_map::BOTTLENECKS)
+            .into_iter()
+            .map(|(pair, total)| (pair.clone(), total))
+            .collect();
         let pairs = pairs
             .into_iter()
             .filter(|p| p.count >= request.min_pair_count)
@@ -133,7 +222,43 @@ impl App {
             skipped_key_touchpoints: skipped,
             journeys_with_loops: Rate::new(conformance.journeys_with_loops, journeys),
             revisited_touchpoints: revisited,
+            bottlenecks,
             touchpoints,
         })
     }
+}
+
+/// The map of what `kept` keeps of `cycle`: its touchpoints with their
+/// names, key marks and journeys starting and ending at them, and its pairs,
+/// those against the designed order marked.
+fn drawing(cycle: &MotCycle, kept: &Kept<'_>) -> diagram::Diagram {
+    let journeys_at = |counts: &[TouchpointCount], id: &Uuid| {
+        counts
+            .iter()
+            .find(|c| c.touchpoint_id == *id)
+            .map_or(0, |c| c.journeys)
+    };
+    let position = |id: &Uuid| cycle.touchpoints.get(id).map_or(0, |t| t.cycle_position);
+    let nodes = (kept.touchpoints.iter())
+        .map(|id| {
+            let touchpoint = cycle.touchpoints.get(id);
+            diagram::Node {
+                code: cycle.code(id),
+                label: touchpoint.map_or_else(|| cycle.code(id), |t| t.display_name.clone()),
+                key: touchpoint.is_some_and(|t| t.key),
+                starts: journeys_at(&cycle.starts, id),
+                ends: journeys_at(&cycle.ends, id),
+            }
+        })
+        .collect();
+    let edges = (kept.pairs.iter())
+        .map(|pair| diagram::Edge {
+            from: cycle.code(&pair.from),
+            to: cycle.code(&pair.to),
+            count: pair.count,
+            median_seconds: Some(pair.median_seconds).filter(|s| s.is_finite()),
+            against_design: cycle_map::against_design(position(&pair.from), position(&pair.to)),
+        })
+        .collect();
+    diagram::Diagram { nodes, edges }
 }

@@ -9,7 +9,7 @@ mod outcomes;
 mod reading;
 mod scorecard;
 
-pub use cycle::{CycleRequest, MotCycle};
+pub use cycle::{CycleDiagram, CycleRequest, DiagramRequest, MotCycle};
 pub use export::{LogChunks, LogRequest};
 pub use outcomes::{
     ComplianceReport, ElementCompliance, FirstImpressions, GuidelineBreakdown, JourneyOutcomes,

@@ -3,6 +3,7 @@
 //! an established process-mining library computed from it.
 
 mod access;
+mod diagram;
 mod event_log;
 mod journeys;
 mod mot_cycle;

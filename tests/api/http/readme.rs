@@ -85,5 +85,10 @@ async fn the_readmes_curl_examples_work_against_the_demo_hospital() {
     assert!(csv.starts_with("case_id,activity,timestamp"), "{csv:.200}");
     let xes = std::fs::read_to_string(home.join("event-log.xes")).unwrap();
     assert!(xes.starts_with("<?xml"));
+    let svg = std::fs::read_to_string(home.join("cycle.svg")).unwrap();
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<svg"),
+        "{svg:.200}"
+    );
     let _ = std::fs::remove_dir_all(&home);
 }

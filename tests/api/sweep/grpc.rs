@@ -443,6 +443,20 @@ async fn organisation_bs_key_finds_and_changes_nothing_of_organisation_as_by_any
         |r| r.no_data,
     );
     nothing_of_a(
+        &rpc("AnalysisService/GetMotCycleDiagram"),
+        analyses
+            .get_mot_cycle_diagram(authed(
+                b_key,
+                pb::GetMotCycleDiagramRequest {
+                    scope: scope(),
+                    format: pb::DiagramFormat::Dot.into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        |r| r.no_data && r.touchpoints_drawn == 0 && !r.content.contains("reception"),
+    );
+    nothing_of_a(
         &rpc("AnalysisService/GetJourneyOutcomes"),
         analyses
             .get_journey_outcomes(authed(

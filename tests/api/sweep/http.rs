@@ -38,6 +38,7 @@ fn allowed_roles(method: &str) -> Option<&'static [Role]> {
         | "GetOrganisation"
         | "GetScorecard"
         | "GetMotCycle"
+        | "GetMotCycleDiagram"
         | "GetJourneyOutcomes"
         | "GetFirstImpressions"
         | "GetPriorityMatrix"
@@ -151,6 +152,9 @@ fn request_for(route: &str, a: &Target) -> Option<Value> {
         | "GET /v1/analyses/complianceReport"
         | "GET /v1/analyses/recoveryPerformance" => json!({"scope": scope}),
         "GET /v1/analyses/motCycle" => json!({"scope": scope, "maxVariants": 10}),
+        "GET /v1/analyses/motCycleDiagram" => {
+            json!({"scope": scope, "format": "DIAGRAM_FORMAT_DOT"})
+        }
         "GET /v1/analyses/trend" => json!({"scope": scope, "figure": "TREND_FIGURE_ENCOUNTERS",
                                            "granularity": "GRANULARITY_DAY",
                                            "perTouchpoint": true}),

@@ -50,6 +50,26 @@ pub(super) fn analyses() -> Scenario {
                 Analyst,
                 with(json!({"maxVariants": 5, "maxPairs": 10, "minPairCount": "1"})),
             ),
+            step(
+                "GetMotCycleDiagram",
+                Analyst,
+                with(json!({"format": "DIAGRAM_FORMAT_MERMAID", "minPairShare": 0})),
+            )
+            .answers("/mediaType", json!("text/vnd.mermaid")),
+            step(
+                "GetMotCycleDiagram",
+                Analyst,
+                with(
+                    json!({"format": "DIAGRAM_FORMAT_DOT", "weight": "DIAGRAM_WEIGHT_MEDIAN_TIME",
+                            "maxTouchpoints": 5}),
+                ),
+            ),
+            step(
+                "GetMotCycleDiagram",
+                Analyst,
+                with(json!({"minPairShare": 2})),
+            )
+            .invalid("format"),
             step("GetJourneyOutcomes", Analyst, with(json!({}))),
             step("GetFirstImpressions", Analyst, with(json!({}))),
             step("GetPriorityMatrix", Analyst, with(json!({}))),
