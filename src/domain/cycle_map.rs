@@ -11,6 +11,12 @@ use super::{analysis::Pair, violation::FieldViolation};
 pub const DEFAULT_MIN_SHARE: f64 = 0.01;
 pub const DEFAULT_MAX_TOUCHPOINTS: usize = 40;
 pub const MAX_TOUCHPOINTS: usize = 150;
+/// What an SVG draws at most: layout-rs lays out in-process, and its
+/// crossing reduction grows steeply with the edges that span ranks (60
+/// touchpoints and 300 random pairs took 98 s on the 2-core development
+/// machine, 40 and 150 took 4 s). Text formats draw all that is kept.
+pub const SVG_MAX_TOUCHPOINTS: usize = 40;
+pub const SVG_MAX_PAIRS: usize = 100;
 /// Bottlenecks a cycle lists.
 pub const BOTTLENECKS: usize = 10;
 
@@ -69,9 +75,16 @@ pub struct Kept<'a> {
 
 /// Keeps the pairs carrying at least `min_share` of `transitions`, then of
 /// their touchpoints the `max_touchpoints` busiest (by the transitions of
-/// the kept pairs in and out of each), and of the pairs those between kept
-/// touchpoints.
-pub fn prune(pairs: &[Pair], transitions: i64, min_share: f64, max_touchpoints: usize) -> Kept<'_> {
+/// the kept pairs in and out of each), of the pairs those between kept
+/// touchpoints, and of those the `max_pairs` most frequent, with the
+/// touchpoints they join.
+pub fn prune(
+    pairs: &[Pair],
+    transitions: i64,
+    min_share: f64,
+    max_touchpoints: usize,
+    max_pairs: usize,
+) -> Kept<'_> {
     let floor = min_share * transitions as f64;
     let shared: Vec<&Pair> = pairs
         .iter()
@@ -98,6 +111,11 @@ pub fn prune(pairs: &[Pair], transitions: i64, min_share: f64, max_touchpoints: 
             .then(a.from.cmp(&b.from))
             .then(a.to.cmp(&b.to))
     });
+    kept.truncate(max_pairs);
+    let touchpoints = touchpoints
+        .into_iter()
+        .filter(|id| kept.iter().any(|p| p.from == *id || p.to == *id))
+        .collect();
     Kept {
         touchpoints,
         pairs: kept,
@@ -152,11 +170,11 @@ mod tests {
             pair(3, 4, 4, 10.0),
             pair(4, 5, 1, 10.0),
         ];
-        let all = prune(&pairs, 100, 0.0, 40);
+        let all = prune(&pairs, 100, 0.0, 40, usize::MAX);
         assert_eq!(all.pairs.len(), 5);
         assert_eq!(all.touchpoints.len(), 5);
         // 5% of 100 transitions: the pairs of 4 and 1 go, and so do 4 and 5.
-        let shared = prune(&pairs, 100, 0.05, 40);
+        let shared = prune(&pairs, 100, 0.05, 40, usize::MAX);
         assert_eq!(
             shared.pairs.iter().map(|p| p.count).collect::<Vec<_>>(),
             [50, 30, 15]
@@ -166,12 +184,19 @@ mod tests {
         // Two touchpoints: the busiest (2 with 80 transitions in and out,
         // then 1 with 50; 3 has 49, its repeat counted once), and only the
         // pair between them.
-        let capped = prune(&pairs, 100, 0.0, 2);
+        let capped = prune(&pairs, 100, 0.0, 2, usize::MAX);
         assert_eq!(capped.touchpoints, [Uuid::from_u128(2), Uuid::from_u128(1)]);
         assert_eq!(capped.pairs.len(), 1, "{capped:?}");
         assert!(capped.pairs.iter().all(|p| {
             capped.touchpoints.contains(&p.from) && capped.touchpoints.contains(&p.to)
         }));
+        // The two most frequent pairs, and the three touchpoints they join.
+        let few = prune(&pairs, 100, 0.0, 40, 2);
+        assert_eq!(
+            few.pairs.iter().map(|p| p.count).collect::<Vec<_>>(),
+            [50, 30]
+        );
+        assert_eq!(few.touchpoints.len(), 3);
     }
 
     #[test]

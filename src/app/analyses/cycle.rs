@@ -120,11 +120,21 @@ impl App {
                 },
             )
             .await?;
+        let (max_touchpoints, max_pairs) = match request.format {
+            cycle_map::Format::Svg => (
+                request.max_touchpoints.min(cycle_map::SVG_MAX_TOUCHPOINTS),
+                cycle_map::SVG_MAX_PAIRS,
+            ),
+            cycle_map::Format::Dot | cycle_map::Format::Mermaid => {
+                (request.max_touchpoints, usize::MAX)
+            }
+        };
         let kept = cycle_map::prune(
             &cycle.pairs,
             cycle.transitions,
             request.min_share,
-            request.max_touchpoints,
+            max_touchpoints,
+            max_pairs,
         );
         let drawn = drawing(&cycle, &kept);
         let (touchpoints_drawn, pairs_drawn) = (kept.touchpoints.len(), kept.pairs.len());
