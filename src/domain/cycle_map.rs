@@ -11,10 +11,9 @@ use super::{analysis::Pair, violation::FieldViolation};
 pub const DEFAULT_MIN_SHARE: f64 = 0.01;
 pub const DEFAULT_MAX_TOUCHPOINTS: usize = 40;
 pub const MAX_TOUCHPOINTS: usize = 150;
-/// What an SVG draws at most: layout-rs lays out in-process, and its
-/// crossing reduction grows steeply with the edges that span ranks (60
-/// touchpoints and 300 random pairs took 98 s on the 2-core development
-/// machine, 40 and 150 took 4 s). Text formats draw all that is kept.
+/// What an SVG draws at most: a map people can read, and one the server
+/// lays out in well under a second (`diagram::svg` refuses more than about
+/// a second's work). Text formats draw all that is kept.
 pub const SVG_MAX_TOUCHPOINTS: usize = 40;
 pub const SVG_MAX_PAIRS: usize = 100;
 /// Bottlenecks a cycle lists.

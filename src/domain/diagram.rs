@@ -21,7 +21,6 @@ use layout::core::color::Color;
 use layout::core::format::{ClipHandle, RenderBackend};
 use layout::core::geometry::Point;
 use layout::core::style::{LineStyleKind, StyleAttr};
-use layout::std_shapes::render::get_shape_size;
 use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
@@ -65,9 +64,9 @@ pub enum Weight {
 }
 
 /// All three formats run top to bottom: layout-rs ranks that way natively
-/// (left to right is a transposition, and the label placement below assumes
-/// it does not happen), and process maps of 10 to 60 touchpoints are deep
-/// rather than wide.
+/// (left to right is a transposition, which the bends, loops and labels
+/// drawn here do not allow for), and process maps of 10 to 60 touchpoints
+/// are deep rather than wide.
 const RANKDIR: &str = "TB";
 
 const KEY_FILL: &str = "#fde68a";
@@ -75,6 +74,25 @@ const TERMINAL_FILL: &str = "#e5e7eb";
 const AGAINST_COLOUR: &str = "#d62728";
 const EDGE_COLOUR: &str = "#555555";
 const NODE_STROKE: &str = "#444444";
+
+/// Above this estimate (see `Route::crossing`) layout-rs's crossing
+/// reduction is skipped, leaving more crossings: in release builds on 2
+/// cores, random maps under it took at most 60 ms with it, and maps up to
+/// three times it up to a third of a second (60 touchpoints and 300 random
+/// pairs took 98 s).
+const MAX_CROSSING_WORK: usize = 100_000;
+/// Above this many layout nodes (see `Route::work`) `svg` refuses, as
+/// layout-rs's placement grows with about their cube: without crossing
+/// reduction, in release builds on 2 cores, 1,070 took 0.25 s, 1,700 0.8 s,
+/// 1,950 1.3 s, 2,600 2.5 s, 2,950 4.2 s and 4,700 15 s; a 150-touchpoint,
+/// 1,500-edge map has 40,000 to 63,000. A chain of 40 touchpoints with 61
+/// pairs back up it and journeys ending at each comes to 1,700.
+const MAX_WORK: usize = 2_000;
+
+/// Pixels between edges that join the same two nodes, at their middle.
+const BEND: f64 = 16.0;
+/// How far a loop reaches out of its node, beyond half the node's height.
+const LOOP_REACH: f64 = 14.0;
 
 const MIN_PEN: f64 = 1.0;
 const MAX_PEN: f64 = 5.0;
@@ -111,11 +129,11 @@ pub fn dot(diagram: &Diagram, weight: Weight) -> String {
     for edge in &plan.edges {
         let from = match edge.from {
             End::Terminal => "\"start\"".to_owned(),
-            End::Touchpoint(i) => dot_quote(&format!("tp_{}", plan.nodes[i].code)),
+            End::Touchpoint(i) => dot_quote(&format!("tp_{}", plan.code(i))),
         };
         let to = match edge.to {
             End::Terminal => "\"end\"".to_owned(),
-            End::Touchpoint(i) => dot_quote(&format!("tp_{}", plan.nodes[i].code)),
+            End::Touchpoint(i) => dot_quote(&format!("tp_{}", plan.code(i))),
         };
         let label = dot_quote(&edge.label);
         let pen = edge.pen;
@@ -155,11 +173,8 @@ pub fn mermaid(diagram: &Diagram, weight: Weight) -> String {
             End::Touchpoint(i) => format!("n{i}"),
         };
         let arrow = if edge.against { "-.->" } else { "-->" };
-        let _ = writeln!(
-            out,
-            "  {from} {arrow}|\"{}\"| {to}",
-            mermaid_text(&edge.label)
-        );
+        // Edge labels are numbers and durations, plain text between pipes.
+        let _ = writeln!(out, "  {from} {arrow}|{}| {to}", mermaid_text(&edge.label));
     }
     let _ = writeln!(
         out,
@@ -207,29 +222,67 @@ pub fn mermaid(diagram: &Diagram, weight: Weight) -> String {
 ///   touchpoints `class="edge"` (`"edge against"` against the design) with
 ///   `data-from` and `data-to` holding the codes (equal for a repeated
 ///   touchpoint), from the start `class="edge start"` with `data-to`, to the
-///   end `class="edge end"` with `data-from`; the group holds one `path` and
-///   normally the edge's label `text`.
+///   end `class="edge end"` with `data-from`; the group holds one `path`
+///   and the edge's label `text`.
 ///
-/// So a map with N touchpoints, E drawable edges, S touchpoints with starts
-/// and F with ends has N + 2 node groups and E + S + F edge groups.
+/// The groups holding them all, `class="edges"` and `class="nodes"`, have
+/// neither word. So a map with N touchpoints, E edges whose ends are both
+/// among them, S touchpoints with starts and F with ends has N + 2 node
+/// groups and E + S + F edge groups. Loops (a touchpoint repeated) are drawn
+/// here, on the node's right, not by layout-rs.
 ///
-/// Errs when layout-rs panics, which it does on inputs it was not written
-/// for; the panic is caught here so that a bad map costs one picture, not
-/// the worker (its message still goes to the panic hook, i.e. stderr).
-pub fn svg(diagram: &Diagram, weight: Weight) -> Result<String, String> {
+/// Takes up to a second or so on 2 cores, so async callers should run it on
+/// a blocking thread. Errs at once on maps too big for layout-rs to lay out
+/// in reasonable time (see `MAX_WORK`: 40 touchpoints and 100 pairs fit
+/// unless the pairs mostly run far back up a long chain; 60 and 300 often do
+/// not), and errs if layout-rs panics: it is third-party code full of
+/// asserts, so a panic costs one picture, not the worker (its message still
+/// reaches the panic hook, i.e. stderr).
+pub fn svg(diagram: &Diagram, weight: Weight) -> Result<String, SvgError> {
     let plan = Plan::new(diagram, weight);
-    let drawn = catch_unwind(AssertUnwindSafe(|| lay_out(&plan)));
-    match drawn {
-        Ok(canvas) => Ok(canvas.finish(&plan)),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(format!("layout-rs failed to lay out the map: {message}"))
+    let route = Route::new(&plan);
+    if route.work > MAX_WORK {
+        return Err(SvgError::TooBig(format!(
+            "the map is too big to lay out in the server ({} touchpoints and {} edges make {} layout nodes, over {MAX_WORK}); \
+             raise min_pair_share, lower max_touchpoints, or ask for DOT",
+            plan.nodes.len(),
+            plan.edges.len(),
+            route.work
+        )));
+    }
+    let optimise = route.crossing <= MAX_CROSSING_WORK;
+    let canvas = guarded(|| lay_out(&plan, &route, optimise))
+        .map_err(|message| SvgError::Failed(format!("layout-rs failed: {message}")))?;
+    Ok(canvas.finish(&plan, &route))
+}
+
+/// Why an SVG was not drawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SvgError {
+    /// The map has more to lay out than the server does in about a second:
+    /// the caller's to prune.
+    TooBig(String),
+    /// layout-rs panicked.
+    Failed(String),
+}
+
+impl std::fmt::Display for SvgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SvgError::TooBig(message) | SvgError::Failed(message) => f.write_str(message),
         }
     }
+}
+
+/// Runs `f`, turning a panic into its message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned())
+    })
 }
 
 /// One end of a drawn edge: the terminal is the start circle as a source and
@@ -268,6 +321,10 @@ struct Plan {
 }
 
 impl Plan {
+    fn code(&self, i: usize) -> &str {
+        self.nodes.get(i).map_or("", |node| node.code.as_str())
+    }
+
     fn new(diagram: &Diagram, weight: Weight) -> Self {
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut nodes = Vec::new();
@@ -541,6 +598,36 @@ fn text_svg(at: Point, anchor: &str, text: &str, font: f64, extra: &str) -> Stri
     out
 }
 
+/// The point halfway along a layout-rs path, by segments: a joint when
+/// their number is even, else the middle of the middle segment.
+///
+/// The path is a point and its exit control, then for each later point its
+/// entry control and the point; after the first segment each exit control
+/// is the mirror of the previous entry control (SVG's `S`).
+fn halfway(path: &[(Point, Point)]) -> Option<Point> {
+    let segments = path.len().checked_sub(1).filter(|&n| n > 0)?;
+    let point = |j: usize| if j == 0 { path[0].0 } else { path[j].1 };
+    let middle = segments / 2;
+    if segments % 2 == 0 {
+        return Some(point(middle));
+    }
+    let from = point(middle);
+    let to = point(middle + 1);
+    let exit = if middle == 0 {
+        path[0].1
+    } else {
+        Point::new(
+            2.0 * from.x - path[middle].0.x,
+            2.0 * from.y - path[middle].0.y,
+        )
+    };
+    let entry = path[middle + 1].0;
+    Some(Point::new(
+        (from.x + 3.0 * exit.x + 3.0 * entry.x + to.x) / 8.0,
+        (from.y + 3.0 * exit.y + 3.0 * entry.y + to.y) / 8.0,
+    ))
+}
+
 /// Tags handed to layout-rs as element and arrow "properties" so that the
 /// canvas can tell whose shape or path a draw call is.
 fn node_tag(i: usize) -> String {
@@ -621,7 +708,107 @@ fn ranks(plan: &Plan, count: usize) -> Vec<usize> {
     rank
 }
 
-fn lay_out(plan: &Plan) -> Canvas {
+/// How the edges go to layout-rs, decided before it runs.
+#[derive(Debug)]
+struct Route {
+    /// (plan edge, upper layout node, lower layout node, reversed), in the
+    /// order to add them.
+    edges: Vec<(usize, usize, usize, bool)>,
+    /// (plan edge, layout node) of the edges from a node to itself, which
+    /// are drawn after layout: layout-rs routes them through a connector
+    /// that its placement can put far from the node.
+    loops: Vec<(usize, usize)>,
+    /// By plan edge: how far to bend it sideways, in pixels. layout-rs draws
+    /// two edges between the same nodes (one each way, mostly) over each
+    /// other; bent apart they show as two.
+    bends: Vec<f64>,
+    /// Roughly how many nodes layout-rs will place, counting the connectors
+    /// it puts wherever an edge crosses a rank: its placement takes time
+    /// quadratic in these, its crossing reduction about cubic in a rank's.
+    work: usize,
+    /// Roughly what layout-rs's crossing reduction costs: per pair of
+    /// adjacent ranks, the square of the upper one's width times the lower
+    /// one's, widths counting connectors.
+    crossing: usize,
+}
+
+impl Route {
+    fn new(plan: &Plan) -> Self {
+        let touchpoints = plan.nodes.len();
+        let count = touchpoints + 2;
+        let rank = ranks(plan, count);
+        let mut edges = Vec::with_capacity(plan.edges.len());
+        let mut loops = Vec::new();
+        for (i, edge) in plan.edges.iter().enumerate() {
+            let from = layout_index(edge.from, true, touchpoints);
+            let to = layout_index(edge.to, false, touchpoints);
+            if from == to {
+                loops.push((i, from));
+                continue;
+            }
+            let reversed = rank[from] > rank[to];
+            let (top, bottom) = if reversed { (to, from) } else { (from, to) };
+            edges.push((i, top, bottom, reversed));
+        }
+        edges.sort_by_key(|&(i, top, _, _)| (rank[top], i));
+
+        let mut between: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        for &(i, top, bottom, _) in &edges {
+            between.entry((top, bottom)).or_default().push(i);
+        }
+        let mut bends = vec![0.0; plan.edges.len()];
+        for group in between.values().filter(|group| group.len() > 1) {
+            let middle = (group.len() - 1) as f64 / 2.0;
+            for (k, &i) in group.iter().enumerate() {
+                if let Some(bend) = bends.get_mut(i) {
+                    *bend = (k as f64 - middle) * BEND;
+                }
+            }
+        }
+
+        // layout-rs ranks by longest path, so an edge's span in ranks is
+        // known here.
+        let mut by_rank: Vec<usize> = (0..count).collect();
+        by_rank.sort_by_key(|&n| rank[n]);
+        let mut below: Vec<Vec<usize>> = vec![Vec::new(); count];
+        for &(_, top, bottom, _) in &edges {
+            below[top].push(bottom);
+        }
+        let mut level = vec![0_usize; count];
+        for &n in &by_rank {
+            for &m in &below[n] {
+                level[m] = level[m].max(level[n] + 1);
+            }
+        }
+        let mut work = count;
+        let depth = level.iter().max().map_or(0, |&l| l + 1);
+        let mut width = vec![0_usize; depth];
+        for &l in &level {
+            width[l] += 1;
+        }
+        for &(_, top, bottom, _) in &edges {
+            if let Some(crossed) = width.get_mut(level[top] + 1..level[bottom]) {
+                work += crossed.len();
+                for w in crossed {
+                    *w += 1;
+                }
+            }
+        }
+        let crossing = width
+            .windows(2)
+            .map(|w| w[0].saturating_mul(w[0]).saturating_mul(w[1]))
+            .fold(0_usize, usize::saturating_add);
+        Route {
+            edges,
+            loops,
+            bends,
+            work,
+            crossing,
+        }
+    }
+}
+
+fn lay_out(plan: &Plan, route: &Route, optimise: bool) -> Canvas {
     let orientation = Orientation::TopToBottom;
     // As layout-rs's own DOT builder does: shapes get the crossing direction.
     let shape_orientation = orientation.flip();
@@ -674,31 +861,14 @@ fn lay_out(plan: &Plan) -> Canvas {
         node_tag(touchpoints + 1),
     )));
 
-    let rank = ranks(plan, count);
-    let mut order: Vec<(usize, usize, usize, bool)> = Vec::with_capacity(plan.edges.len());
-    for (i, edge) in plan.edges.iter().enumerate() {
-        let from = layout_index(edge.from, true, touchpoints);
-        let to = layout_index(edge.to, false, touchpoints);
-        let reversed = rank[from] > rank[to];
-        let (top, bottom) = if reversed { (to, from) } else { (from, to) };
-        order.push((i, top, bottom, reversed));
-    }
-    order.sort_by_key(|&(i, top, _, _)| (rank[top], i));
-
-    for (i, top, bottom, reversed) in order {
-        let edge = &plan.edges[i];
-        let colour = if edge.against {
-            AGAINST_COLOUR
-        } else {
-            EDGE_COLOUR
+    for &(i, top, bottom, reversed) in &route.edges {
+        let (Some(edge), Some(&top), Some(&bottom)) =
+            (plan.edges.get(i), handles.get(top), handles.get(bottom))
+        else {
+            continue;
         };
-        let look = StyleAttr::new(
-            Color::fast(colour),
-            edge.pen.round() as usize,
-            None,
-            0,
-            EDGE_FONT,
-        );
+        // Colours and widths come from the plan when the canvas draws.
+        let look = StyleAttr::simple();
         let style = if edge.against {
             LineStyleKind::Dashed
         } else {
@@ -709,17 +879,11 @@ fn lay_out(plan: &Plan) -> Canvas {
         } else {
             (LineEndKind::None, LineEndKind::Arrow)
         };
-        let arrow = Arrow::with_properties(
-            start,
-            end,
-            style,
-            &edge.label,
-            &look,
-            edge_tag(i),
-            &None,
-            &None,
-        );
-        graph.add_edge(arrow, handles[top], handles[bottom]);
+        // Labels are placed after layout, halfway along each edge: given to
+        // layout-rs they become connectors that double every edge's length
+        // in ranks.
+        let arrow = Arrow::with_properties(start, end, style, "", &look, edge_tag(i), &None, &None);
+        graph.add_edge(arrow, top, bottom);
     }
 
     let mut canvas = Canvas {
@@ -727,9 +891,11 @@ fn lay_out(plan: &Plan) -> Canvas {
             .chain(plan.nodes.iter().map(|node| node.key))
             .chain(std::iter::once(false))
             .collect(),
+        edge_labels: plan.edges.iter().map(|edge| edge.label.clone()).collect(),
+        bends: route.bends.clone(),
         ..Canvas::default()
     };
-    graph.do_it(false, false, false, &mut canvas);
+    graph.do_it(false, !optimise, false, &mut canvas);
     canvas
 }
 
@@ -743,53 +909,12 @@ struct OpenNode {
 #[derive(Debug)]
 struct DrawnEdge {
     index: usize,
-    /// Where the edge passes through connectors, one of which may carry its
-    /// label.
-    via: Vec<Point>,
+    /// Where the label is anchored, near the edge's midpoint.
+    label_at: Point,
+    anchor: &'static str,
     path: String,
     dashed: bool,
     head: (bool, bool),
-}
-
-/// Which label (by index) each drawn edge carries, and the labels no edge
-/// passes by, which layout-rs should not produce.
-///
-/// An edge passes exactly through the middle of each connector on its way,
-/// the point just right of its label's text.
-fn pair_labels(
-    edges: &[DrawnEdge],
-    labels: &[(Point, String)],
-) -> (Vec<Option<usize>>, Vec<usize>) {
-    let key = |p: Point| ((p.x * 4.0).round() as i64, (p.y * 4.0).round() as i64);
-    let mut passes: HashMap<(i64, i64), usize> = HashMap::new();
-    for (k, edge) in edges.iter().enumerate() {
-        for point in &edge.via {
-            passes.entry(key(*point)).or_insert(k);
-        }
-    }
-    let mut own = vec![None; edges.len()];
-    let mut stray = Vec::new();
-    for (l, (right, _)) in labels.iter().enumerate() {
-        let (x, y) = key(Point::new(right.x + LABEL_GAP, right.y));
-        let found = [
-            (0, 0),
-            (-1, 0),
-            (1, 0),
-            (0, -1),
-            (0, 1),
-            (-1, -1),
-            (-1, 1),
-            (1, -1),
-            (1, 1),
-        ]
-        .iter()
-        .find_map(|(dx, dy)| passes.get(&(x + dx, y + dy)).copied());
-        match found {
-            Some(k) if own[k].is_none() => own[k] = Some(l),
-            _ => stray.push(l),
-        }
-    }
-    (own, stray)
 }
 
 /// A `RenderBackend` that keeps layout-rs's draw calls apart by whose they
@@ -801,8 +926,12 @@ struct Canvas {
     nodes: Vec<(usize, String)>,
     open: Option<OpenNode>,
     edges: Vec<DrawnEdge>,
-    /// Edge labels as (right end of the text, text).
-    labels: Vec<(Point, String)>,
+    /// By plan edge: its label.
+    edge_labels: Vec<String>,
+    /// By layout node: its shape's top left corner and size.
+    boxes: HashMap<usize, (Point, Point)>,
+    /// By plan edge: see `Route::bends`.
+    bends: Vec<f64>,
     min: Option<(f64, f64)>,
     max: Option<(f64, f64)>,
 }
@@ -829,8 +958,12 @@ impl Canvas {
         text_svg(centre, "middle", text, font, extra)
     }
 
-    fn finish(mut self, plan: &Plan) -> String {
+    fn finish(mut self, plan: &Plan, route: &Route) -> String {
         self.close_open();
+        for &(index, node) in &route.loops {
+            let dashed = plan.edges.get(index).is_some_and(|edge| edge.against);
+            self.add_loop(index, node, dashed);
+        }
         let (min, max) = match (self.min, self.max) {
             (Some(min), Some(max)) => (min, max),
             _ => ((0.0, 0.0), (0.0, 0.0)),
@@ -861,11 +994,9 @@ impl Canvas {
         }
         out.push_str("</defs>\n");
 
-        let labels = std::mem::take(&mut self.labels);
         let edges = std::mem::take(&mut self.edges);
-        let (own, stray) = pair_labels(&edges, &labels);
         out.push_str("<g class=\"edges\">\n");
-        for (k, drawn) in edges.iter().enumerate() {
+        for drawn in &edges {
             let Some(edge) = plan.edges.get(drawn.index) else {
                 continue;
             };
@@ -874,13 +1005,13 @@ impl Canvas {
             match edge.from {
                 End::Terminal => class.push_str(" start"),
                 End::Touchpoint(i) => {
-                    let _ = write!(data, " data-from=\"{}\"", xml_text(&plan.nodes[i].code));
+                    let _ = write!(data, " data-from=\"{}\"", xml_text(plan.code(i)));
                 }
             }
             match edge.to {
                 End::Terminal => class.push_str(" end"),
                 End::Touchpoint(i) => {
-                    let _ = write!(data, " data-to=\"{}\"", xml_text(&plan.nodes[i].code));
+                    let _ = write!(data, " data-to=\"{}\"", xml_text(plan.code(i)));
                 }
             }
             if edge.against {
@@ -912,28 +1043,22 @@ impl Canvas {
                 "<path d=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{:.1}\"{dash}{start}{end}/>",
                 drawn.path, edge.pen
             );
-            if let Some(&Some(l)) = own.get(k)
-                && let Some((right, text)) = labels.get(l)
-            {
-                let fill = if edge.against {
-                    AGAINST_COLOUR
-                } else {
-                    LABEL_COLOUR
-                };
-                let extra = format!(" class=\"label\" fill=\"{fill}\"{LABEL_HALO}");
-                out.push_str(&text_svg(*right, "end", text, EDGE_FONT as f64, &extra));
-            }
+            let fill = if edge.against {
+                AGAINST_COLOUR
+            } else {
+                LABEL_COLOUR
+            };
+            let extra = format!(" class=\"label\" fill=\"{fill}\"{LABEL_HALO}");
+            out.push_str(&text_svg(
+                drawn.label_at,
+                drawn.anchor,
+                &edge.label,
+                EDGE_FONT as f64,
+                &extra,
+            ));
             out.push_str("</g>\n");
         }
         out.push_str("</g>\n");
-        if !stray.is_empty() {
-            out.push_str("<g class=\"edge-labels\">\n");
-            for (right, text) in stray.iter().filter_map(|&l| labels.get(l)) {
-                let extra = format!(" class=\"label\" fill=\"{LABEL_COLOUR}\"{LABEL_HALO}");
-                out.push_str(&text_svg(*right, "end", text, EDGE_FONT as f64, &extra));
-            }
-            out.push_str("</g>\n");
-        }
 
         out.push_str("<g class=\"nodes\">\n");
         let nodes = std::mem::take(&mut self.nodes);
@@ -964,6 +1089,93 @@ impl Canvas {
         out
     }
 
+    /// `path` is in layout-rs's form: a point and its exit control, then for
+    /// each later point its entry control and the point.
+    fn add_edge(
+        &mut self,
+        index: usize,
+        path: &[(Point, Point)],
+        dashed: bool,
+        head: (bool, bool),
+    ) {
+        // Bent sideways, ends kept on their nodes.
+        let bend = self.bends.get(index).copied().unwrap_or(0.0);
+        let last = path.len().saturating_sub(1);
+        let shift = |p: Point| Point::new(p.x + bend, p.y);
+        let path: Vec<(Point, Point)> = path
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| {
+                (
+                    if i == 0 { a } else { shift(a) },
+                    if i == last { b } else { shift(b) },
+                )
+            })
+            .collect();
+        let mut d = String::new();
+        for (i, (a, b)) in path.iter().enumerate() {
+            self.grow(a.x, a.y);
+            self.grow(b.x, b.y);
+            match i {
+                0 => {
+                    let _ = write!(d, "M {:.1} {:.1} C {:.1} {:.1}", a.x, a.y, b.x, b.y);
+                }
+                1 => {
+                    let _ = write!(d, ", {:.1} {:.1}, {:.1} {:.1}", a.x, a.y, b.x, b.y);
+                }
+                _ => {
+                    let _ = write!(d, " S {:.1} {:.1}, {:.1} {:.1}", a.x, a.y, b.x, b.y);
+                }
+            }
+        }
+        let Some(middle) = halfway(&path) else {
+            return;
+        };
+        let text = self.edge_labels.get(index).map_or("", String::as_str);
+        let (w, h) = text_size(text, EDGE_FONT as f64);
+        // Right of the edge, unless it is bent left.
+        let (label_at, anchor, left) = if bend < 0.0 {
+            (
+                Point::new(middle.x - LABEL_GAP, middle.y),
+                "end",
+                middle.x - LABEL_GAP - w,
+            )
+        } else {
+            (
+                Point::new(middle.x + LABEL_GAP, middle.y),
+                "start",
+                middle.x + LABEL_GAP,
+            )
+        };
+        self.grow(left, label_at.y - h / 2.0);
+        self.grow(left + w, label_at.y + h / 2.0);
+        self.edges.push(DrawnEdge {
+            index,
+            label_at,
+            anchor,
+            path: d,
+            dashed,
+            head,
+        });
+    }
+
+    /// A loop out of the right side of the node and back in.
+    fn add_loop(&mut self, index: usize, node: usize, dashed: bool) {
+        let Some(&(corner, size)) = self.boxes.get(&node) else {
+            return;
+        };
+        let right = corner.x + size.x;
+        let middle = corner.y + size.y / 2.0;
+        let from = Point::new(right, middle - size.y / 4.0);
+        let to = Point::new(right, middle + size.y / 4.0);
+        let reach = LOOP_REACH + size.y / 2.0;
+        let path = [
+            (from, Point::new(right + reach, from.y - size.y / 2.0)),
+            (Point::new(right + reach, to.y + size.y / 2.0), to),
+        ];
+        self.add_edge(index, &path, dashed, (false, true));
+    }
+
     /// Opens a node's group; shapes that are no node's come only from
     /// layout-rs's debug mode and are dropped.
     fn shape(&mut self, properties: &Option<String>, svg: String) {
@@ -992,6 +1204,9 @@ impl RenderBackend for Canvas {
     ) {
         self.grow(xy.x, xy.y);
         self.grow(xy.x + size.x, xy.y + size.y);
+        if let Some(node) = parse_tag(&properties, 'n') {
+            self.boxes.insert(node, (xy, size));
+        }
         let (fill, stroke_width) = if self.is_key(&properties) {
             (KEY_FILL, 3)
         } else {
@@ -1021,8 +1236,12 @@ impl RenderBackend for Canvas {
         _look: &StyleAttr,
         properties: Option<String>,
     ) {
-        self.grow(xy.x - size.x / 2.0, xy.y - size.y / 2.0);
-        self.grow(xy.x + size.x / 2.0, xy.y + size.y / 2.0);
+        let corner = Point::new(xy.x - size.x / 2.0, xy.y - size.y / 2.0);
+        self.grow(corner.x, corner.y);
+        self.grow(corner.x + size.x, corner.y + size.y);
+        if let Some(node) = parse_tag(&properties, 'n') {
+            self.boxes.insert(node, (corner, size));
+        }
         let svg = format!(
             "<ellipse cx=\"{:.1}\" cy=\"{:.1}\" rx=\"{:.1}\" ry=\"{:.1}\" fill=\"{TERMINAL_FILL}\" stroke=\"#6b7280\" stroke-width=\"1\"/>",
             xy.x,
@@ -1034,33 +1253,13 @@ impl RenderBackend for Canvas {
     }
 
     fn draw_text(&mut self, xy: Point, text: &str, look: &StyleAttr) {
-        match self.open.take() {
-            Some(mut open) => {
-                let key = self.keys.get(open.index).copied().unwrap_or(false);
-                let extra = if key { " font-weight=\"bold\"" } else { "" };
-                let element = self.text_element(xy, text, look.font_size as f64, extra);
-                open.shape.push_str(&element);
-                self.nodes.push((open.index, open.shape));
-            }
-            None => {
-                // A label's connector is a box as wide as layout-rs thinks
-                // the text is, centred on `xy`, with the edge through its
-                // right side; the text ends just before the edge.
-                let connector = get_shape_size(
-                    Orientation::LeftToRight,
-                    &ShapeKind::new_connector(text),
-                    look.font_size,
-                    false,
-                );
-                let right = Point::new(xy.x + connector.x / 2.0 - LABEL_GAP, xy.y);
-                // layout-rs moves labels between an edge's connectors and
-                // draws them with the nodes, so they are matched to their
-                // edges later by where the edge passes.
-                let (w, h) = text_size(text, EDGE_FONT as f64);
-                self.grow(right.x - w, right.y - h / 2.0);
-                self.grow(right.x, right.y + h / 2.0);
-                self.labels.push((right, text.to_owned()));
-            }
+        // Edges reach layout-rs without text, so every text is a node's.
+        if let Some(mut open) = self.open.take() {
+            let key = self.keys.get(open.index).copied().unwrap_or(false);
+            let extra = if key { " font-weight=\"bold\"" } else { "" };
+            let element = self.text_element(xy, text, look.font_size as f64, extra);
+            open.shape.push_str(&element);
+            self.nodes.push((open.index, open.shape));
         }
     }
 
@@ -1074,46 +1273,429 @@ impl RenderBackend for Canvas {
         _text: &str,
     ) {
         self.close_open();
-        let Some(index) = parse_tag(&properties, 'e') else {
-            return;
-        };
-        let mut d = String::new();
-        for (i, (a, b)) in path.iter().enumerate() {
-            self.grow(a.x, a.y);
-            self.grow(b.x, b.y);
-            // layout-rs's path: the first pair is a point and its exit
-            // control, each later pair an entry control and a point.
-            match i {
-                0 => {
-                    let _ = write!(d, "M {:.1} {:.1} C {:.1} {:.1}", a.x, a.y, b.x, b.y);
-                }
-                1 => {
-                    let _ = write!(d, ", {:.1} {:.1}, {:.1} {:.1}", a.x, a.y, b.x, b.y);
-                }
-                _ => {
-                    let _ = write!(d, " S {:.1} {:.1}, {:.1} {:.1}", a.x, a.y, b.x, b.y);
-                }
-            }
+        if let Some(index) = parse_tag(&properties, 'e') {
+            self.add_edge(index, path, dashed, head);
         }
-        if path.len() < 2 {
-            return;
-        }
-        let via = path
-            .iter()
-            .skip(1)
-            .take(path.len().saturating_sub(2))
-            .map(|(_, point)| *point)
-            .collect();
-        self.edges.push(DrawnEdge {
-            index,
-            via,
-            path: d,
-            dashed,
-            head,
-        });
     }
 
     fn create_clip(&mut self, _xy: Point, _size: Point, _rounded_px: usize) -> ClipHandle {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(code: &str, label: &str, key: bool, starts: i64, ends: i64) -> Node {
+        Node {
+            code: code.to_owned(),
+            label: label.to_owned(),
+            key,
+            starts,
+            ends,
+        }
+    }
+
+    fn edge(
+        from: &str,
+        to: &str,
+        count: i64,
+        median_seconds: Option<f64>,
+        against_design: bool,
+    ) -> Edge {
+        Edge {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            count,
+            median_seconds,
+            against_design,
+        }
+    }
+
+    /// Touchpoints coded "start" and "end" beside the terminals, a loop, an
+    /// edge against the design, a dangling edge and a repeated code.
+    fn sample() -> Diagram {
+        Diagram {
+            nodes: vec![
+                node("start", "접수 \"창구\"", true, 900, 0),
+                node("end", "수납 <&> \\ 결제", false, 0, 700),
+                node("T1", "진료\n예약", false, 300, 0),
+                node("T2", "대기 #1 `x`", false, 0, 500),
+                node("T1", "duplicate", true, 1, 1),
+            ],
+            edges: vec![
+                edge("start", "T2", 1_204, Some(45.0), false),
+                edge("T1", "T2", 300, Some(93_600.0), false),
+                edge("T2", "end", 700, Some(11_100.0), false),
+                edge("T2", "T2", 80, None, false),
+                edge("end", "start", 10, Some(750.0), true),
+                edge("T2", "gone", 5, Some(1.0), false),
+            ],
+        }
+    }
+
+    fn occurrences(haystack: &str, needle: &str) -> usize {
+        haystack.matches(needle).count()
+    }
+
+    #[test]
+    fn durations_keep_the_two_largest_units() {
+        assert_eq!(duration(0.0), "0s");
+        assert_eq!(duration(45.4), "45s");
+        assert_eq!(duration(59.6), "1m");
+        assert_eq!(duration(750.0), "12m");
+        assert_eq!(duration(3_600.0), "1h");
+        assert_eq!(duration(11_100.0), "3h 5m");
+        assert_eq!(duration(86_400.0 * 2.0 + 4.0 * 3_600.0 + 59.0), "2d 4h");
+        assert_eq!(duration(86_400.0 * 30.0), "30d");
+        assert_eq!(duration(-5.0), "0s");
+        assert_eq!(duration(f64::NAN), "?");
+        assert_eq!(duration(f64::INFINITY), "?");
+        assert!(
+            duration(1e300).starts_with("213503982334601d"),
+            "{}",
+            duration(1e300)
+        );
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_204), "1,204");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-1_000), "-1,000");
+        assert_eq!(thousands(i64::MIN), "-9,223,372,036,854,775,808");
+    }
+
+    #[test]
+    fn dot_quotes_ids_and_labels_and_keeps_terminals_apart() {
+        let text = dot(&sample(), Weight::Count);
+        assert!(text.starts_with("digraph mot {\n"));
+        assert!(text.ends_with("}\n"));
+        assert!(
+            text.contains("\"tp_start\" [label=\"접수 \\\"창구\\\"\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"tp_end\" [label=\"수납 <&> \\\\ 결제\"]"),
+            "{text}"
+        );
+        assert!(text.contains("[label=\"진료\\n예약\"]"), "{text}");
+        assert!(
+            text.contains("\"start\" -> \"tp_start\" [label=\"900\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"tp_end\" -> \"end\" [label=\"700\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"tp_T2\" -> \"tp_T2\" [label=\"80\""),
+            "{text}"
+        );
+        let against = text
+            .lines()
+            .find(|line| line.contains("\"tp_end\" -> \"tp_start\""))
+            .unwrap_or_default();
+        assert!(
+            against.contains("style=dashed") && against.contains(AGAINST_COLOUR),
+            "{against}"
+        );
+        // The heaviest edge is 5 wide and the lightest 1.
+        assert!(text.contains("[label=\"1,204\", penwidth=5.0]"), "{text}");
+        assert!(text.contains("[label=\"10\", penwidth=1.0"), "{text}");
+        assert!(
+            !text.contains("gone") && !text.contains("duplicate"),
+            "{text}"
+        );
+        // 5 edges, 2 starts, 2 ends.
+        assert_eq!(occurrences(&text, " -> "), 9);
+        for weight in [Weight::Count, Weight::MedianTime] {
+            let text = dot(&sample(), weight);
+            let parsed = layout::gv::DotParser::new(&text).process();
+            assert!(parsed.is_ok(), "{parsed:?}\n{text}");
+        }
+    }
+
+    #[test]
+    fn dot_labels_median_times() {
+        let text = dot(&sample(), Weight::MedianTime);
+        for label in ["45s", "1d 2h", "3h 5m", "?", "12m"] {
+            assert!(
+                text.contains(&format!("[label=\"{label}\"")),
+                "{label}: {text}"
+            );
+        }
+        // Start and end edges still say how many journeys.
+        assert!(
+            text.contains("\"start\" -> \"tp_T1\" [label=\"300\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mermaid_uses_safe_ids_and_entity_escapes() {
+        let text = mermaid(&sample(), Weight::Count);
+        assert!(text.starts_with("flowchart TB\n"));
+        assert!(text.contains("  n0[\"접수 #quot;창구#quot;\"]\n"), "{text}");
+        assert!(
+            text.contains("  n1[\"수납 #lt;#amp;#gt; \\ 결제\"]\n"),
+            "{text}"
+        );
+        assert!(text.contains("  n2[\"진료<br>예약\"]\n"), "{text}");
+        assert!(text.contains("  n3[\"대기 #35;1 #96;x#96;\"]\n"), "{text}");
+        assert!(text.contains("  nstart -->|900| n0\n"), "{text}");
+        assert!(text.contains("  n1 -->|700| nend\n"), "{text}");
+        assert!(text.contains("  n3 -->|80| n3\n"), "{text}");
+        assert!(text.contains("  n1 -.->|10| n0\n"), "{text}");
+        assert!(text.contains("  class n0 key\n"), "{text}");
+        let links = text
+            .lines()
+            .filter(|line| line.contains("-->|") || line.contains("-.->|"))
+            .count();
+        assert_eq!(links, 9);
+        let styles: Vec<&str> = text
+            .lines()
+            .filter(|line| line.trim_start().starts_with("linkStyle "))
+            .collect();
+        assert_eq!(styles.len(), links);
+        assert!(
+            styles.iter().any(|line| line.contains("stroke:#d62728")),
+            "{text}"
+        );
+        // No node id is a bare keyword and no label leaks a quote.
+        for line in text.lines().filter(|line| line.contains("[\"")) {
+            let inner = line
+                .split_once("[\"")
+                .map(|(_, rest)| rest.trim_end_matches("\"]"))
+                .unwrap_or_default();
+            assert!(!inner.contains('"'), "{line}");
+        }
+    }
+
+    /// The counting that `svg`'s doc comment describes: `g` elements whose
+    /// class has all of `words`. By string matching here; the same counts
+    /// were checked on the parsed XML while this was written.
+    fn groups(svg: &str, words: &str) -> usize {
+        svg.split("<g class=\"")
+            .skip(1)
+            .filter(|rest| {
+                let class: Vec<&str> = rest
+                    .split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect();
+                words.split_whitespace().all(|word| class.contains(&word))
+            })
+            .count()
+    }
+
+    #[test]
+    fn svg_has_a_group_per_node_and_edge() {
+        for weight in [Weight::Count, Weight::MedianTime] {
+            let svg = svg(&sample(), weight).unwrap_or_else(|err| panic!("{err}"));
+            assert!(svg.starts_with("<?xml"));
+            assert!(svg.trim_end().ends_with("</svg>"));
+            assert_eq!(groups(&svg, "node"), 4 + 2);
+            assert_eq!(groups(&svg, "node touchpoint"), 4);
+            assert_eq!(groups(&svg, "node touchpoint key"), 1);
+            assert_eq!(groups(&svg, "node start"), 1);
+            assert_eq!(groups(&svg, "node end"), 1);
+            assert_eq!(groups(&svg, "edge"), 9);
+            assert_eq!(groups(&svg, "edge start"), 2);
+            assert_eq!(groups(&svg, "edge end"), 2);
+            assert_eq!(groups(&svg, "edge against"), 1);
+            assert_eq!(occurrences(&svg, "<path "), 9);
+            assert!(
+                svg.contains("<g class=\"edge\" data-from=\"T2\" data-to=\"T2\">"),
+                "{svg}"
+            );
+            assert!(
+                svg.contains("<g class=\"edge start\" data-to=\"start\">"),
+                "{svg}"
+            );
+            assert!(
+                svg.contains("<g class=\"edge end\" data-from=\"end\">"),
+                "{svg}"
+            );
+            assert!(
+                svg.contains("<g class=\"node touchpoint\" data-code=\"end\">"),
+                "{svg}"
+            );
+            let against = svg
+                .split("<g class=\"edge against\"")
+                .nth(1)
+                .unwrap_or_default();
+            let against = against.split("</g>").next().unwrap_or_default();
+            assert!(
+                against.contains("stroke=\"#d62728\"") && against.contains("stroke-dasharray"),
+                "{against}"
+            );
+        }
+    }
+
+    #[test]
+    fn svg_escapes_every_label() {
+        let svg = svg(&sample(), Weight::Count).unwrap_or_else(|err| panic!("{err}"));
+        assert!(svg.contains("수납 &lt;&amp;&gt; \\ 결제"), "{svg}");
+        assert!(svg.contains("접수 &quot;창구&quot;"), "{svg}");
+        assert!(!svg.contains("<&>"));
+        // Outside tags, no raw '<' or '&' that does not start an entity.
+        for piece in svg
+            .split('>')
+            .map(|rest| rest.split('<').next().unwrap_or_default())
+        {
+            for (at, _) in piece.match_indices('&') {
+                let entity = &piece[at..];
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+                        .iter()
+                        .any(|e| entity.starts_with(e)),
+                    "{piece}"
+                );
+            }
+        }
+        let nasty = Diagram {
+            nodes: vec![node("X", "a\u{0}b\u{1b}c\r\nd\u{FFFF}]]><!--", false, 1, 1)],
+            edges: vec![],
+        };
+        let svg = super::svg(&nasty, Weight::Count).unwrap_or_else(|err| panic!("{err}"));
+        assert!(!svg.chars().any(|c| c.is_control() && c != '\n'), "{svg:?}");
+        assert!(!svg.contains('\u{FFFF}'));
+        assert!(svg.contains("]]&gt;&lt;!--"), "{svg}");
+        // Two lines, the terminals, and the labels of the edges to them.
+        assert_eq!(occurrences(&svg, "<tspan"), 2 + 2 + 2);
+    }
+
+    #[test]
+    fn svg_of_an_empty_map_has_only_the_terminals() {
+        let svg = svg(
+            &Diagram {
+                nodes: vec![],
+                edges: vec![],
+            },
+            Weight::Count,
+        )
+        .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(groups(&svg, "node"), 2);
+        assert_eq!(groups(&svg, "edge"), 0);
+    }
+
+    /// A tiny deterministic generator, so the test needs no crate.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            if n == 0 {
+                0
+            } else {
+                ((self.0 >> 33) % n as u64) as usize
+            }
+        }
+    }
+
+    fn random_map(rng: &mut Lcg, nodes: usize, edges: usize) -> Diagram {
+        let pieces = [
+            "가", "<", "&", "\"", "\\", "\n", "\r", "\u{0}", "#", "`", "x", " ", "🙂",
+        ];
+        let codes = [
+            "start", "end", "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L",
+        ];
+        let nodes: Vec<Node> = (0..nodes)
+            .map(|_| {
+                let label: String = (0..rng.below(6))
+                    .map(|_| pieces[rng.below(pieces.len())])
+                    .collect();
+                let starts = [0, 0, 3, -1, i64::MAX][rng.below(5)];
+                let ends = [0, 0, 2, i64::MIN][rng.below(4)];
+                node(
+                    codes[rng.below(codes.len())],
+                    &label,
+                    rng.below(3) == 0,
+                    starts,
+                    ends,
+                )
+            })
+            .collect();
+        let edges = (0..edges)
+            .map(|_| {
+                let from = codes[rng.below(codes.len())];
+                let to = codes[rng.below(codes.len())];
+                let count = [1, 7, 0, -3, i64::MAX, i64::MIN][rng.below(6)];
+                let median = [
+                    None,
+                    Some(0.0),
+                    Some(f64::NAN),
+                    Some(-1.0),
+                    Some(1e300),
+                    Some(90_061.0),
+                ][rng.below(6)];
+                edge(from, to, count, median, rng.below(4) == 0)
+            })
+            .collect();
+        Diagram { nodes, edges }
+    }
+
+    #[test]
+    fn random_maps_draw_without_panicking() {
+        let mut rng = Lcg(11);
+        for _ in 0..40 {
+            let (nodes, edges) = (rng.below(14), rng.below(30));
+            let map = random_map(&mut rng, nodes, edges);
+            let distinct = map
+                .nodes
+                .iter()
+                .map(|n| n.code.as_str())
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            for weight in [Weight::Count, Weight::MedianTime] {
+                let _ = dot(&map, weight);
+                let _ = mermaid(&map, weight);
+                let svg = svg(&map, weight).unwrap_or_else(|err| panic!("{err}: {map:?}"));
+                assert_eq!(groups(&svg, "node"), distinct + 2, "{map:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn svg_refuses_maps_too_big_to_lay_out() {
+        let nodes: Vec<Node> = (0..150)
+            .map(|i| node(&format!("T{i}"), "x", false, i64::from(i < 3), 1))
+            .collect();
+        let mut rng = Lcg(3);
+        let edges = (0..1_500)
+            .map(|_| {
+                edge(
+                    &format!("T{}", rng.below(150)),
+                    &format!("T{}", rng.below(150)),
+                    5,
+                    Some(60.0),
+                    false,
+                )
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let result = svg(&Diagram { nodes, edges }, Weight::Count);
+        assert!(matches!(result, Err(SvgError::TooBig(_))), "{result:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn panics_become_errors() {
+        assert_eq!(guarded(|| 7), Ok(7));
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let from_str = guarded(|| -> u8 { panic!("boom") });
+        let from_string = guarded(|| -> u8 { panic!("{}", String::from("bang")) });
+        std::panic::set_hook(quiet);
+        assert_eq!(from_str, Err("boom".to_owned()));
+        assert_eq!(from_string, Err("bang".to_owned()));
     }
 }

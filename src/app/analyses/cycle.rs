@@ -12,6 +12,7 @@ use crate::{
         analysis::{Rate, Scope},
         cycle_map::{self, Kept},
         diagram,
+        refusal::Refusal,
     },
     error::{Error, Result},
     store::{
@@ -146,8 +147,13 @@ impl App {
                 tokio::task::spawn_blocking(move || diagram::svg(&drawn, weight))
                     .await
                     .map_err(|_| Error::internal("the diagram's layout stopped"))?
-                    .map_err(|reason| {
-                        Error::internal(format!("the diagram's layout failed: {reason}"))
+                    .map_err(|error| match error {
+                        diagram::SvgError::TooBig(message) => {
+                            Error::from(Refusal::new("DIAGRAM_TOO_LARGE", message))
+                        }
+                        diagram::SvgError::Failed(reason) => {
+                            Error::internal(format!("the diagram's layout failed: {reason}"))
+                        }
                     })?
             }
         };
