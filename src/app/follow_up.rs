@@ -72,18 +72,11 @@ pub(crate) async fn close_journey(
             tx,
             EventType::JourneyDeviated,
             case,
-            json!({ "closed_by": reason_text(reason) }),
+            json!({ "closed_by": reason.as_str() }),
         )
         .await?;
     }
     Ok(case)
-}
-
-fn reason_text(reason: CloseReason) -> &'static str {
-    match reason {
-        CloseReason::Feedback => "feedback",
-        CloseReason::Idle => "idle",
-    }
 }
 
 /// Runs the sweep every `interval` until `stopping` turns true.

@@ -45,6 +45,21 @@ pub fn parse_deadline(field: &str, seconds: i64, nanos: i32) -> Result<i64, Fiel
     )
 }
 
+/// GetRecoveryPerformance's acknowledge_within when unset: an hour.
+pub const DEFAULT_ACKNOWLEDGE_WITHIN_SECONDS: i64 = 60 * 60;
+
+/// Checks the time within which a case counts as acknowledged in time: the
+/// bounds of a recovery deadline, an hour when unset.
+pub fn parse_acknowledge_within(
+    field: &str,
+    within: Option<(i64, i32)>,
+) -> Result<i64, FieldViolation> {
+    match within {
+        None => Ok(DEFAULT_ACKNOWLEDGE_WITHIN_SECONDS),
+        Some((seconds, nanos)) => parse_deadline(field, seconds, nanos),
+    }
+}
+
 /// Why an encounter failed, in words a front desk understands.
 pub fn describe(cause: &FailureCause) -> String {
     match cause {
@@ -362,6 +377,14 @@ mod tests {
         assert!(parse_deadline("d", 59, 0).is_err());
         assert!(parse_deadline("d", MAX_DEADLINE_SECONDS + 1, 0).is_err());
         assert!(parse_deadline("d", 3600, 5).is_err());
+    }
+
+    #[test]
+    fn acknowledge_within_is_an_hour_unless_set_and_bounded_as_a_deadline() {
+        assert_eq!(parse_acknowledge_within("a", None).unwrap(), 3600);
+        assert_eq!(parse_acknowledge_within("a", Some((60, 0))).unwrap(), 60);
+        assert!(parse_acknowledge_within("a", Some((59, 0))).is_err());
+        assert!(parse_acknowledge_within("a", Some((MAX_DEADLINE_SECONDS + 1, 0))).is_err());
     }
 
     #[test]

@@ -29,15 +29,12 @@ use crate::{
         },
         code::{Lookup, parse_code},
         cycle_map, diagram,
-        organisation::whole_seconds,
+        recovery::parse_acknowledge_within,
         violation::{FieldViolation, Violations},
     },
     error::{Error, Result},
     proto::verdad::v1 as pb,
 };
-
-/// GetRecoveryPerformance's acknowledge_within when unset: an hour.
-const ACKNOWLEDGE_WITHIN_SECONDS: i64 = 60 * 60;
 
 pub struct AnalysisApi {
     app: Arc<App>,
@@ -187,17 +184,11 @@ impl pb::analysis_service_server::AnalysisService for AnalysisApi {
     ) -> Result<Response<pb::GetRecoveryPerformanceResponse>, Status> {
         let caller = caller(&request)?;
         let scope = scope_of(request.get_ref().scope.as_ref());
-        let acknowledge_within = match &request.get_ref().acknowledge_within {
-            None => Ok(ACKNOWLEDGE_WITHIN_SECONDS),
-            Some(d) => whole_seconds(
-                "acknowledge_within",
-                d.seconds,
-                d.nanos,
-                60,
-                30 * 24 * 60 * 60,
-            )
-            .map_err(Error::from),
-        };
+        let acknowledge_within = parse_acknowledge_within(
+            "acknowledge_within",
+            (request.get_ref().acknowledge_within.as_ref()).map(|d| (d.seconds, d.nanos)),
+        )
+        .map_err(Error::from);
         let (scope, figures) = (self.app)
             .get_recovery_performance(&caller, scope, acknowledge_within)
             .await?;

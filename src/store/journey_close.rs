@@ -14,7 +14,8 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    fn as_str(self) -> &'static str {
+    /// As stored, and as the journey.deviated event's `closed_by` says it.
+    pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Feedback => "feedback",
             CloseReason::Idle => "idle",
