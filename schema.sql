@@ -1177,6 +1177,8 @@ CREATE INDEX feed_rejection_feed_idx ON public.feed_rejection USING btree (organ
 
 CREATE UNIQUE INDEX feed_sender_key ON public.feed USING btree (lower(sending_application), lower(sending_facility)) WHERE ((archive_time IS NULL) AND (kind = 'hl7v2'::text));
 
+CREATE INDEX journey_path_last_time_idx ON public.journey_path USING btree (organisation_id, last_time);
+
 CREATE INDEX journey_path_time_idx ON public.journey_path USING btree (organisation_id, first_time);
 
 CREATE UNIQUE INDEX recovery_case_deviation_key ON public.recovery_case USING btree (organisation_id, journey_id) WHERE (kind = 'deviation'::text);

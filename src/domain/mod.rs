@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod api_key;
 pub mod code;
 pub mod content_digest;
+pub mod cycle_fold;
 pub mod cycle_map;
 pub mod deviation;
 pub mod diagram;

@@ -15,6 +15,7 @@ use crate::{
     },
     domain::{
         analysis::{Distribution, Nps, Rate, Scope, ScorecardFigures},
+        cycle_fold::Spread,
         touchpoint::Touchpoint,
     },
     proto::verdad::v1 as pb,
@@ -107,6 +108,13 @@ pub(super) fn cycle_to_proto(cycle: MotCycle, budget: usize) -> pb::GetMotCycleR
         }),
         pairs_omitted: 0,
         bottlenecks,
+        throughput: cycle
+            .journey_duration
+            .zip(cycle.encounters_per_journey)
+            .map(|(duration, lengths)| pb::JourneyThroughput {
+                duration_seconds: Some(spread(duration)),
+                encounters_per_journey: Some(spread(lengths)),
+            }),
     };
     let mut room = budget.saturating_sub(prost::Message::encoded_len(&answer));
     answer.variants = fitting(variants, room / 2);
@@ -114,6 +122,15 @@ pub(super) fn cycle_to_proto(cycle: MotCycle, budget: usize) -> pb::GetMotCycleR
     answer.pairs = fitting(pairs, room);
     answer.pairs_omitted = (cycle.all_pairs - answer.pairs.len()) as i64;
     answer
+}
+
+fn spread(spread: Spread) -> pb::Spread {
+    pb::Spread {
+        p50: spread.p50,
+        p90: spread.p90,
+        mean: spread.mean,
+        max: spread.max,
+    }
 }
 
 pub(super) fn outcomes_to_proto(outcomes: JourneyOutcomes) -> pb::GetJourneyOutcomesResponse {

@@ -770,47 +770,23 @@ async fn the_journey_rollups_give_the_journey_analyses_the_figures_of_the_encoun
             max_variants: 20,
             ..Default::default()
         };
-        let mut from_rollups = rolled
+        let from_rollups = rolled
             .get_mot_cycle(authed(key, request.clone()))
             .await
             .unwrap()
             .into_inner();
-        let mut from_encounters = exact
+        let from_encounters = exact
             .get_mot_cycle(authed(key, request))
             .await
             .unwrap()
             .into_inner();
         assert!(!from_rollups.pairs.is_empty(), "{name}: no pairs");
-        assert!(from_rollups.pairs.iter().all(|p| p.median_approximate));
-        assert!(!from_encounters.pairs.iter().any(|p| p.median_approximate));
-        assert_eq!(from_rollups.pairs.len(), from_encounters.pairs.len());
-        for (r, e) in from_rollups
-            .pairs
-            .iter_mut()
-            .zip(&mut from_encounters.pairs)
-        {
-            // Rounded to whole seconds, then exact below 128 s and within
-            // 1/128 above.
-            let tolerance = 0.5 + e.median_seconds / 128.0;
-            assert!(
-                (r.median_seconds - e.median_seconds).abs() <= tolerance,
-                "{name}: median {} against {}",
-                r.median_seconds,
-                e.median_seconds
-            );
-            assert!((r.mean_seconds - e.mean_seconds).abs() <= 1e-6 * e.mean_seconds.max(1.0));
-            (r.median_seconds, r.mean_seconds, r.median_approximate) =
-                (e.median_seconds, e.mean_seconds, false);
-        }
-        // Bottlenecks rank by approximate medians from the rollups: the
-        // same number of them, compared through the pairs above.
-        assert_eq!(
-            from_rollups.bottlenecks.len(),
-            from_encounters.bottlenecks.len(),
-            "{name}: bottlenecks"
+        // Both fold the same journeys with their exact times: only sums
+        // taken in another order may differ, past the ninth place.
+        assert!(
+            !(from_rollups.pairs.iter().chain(&from_encounters.pairs))
+                .any(|p| p.median_approximate)
         );
-        from_rollups.bottlenecks.clear();
-        from_encounters.bottlenecks.clear();
         assert_eq!(
             to_the_ninth(&from_rollups),
             to_the_ninth(&from_encounters),

@@ -10,18 +10,14 @@ use crate::{
     app::{App, Caller, Operation, Parsed},
     domain::{
         analysis::{Rate, Scope},
+        cycle_fold::{CycleFold, CyclePositions, Spread},
         cycle_map::{self, Kept},
         diagram,
         refusal::Refusal,
+        touchpoint::Occurrence,
     },
     error::{Error, Result},
-    store::{
-        self,
-        analysis::{
-            Pair,
-            journeys::{self, Journeys},
-        },
-    },
+    store::{self, analysis::Pair},
 };
 
 /// A MOT cycle request: its scope and how much of the cycle to return.
@@ -56,6 +52,10 @@ pub struct MotCycle {
     pub revisited_touchpoints: Vec<TouchpointCount>,
     /// The pairs with the most waiting in all, of every pair.
     pub bottlenecks: Vec<(Pair, f64)>,
+    /// Seconds from a journey's first encounter to its last; `None`
+    /// without journeys.
+    pub journey_duration: Option<Spread>,
+    pub encounters_per_journey: Option<Spread>,
     /// To name the pairs' touchpoints.
     pub touchpoints: Touchpoints,
 }
@@ -168,28 +168,28 @@ impl App {
         })
     }
 
+    /// Folds the scope's journeys (`domain::cycle_fold`) from the journey
+    /// rollups or from its encounters (`cycle_reads_journey_paths`).
     async fn mot_cycle(&self, org: Uuid, request: CycleRequest) -> Result<MotCycle> {
         let (mut tx, scope) = self.open(org, Ok(request.scope), Reads::Rollups).await?;
-        let covered = self.journey_rollup_days(&mut tx, org, &scope).await?;
-        let source = Journeys::from(&covered);
-        let mut steps = store::analysis::order_steps(&mut tx, org, &scope, source).await?;
-        let pairs = match &covered {
-            Some(covered) => {
-                journeys::rolled_pairs(steps.connection(), org, &scope, covered).await?
-            }
-            None => store::analysis::pairs(&mut steps).await?,
-        };
-        let ends = store::analysis::ends(&mut steps).await?;
-        let (variant_count, variants) =
-            store::analysis::variants(&mut steps, request.max_variants).await?;
-        let conformance = store::analysis::conformance(&mut steps, org, &scope).await?;
+        let from_paths = self.cycle_reads_journey_paths(&mut tx, org, &scope).await?;
         let touchpoints = touchpoints(&mut tx, org).await?;
+        let positions: CyclePositions = (touchpoints.values())
+            .map(|t| (t.id, t.cycle_position))
+            .collect();
+        let mut fold = CycleFold::new(&positions);
+        if from_paths {
+            store::analysis::fold_journey_paths(&mut tx, org, &scope, &mut fold).await?;
+        } else {
+            store::analysis::fold_encounters(&mut tx, org, &scope, &mut fold).await?;
+        }
         tx.commit().await?;
+        let figures = fold.finish(usize::try_from(request.max_variants).unwrap_or(usize::MAX));
 
-        let journeys = ends.journeys;
+        let journeys = figures.journeys;
         let count = |id: Uuid, n: i64| touchpoint_count(&touchpoints, id, n, journeys);
-        let ranked = |which: fn(&(Uuid, i64, i64)) -> i64| {
-            let counts = (ends.per_touchpoint.iter())
+        let ranked = |which: fn(&(Uuid, i64, i64, i64)) -> i64| {
+            let counts = (figures.per_touchpoint.iter())
                 .filter(|row| which(row) > 0)
                 .map(|row| (row.0, which(row)))
                 .collect();
@@ -197,6 +197,21 @@ impl App {
         };
         let starts = ranked(|row| row.1);
         let finishes = ranked(|row| row.2);
+        // A routine key touchpoint is expected in every journey; an
+        // exceptional one (a complaint desk) is not.
+        let mut skipped: Vec<(Uuid, i64)> = (touchpoints.values())
+            .filter(|t| {
+                t.key && !t.is_archived() && t.occurrence == Occurrence::Routine && scope.names(t)
+            })
+            .map(|t| {
+                (
+                    t.id,
+                    journeys - figures.met.get(&t.id).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        skipped.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let pairs = figures.pairs;
         let transitions = pairs.iter().map(|p| p.count).sum();
         let all_pairs = pairs.len();
         let bottlenecks = cycle_map::bottlenecks(&pairs, cycle_map::BOTTLENECKS)
@@ -208,37 +223,37 @@ impl App {
             .filter(|p| p.count >= request.min_pair_count)
             .take(request.max_pairs)
             .collect();
-        let variants = variants
-            .into_iter()
+        let variants = (figures.variants.into_iter())
             .map(|(path, n)| {
                 let codes = path.iter().map(|id| code_of(&touchpoints, id)).collect();
                 (codes, n, Rate::new(n, journeys))
             })
             .collect();
-        let skipped = conformance
-            .skipped
-            .into_iter()
-            .map(|(id, n)| count(id, n))
-            .collect();
-        let revisited = (conformance.revisited.into_iter())
+        let skipped = skipped.into_iter().map(|(id, n)| count(id, n)).collect();
+        let revisited = (figures.revisited.into_iter())
             .map(|(id, n)| count(id, n))
             .collect();
         Ok(MotCycle {
             scope,
             journeys,
-            encounters: ends.encounters,
+            encounters: figures.encounters,
             pairs,
             all_pairs,
             transitions,
             starts,
             ends: finishes,
-            variant_count,
+            variant_count: figures.variant_count,
             variants,
-            designed_order: Rate::new(conformance.in_designed_order, conformance.comparable),
+            designed_order: Rate::new(
+                figures.comparable - figures.out_of_order,
+                figures.comparable,
+            ),
             skipped_key_touchpoints: skipped,
-            journeys_with_loops: Rate::new(conformance.journeys_with_loops, journeys),
+            journeys_with_loops: Rate::new(figures.journeys_with_loops, journeys),
             revisited_touchpoints: revisited,
             bottlenecks,
+            journey_duration: figures.duration,
+            encounters_per_journey: figures.encounters_per_journey,
             touchpoints,
         })
     }

@@ -96,6 +96,69 @@ pub(crate) enum BenchCommand {
     /// beside the calls' own latency as the baseline); then the events per
     /// second delivered from a backlog to one webhook and to four.
     Webhooks(WebhooksBenchArgs),
+    /// The MOT cycle against pm4py on three logs.
+    ///
+    /// Loads, through a server of its own into a fresh database, the Sepsis
+    /// log replicated to about a million events, a generated log of long
+    /// inpatient stays (day-precision times, repeated lab tests) and a year
+    /// of a million realistic encounters. Times GetMotCycle on each (the
+    /// whole log; the bench hospital's default 30 days), its first call
+    /// right after the load, and the server's peak memory while it runs;
+    /// exports the same scopes as CSV and times pm4py's discover_dfg,
+    /// get_variants and discover_performance_dfg on them
+    /// (scripts/pm4py-baseline) as the baseline; prints both and the ratio
+    /// (target: at least 2), and checks that the figures agree.
+    Cycle(CycleBenchArgs),
+    /// Writes the generated long-stay log of `cycle` as CSV.
+    ///
+    /// The columns of ../shared/data/sepsis/events.csv that pm4py reads:
+    /// event_seq, case_id, activity, timestamp.
+    LongStayLog(LongStayLogArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CycleBenchArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+
+    /// The Sepsis event log (columns event_seq, case_id, activity, timestamp, timestamp_utc).
+    #[arg(long, default_value = "tests/data/sepsis/events.csv")]
+    pub(crate) sepsis: std::path::PathBuf,
+
+    /// Copies of the Sepsis log loaded, each its own cases (66: about 1M events).
+    #[arg(long, default_value_t = 66, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) sepsis_copies: u32,
+
+    /// Journeys of the generated long-stay log.
+    #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) long_stays: u32,
+
+    /// Encounters of the bench hospital's year.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) encounters: u64,
+
+    /// Calls of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) repeats: u32,
+
+    /// The baseline's script; without python3 and PyPI the bench times
+    /// Verdad alone.
+    #[arg(long, default_value = "scripts/pm4py-baseline")]
+    pub(crate) pm4py: std::path::PathBuf,
+
+    /// Keeps the bench database afterwards.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LongStayLogArgs {
+    /// Journeys to generate.
+    #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) stays: u32,
+
+    /// Where to write the CSV.
+    pub(crate) path: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,10 +4,12 @@
 
 mod analyses;
 mod config;
+mod cycle;
 mod doors;
 mod feeds;
 mod ingest;
 mod load;
+mod long_stays;
 mod machine;
 mod server;
 mod streams;
@@ -69,6 +71,8 @@ async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Doors(args) => doors::run(args).await,
         BenchCommand::Feeds(args) => feeds::run(args).await,
         BenchCommand::Webhooks(args) => webhooks::run(args).await,
+        BenchCommand::Cycle(args) => cycle::run(args).await,
+        BenchCommand::LongStayLog(args) => long_stays::write_csv(&args),
     }
 }
 

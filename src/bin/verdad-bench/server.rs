@@ -102,6 +102,17 @@ impl ServerProcess {
         self.memory_figure("VmHWM:")
     }
 
+    /// Starts the peak of [`Self::peak_memory_bytes`] again from the
+    /// memory the server holds now (Linux's `clear_refs`), so that a phase's
+    /// peak is its own; where that is refused the peak stays the run's.
+    pub(super) fn reset_peak_memory(&self) {
+        if let Some(pid) = self.child.id()
+            && let Err(error) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        {
+            tracing::warn!(%error, "the server's peak memory cannot be reset");
+        }
+    }
+
     /// The server's resident memory now (`VmRSS`), in bytes.
     pub(super) fn memory_bytes(&self) -> Option<u64> {
         self.memory_figure("VmRSS:")

@@ -4,19 +4,11 @@
 //! wholly inside the scope's whole days, with the journeys at its edges
 //! summarised from their encounters in scope.
 
-use std::collections::HashMap;
-
-use sqlx::{PgConnection, Postgres, Row, postgres::PgArguments, query::Query};
+use sqlx::{Postgres, postgres::PgArguments, query::Query};
 use uuid::Uuid;
 
 use super::{rollup::CoveredDays, scorecard::bind_scope};
-use crate::{
-    domain::{
-        analysis::{Pair, Scope, percentile_seconds},
-        histogram::Histogram,
-    },
-    error::Result,
-};
+use crate::domain::analysis::Scope;
 
 /// The source of a journey analysis.
 #[derive(Debug, Clone, Copy)]
@@ -90,91 +82,4 @@ const EDGE: &str = "edge as (
 /// `edge`, then `paths`, for a WITH clause.
 pub(super) fn paths_cte() -> String {
     format!("{EDGE}, {PATHS}")
-}
-
-/// One pair's rows added up.
-#[derive(Default)]
-struct PairSums {
-    count: i64,
-    seconds: f64,
-    /// (bucket floor, pairs)
-    buckets: Vec<(i32, i64)>,
-}
-
-/// The directly-follows pairs from the rollups: the pair histograms of the
-/// journeys starting on the covered days, less those of them that run past
-/// the covered days, plus the pairs of the edge journeys' encounters in
-/// scope. Medians come from the histograms and are marked approximate.
-pub async fn rolled_pairs(
-    connection: &mut PgConnection,
-    organisation_id: Uuid,
-    scope: &Scope,
-    covered: &CoveredDays,
-) -> Result<Vec<Pair>> {
-    let sql = format!(
-        "with {EDGE}, parts as (
-             select from_touchpoint, to_touchpoint, bucket, pairs, seconds_sum
-             from journey_day_pair
-             where organisation_id = $1 and first_day >= $6 and first_day < $7
-             union all
-             select x.from_touchpoint, x.to_touchpoint, verdad_pair_bucket(x.seconds),
-                    -1, -x.seconds
-             from journey_path j
-             cross join lateral verdad_journey_pairs(j.touchpoints, j.offsets) x
-             where j.organisation_id = $1 and j.first_time >= $4 and j.first_time < $5
-               and j.last_time >= $5
-             union all
-             select x.from_touchpoint, x.to_touchpoint, verdad_pair_bucket(x.seconds),
-                    1, x.seconds
-             from edge e
-             cross join lateral verdad_journey_pairs(e.touchpoints, e.offsets) x
-         )
-         select from_touchpoint, to_touchpoint, bucket,
-                sum(pairs)::int8 as pairs, sum(seconds_sum) as seconds_sum
-         from parts
-         group by from_touchpoint, to_touchpoint, bucket"
-    );
-    let rows = Journeys::Rollups(covered)
-        .bind(sqlx::query(&sql), organisation_id, scope)
-        .bind(covered.first_day)
-        .bind(covered.end_day)
-        .fetch_all(connection)
-        .await?;
-    let mut per_pair: HashMap<(Uuid, Uuid), PairSums> = HashMap::new();
-    for row in &rows {
-        let key = (
-            row.try_get("from_touchpoint")?,
-            row.try_get("to_touchpoint")?,
-        );
-        let pairs: i64 = row.try_get("pairs")?;
-        let sums = per_pair.entry(key).or_default();
-        sums.count += pairs;
-        sums.seconds += row.try_get::<f64, _>("seconds_sum")?;
-        sums.buckets.push((row.try_get("bucket")?, pairs));
-    }
-    let mut pairs: Vec<Pair> = per_pair
-        .into_iter()
-        .filter(|(_, sums)| sums.count > 0)
-        .map(|((from, to), sums)| Pair {
-            from,
-            to,
-            count: sums.count,
-            mean_seconds: sums.seconds / sums.count as f64,
-            median_seconds: percentile_seconds(
-                Histogram::new(sums.buckets)
-                    .percentile(0.5)
-                    .unwrap_or_default(),
-            ),
-            median_approximate: true,
-        })
-        .collect();
-    // As the exact pairs are ordered: PostgreSQL orders uuids by their
-    // bytes, as Uuid does.
-    pairs.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| a.from.cmp(&b.from))
-            .then_with(|| a.to.cmp(&b.to))
-    });
-    Ok(pairs)
 }

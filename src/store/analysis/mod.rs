@@ -10,7 +10,7 @@ pub mod rollup;
 mod scorecard;
 
 pub use crate::domain::analysis::Pair;
-pub use cycle::{ConformanceCounts, Ends, Steps, conformance, ends, order_steps, pairs, variants};
+pub use cycle::{fold_encounters, fold_journey_paths};
 pub use export::{EventLog, LogRow, event_log};
 pub use figures::StandardCompliance;
 pub use outcomes::{

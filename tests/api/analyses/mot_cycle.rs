@@ -8,7 +8,8 @@ use prost_types::Timestamp;
 use verdad::proto::verdad::v1 as pb;
 
 use crate::helpers::{
-    Measured, TestApp, assert_rate, at, authed, event, fixture_day, keyed, spawn_app, touchpoint,
+    Measured, TestApp, assert_rate, at, authed, event, fixture_day, keyed, spawn_app,
+    spawn_app_with, touchpoint,
 };
 
 /// Four journeys through a designed cycle a (10, key) -> b (20, key) -> c (30).
@@ -136,24 +137,49 @@ fn activity_code(activity: &str) -> String {
 
 #[tokio::test]
 async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() {
-    let app = spawn_app().await;
-    let org = app.create_org("Sepsis hospital").await;
+    // 2013-01-01 to 2016-01-01.
+    cross_check("sepsis", 1_356_998_400, 1_451_606_400).await;
+}
+
+/// The generated long stays (`verdad-bench long-stay-log --stays 60`):
+/// 100 to 160 encounters a stay, times to the day, most events sharing the
+/// time of the one before.
+#[tokio::test]
+async fn the_mot_cycle_of_long_stays_matches_the_process_mining_reference() {
+    // 2025-01-01 to 2026-06-01.
+    cross_check("long-stays", 1_735_689_600, 1_780_272_000).await;
+}
+
+/// Loads `tests/data/{log}/events.csv` and compares the MOT cycle of the
+/// range, read from the journey rollups and from the encounters, with the
+/// figures pm4py computed from the same file (`reference.json`, written by
+/// `scripts/pm4py-baseline events.csv --reference`).
+async fn cross_check(log: &str, start: i64, end: i64) {
+    // Every scope with whole days reads the rollups on the first server,
+    // the encounters on the second.
+    let app = spawn_app_with(|settings| settings.exact_percentile_limit = 0).await;
+    let org = app.create_org(log).await;
     let key = &org.admin_key;
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sepsis");
+    let data = format!("{}/tests/data/{log}", env!("CARGO_MANIFEST_DIR"));
     let csv = std::fs::read_to_string(format!("{data}/events.csv")).unwrap();
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{data}/reference.json")).unwrap())
             .unwrap();
 
-    // Columns: event_seq, case_id, activity, timestamp, timestamp_utc,
-    // resource, lifecycle. No field holds a comma or a quote. The case "NA"
-    // is a case like any other.
-    let rows: Vec<Vec<&str>> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
-    let mut activities: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    // No field holds a comma or a quote. A case "NA" is a case like any
+    // other. Times in UTC where the log has them besides local ones.
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name);
+    let (seq, case, activity) = (
+        column("event_seq").unwrap(),
+        column("case_id").unwrap(),
+        column("activity").unwrap(),
+    );
+    let time = column("timestamp_utc").or(column("timestamp")).unwrap();
+    let resource = column("resource");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut activities: Vec<&str> = rows.iter().map(|r| r[activity]).collect();
     activities.sort();
     activities.dedup();
     for activity in &activities {
@@ -165,17 +191,17 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
     let encounters: Vec<pb::Encounter> = rows
         .iter()
         .map(|r| {
-            let time = chrono::DateTime::parse_from_rfc3339(r[4]).unwrap();
+            let at = chrono::DateTime::parse_from_rfc3339(r[time]).unwrap();
             pb::Encounter {
-                touchpoint_code: activity_code(r[2]),
-                journey_id: r[1].to_owned(),
+                touchpoint_code: activity_code(r[activity]),
+                journey_id: r[case].to_owned(),
                 occur_time: Some(Timestamp {
-                    seconds: time.timestamp(),
+                    seconds: at.timestamp(),
                     nanos: 0,
                 }),
-                staff_ref: r[5].to_owned(),
-                source: "sepsis".into(),
-                external_id: r[0].to_owned(),
+                staff_ref: resource.map_or(String::new(), |c| r[c].to_owned()),
+                source: log.into(),
+                external_id: r[seq].to_owned(),
                 ..Default::default()
             }
         })
@@ -194,29 +220,58 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((ingested.accepted, ingested.rejected), (15_214, 0));
+    assert_eq!(
+        (ingested.accepted, ingested.rejected),
+        (rows.len() as i64, 0)
+    );
 
     let scope = pb::AnalysisScope {
         start_time: Some(Timestamp {
-            seconds: 1_356_998_400, // 2013-01-01
+            seconds: start,
             nanos: 0,
         }),
         end_time: Some(Timestamp {
-            seconds: 1_451_606_400, // 2016-01-01
+            seconds: end,
             nanos: 0,
         }),
         ..Default::default()
     };
-    let cycle = app.mot_cycle(key, scope, 10).await;
-
+    let request = pb::GetMotCycleRequest {
+        scope: Some(scope),
+        max_variants: 10,
+        ..Default::default()
+    };
+    let from_rollups = app.mot_cycle(key, request.scope.clone().unwrap(), 10).await;
+    let from_encounters = app
+        .exact_server()
+        .await
+        .get_mot_cycle(authed(key, request))
+        .await
+        .unwrap()
+        .into_inner();
     let name: HashMap<String, &str> = activities.iter().map(|a| (activity_code(a), *a)).collect();
+    for (read, cycle) in [("rollups", from_rollups), ("encounters", from_encounters)] {
+        matches_reference(&cycle, &reference, &name, &format!("{log} from the {read}"));
+    }
+}
+
+/// Asserts that `cycle` holds pm4py's figures of `reference`.
+fn matches_reference(
+    cycle: &pb::GetMotCycleResponse,
+    reference: &serde_json::Value,
+    name: &HashMap<String, &str>,
+    what: &str,
+) {
     let int = |v: &serde_json::Value| v.as_i64().unwrap();
-    assert_eq!(cycle.journeys, int(&reference["n_cases"]));
-    assert_eq!(cycle.encounters, int(&reference["n_events"]));
-    assert_eq!(cycle.variant_count, int(&reference["n_variants"]));
+    let float = |v: &serde_json::Value| v.as_f64().unwrap();
+    let close = |actual: f64, wanted: f64| (actual - wanted).abs() <= 1e-6 * wanted.abs().max(1.0);
+    assert_eq!(cycle.journeys, int(&reference["n_cases"]), "{what}");
+    assert_eq!(cycle.encounters, int(&reference["n_events"]), "{what}");
+    assert_eq!(cycle.variant_count, int(&reference["n_variants"]), "{what}");
     assert_eq!(
         cycle.transitions,
-        int(&reference["dfg_total_arc_frequency"])
+        int(&reference["dfg_total_arc_frequency"]),
+        "{what}"
     );
 
     let ends = |list: &[pb::TouchpointCount]| -> HashMap<String, i64> {
@@ -232,12 +287,24 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
             .map(|(k, v)| (k.clone(), int(v)))
             .collect()
     };
-    assert_eq!(ends(&cycle.start_touchpoints), expected("start_activities"));
-    assert_eq!(ends(&cycle.end_touchpoints), expected("end_activities"));
+    assert_eq!(
+        ends(&cycle.start_touchpoints),
+        expected("start_activities"),
+        "{what}"
+    );
+    assert_eq!(
+        ends(&cycle.end_touchpoints),
+        expected("end_activities"),
+        "{what}"
+    );
 
     let reference_pairs = reference["performance_dfg_seconds"].as_array().unwrap();
-    assert_eq!(cycle.pairs.len(), reference_pairs.len());
-    assert_eq!(cycle.pairs.len(), int(&reference["n_dfg_edges"]) as usize);
+    assert_eq!(cycle.pairs.len(), reference_pairs.len(), "{what}");
+    assert_eq!(
+        cycle.pairs.len(),
+        int(&reference["n_dfg_edges"]) as usize,
+        "{what}"
+    );
     let pairs: HashMap<(&str, &str), &pb::TouchpointPair> = cycle
         .pairs
         .iter()
@@ -253,20 +320,23 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
         let to = expected["to"].as_str().unwrap();
         let pair = pairs
             .get(&(from, to))
-            .unwrap_or_else(|| panic!("missing pair {from} -> {to}"));
-        assert_eq!(pair.count, int(&expected["count"]), "{from} -> {to}");
-        let close =
-            |actual: f64, wanted: f64| (actual - wanted).abs() <= 1e-6 * wanted.abs().max(1.0);
-        let mean = expected["mean"].as_f64().unwrap();
-        let median = expected["median"].as_f64().unwrap();
+            .unwrap_or_else(|| panic!("{what}: missing pair {from} -> {to}"));
+        assert_eq!(
+            pair.count,
+            int(&expected["count"]),
+            "{what}: {from} -> {to}"
+        );
+        assert!(!pair.median_approximate, "{what}");
+        let mean = float(&expected["mean"]);
+        let median = float(&expected["median"]);
         assert!(
             close(pair.mean_seconds, mean),
-            "{from} -> {to}: mean {} vs {mean}",
+            "{what}: {from} -> {to}: mean {} vs {mean}",
             pair.mean_seconds
         );
         assert!(
             close(pair.median_seconds, median),
-            "{from} -> {to}: median {} vs {median}",
+            "{what}: {from} -> {to}: median {} vs {median}",
             pair.median_seconds
         );
     }
@@ -276,7 +346,7 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
     let top = reference["top10_variants"].as_array().unwrap();
     let counts: Vec<i64> = top.iter().map(|v| int(&v["count"])).collect();
     for (variant, expected) in cycle.variants.iter().zip(top) {
-        assert_eq!(variant.journeys, int(&expected["count"]));
+        assert_eq!(variant.journeys, int(&expected["count"]), "{what}");
         if counts.iter().filter(|c| **c == variant.journeys).count() == 1 {
             let path: Vec<&str> = variant.touchpoint_codes.iter().map(|c| name[c]).collect();
             let wanted: Vec<&str> = expected["activities"]
@@ -285,8 +355,39 @@ async fn the_mot_cycle_of_the_sepsis_log_matches_the_process_mining_reference() 
                 .iter()
                 .map(|a| a.as_str().unwrap())
                 .collect();
-            assert_eq!(path, wanted);
+            assert_eq!(path, wanted, "{what}");
         }
     }
-    assert_eq!(cycle.variants.len(), 10);
+    assert_eq!(cycle.variants.len(), top.len().min(10), "{what}");
+
+    // Throughput: pm4py's case durations and events per case.
+    let throughput = cycle.throughput.as_ref().unwrap();
+    let duration = throughput.duration_seconds.as_ref().unwrap();
+    let wanted = &reference["case_duration_seconds"];
+    assert!(
+        close(duration.p50, float(&wanted["median"])),
+        "{what}: {duration:?}"
+    );
+    assert!(
+        close(duration.mean, float(&wanted["mean"])),
+        "{what}: {duration:?}"
+    );
+    assert!(
+        close(duration.max, float(&wanted["max"])),
+        "{what}: {duration:?}"
+    );
+    let lengths = throughput.encounters_per_journey.as_ref().unwrap();
+    let wanted = &reference["events_per_case"];
+    assert!(
+        close(lengths.p50, float(&wanted["median"])),
+        "{what}: {lengths:?}"
+    );
+    assert!(
+        close(lengths.mean, float(&wanted["mean"])),
+        "{what}: {lengths:?}"
+    );
+    assert!(
+        close(lengths.max, float(&wanted["max"])),
+        "{what}: {lengths:?}"
+    );
 }
