@@ -233,17 +233,6 @@ begin
 end
 $$;
 
-CREATE FUNCTION public.verdad_journey_pairs(touchpoints uuid[], offsets double precision[]) RETURNS TABLE(from_touchpoint uuid, to_touchpoint uuid, seconds double precision)
-    LANGUAGE sql IMMUTABLE
-    AS $$ select * from verdad_journey_pairs_from(touchpoints, offsets, 1) $$;
-
-CREATE FUNCTION public.verdad_journey_pairs_from(touchpoints uuid[], offsets double precision[], first_step integer) RETURNS TABLE(from_touchpoint uuid, to_touchpoint uuid, seconds double precision)
-    LANGUAGE sql IMMUTABLE
-    AS $$
-        select touchpoints[i], touchpoints[i + 1], offsets[i + 1] - offsets[i]
-        from generate_series(first_step, cardinality(touchpoints) - 1) as i
-    $$;
-
 CREATE FUNCTION public.verdad_journey_score(failures bigint, mean_satisfaction double precision) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -338,10 +327,6 @@ begin
 end
 $$;
 
-CREATE FUNCTION public.verdad_pair_bucket(seconds double precision) RETURNS integer
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ select verdad_seconds_bucket(least(round(seconds), 2147483647)::integer) $$;
-
 CREATE FUNCTION public.verdad_promoter(likelihood_to_recommend smallint) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ select likelihood_to_recommend >= 9 $$;
@@ -365,7 +350,6 @@ CREATE FUNCTION public.verdad_rebuild_journey_rollups(organisation uuid) RETURNS
     LANGUAGE plpgsql
     AS $$
 begin
-    delete from journey_day_pair where organisation_id = organisation;
     delete from journey_path where organisation_id = organisation;
     perform verdad_refresh_journeys(organisation,
         array(select distinct journey_id from encounter where organisation_id = organisation));
@@ -381,7 +365,6 @@ begin
     delete from encounter_day where organisation_id = organisation;
     delete from encounter_day_seconds where organisation_id = organisation;
     delete from encounter_day_standard where organisation_id = organisation;
-    delete from journey_day_pair where organisation_id = organisation;
     delete from journey_path where organisation_id = organisation;
     -- As verdad_queue_rollup queues an encounter stored.
     insert into rollup_pending
@@ -504,48 +487,23 @@ begin
         delete from journey_path j
         where j.organisation_id = organisation and j.journey_id = any(journeys)
           and j.journey_id not in (select f.journey_id from fresh f)
-    ),
-    kept as (
-        insert into journey_path as j
-        select * from fresh
-        on conflict (organisation_id, journey_id) do update set
-            first_time = excluded.first_time,
-            last_time = excluded.last_time,
-            first_day = excluded.first_day,
-            encounters = excluded.encounters,
-            failures = excluded.failures,
-            rated = excluded.rated,
-            satisfaction_sum = excluded.satisfaction_sum,
-            failed_at = excluded.failed_at,
-            first_response = excluded.first_response,
-            touchpoints = excluded.touchpoints,
-            offsets = excluded.offsets,
-            satisfactions = excluded.satisfactions,
-            judged = excluded.judged
     )
-    insert into journey_day_pair as p
-        (organisation_id, first_day, from_touchpoint, to_touchpoint, bucket, pairs, seconds_sum)
-    select organisation, c.first_day, x.from_touchpoint, x.to_touchpoint,
-           verdad_pair_bucket(x.seconds), sum(c.sign), sum(c.sign * x.seconds)
-    from (
-        select o.first_day, o.touchpoints, o.offsets, -1 as sign, 1 as first_step
-        from old o
-        where o.journey_id not in (select x.journey_id from extension x)
-        union all
-        -- An extended journey keeps its pairs up to its old last step.
-        select f.first_day, f.touchpoints, f.offsets, 1,
-               coalesce(cardinality(o.touchpoints), 1)
-        from fresh f
-        left join (old o join extension x on x.journey_id = o.journey_id)
-          on o.journey_id = f.journey_id
-    ) c
-    cross join lateral verdad_journey_pairs_from(c.touchpoints, c.offsets, c.first_step) x
-    group by 1, 2, 3, 4, 5
-    having sum(c.sign) <> 0 or sum(c.sign * x.seconds) <> 0
-    order by 1, 2, 3, 4, 5
-    on conflict (organisation_id, first_day, from_touchpoint, to_touchpoint, bucket)
-    do update set pairs = p.pairs + excluded.pairs,
-                  seconds_sum = p.seconds_sum + excluded.seconds_sum;
+    insert into journey_path as j
+    select * from fresh
+    on conflict (organisation_id, journey_id) do update set
+        first_time = excluded.first_time,
+        last_time = excluded.last_time,
+        first_day = excluded.first_day,
+        encounters = excluded.encounters,
+        failures = excluded.failures,
+        rated = excluded.rated,
+        satisfaction_sum = excluded.satisfaction_sum,
+        failed_at = excluded.failed_at,
+        first_response = excluded.first_response,
+        touchpoints = excluded.touchpoints,
+        offsets = excluded.offsets,
+        satisfactions = excluded.satisfactions,
+        judged = excluded.judged;
 end
 $$;
 
@@ -840,19 +798,6 @@ CREATE TABLE public.journey_close (
 
 ALTER TABLE ONLY public.journey_close FORCE ROW LEVEL SECURITY;
 
-CREATE TABLE public.journey_day_pair (
-    organisation_id uuid NOT NULL,
-    first_day date NOT NULL,
-    from_touchpoint uuid NOT NULL,
-    to_touchpoint uuid NOT NULL,
-    bucket integer NOT NULL,
-    pairs bigint NOT NULL,
-    seconds_sum double precision NOT NULL
-)
-WITH (fillfactor='70');
-
-ALTER TABLE ONLY public.journey_day_pair FORCE ROW LEVEL SECURITY;
-
 CREATE TABLE public.journey_feedback (
     organisation_id uuid NOT NULL,
     journey_id text NOT NULL,
@@ -1116,9 +1061,6 @@ ALTER TABLE ONLY public.feed_rejection
 ALTER TABLE ONLY public.journey_close
     ADD CONSTRAINT journey_close_pkey PRIMARY KEY (organisation_id, journey_id);
 
-ALTER TABLE ONLY public.journey_day_pair
-    ADD CONSTRAINT journey_day_pair_pkey PRIMARY KEY (organisation_id, first_day, from_touchpoint, to_touchpoint, bucket);
-
 ALTER TABLE ONLY public.journey_feedback
     ADD CONSTRAINT journey_feedback_pkey PRIMARY KEY (organisation_id, journey_id);
 
@@ -1344,10 +1286,6 @@ CREATE POLICY feed_tenant ON public.feed USING ((organisation_id = public.verdad
 ALTER TABLE public.journey_close ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY journey_close_tenant ON public.journey_close USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
-
-ALTER TABLE public.journey_day_pair ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY journey_day_pair_tenant ON public.journey_day_pair USING ((organisation_id = public.verdad_current_organisation())) WITH CHECK ((organisation_id = public.verdad_current_organisation()));
 
 ALTER TABLE public.journey_feedback ENABLE ROW LEVEL SECURITY;
 

@@ -26,8 +26,7 @@ pub const DEFAULT_ANALYZE_AFTER: u64 = 100_000;
 /// The tables a backfill grows: the encounters, what is waiting for the
 /// rollups, and the rollups themselves.
 const TABLES: &str = "encounter, rollup_pending, recovery_case, encounter_day, \
-                      encounter_day_seconds, encounter_day_standard, journey_path, \
-                      journey_day_pair";
+                      encounter_day_seconds, encounter_day_standard, journey_path";
 
 /// Counts the rows written and analyses the tables after every so many.
 #[derive(Clone)]

@@ -315,16 +315,15 @@ async fn an_erasure_folds_in_its_journeys_and_leaves_nothing_summarised_of_them(
     // The erasure folded in its own journey's changes, not the others'.
     assert_eq!(pending(&app).await.get(&org.id), Some(&2));
     let mut owner = app.owner_connection().await;
-    let left: (i64, i64, i64, i64) = sqlx::query_as(
+    let left: (i64, i64, i64) = sqlx::query_as(
         "select (select count(*) from journey_path),
-                (select coalesce(sum(pairs), 0)::int8 from journey_day_pair),
                 (select coalesce(sum(encounters), 0)::int8 from encounter_day_seconds),
                 (select coalesce(sum(encounters), 0)::int8 from encounter_day)",
     )
     .fetch_one(&mut owner)
     .await
     .unwrap();
-    assert_eq!(left, (0, 0, 0, 0), "journeys, pairs, seconds, encounters");
+    assert_eq!(left, (0, 0, 0), "journeys, seconds, encounters");
 
     // j8 alone once folded in.
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 1);
@@ -366,25 +365,12 @@ async fn changes_folded_in_one_at_a_time_give_the_figures_of_one_fold() {
     assert_eq!(journeys_of(&app, key, fixture_day()).await, 4);
 }
 
-/// The journey rollups as they stand: every journey's row, and the pair
-/// rows that count something (a refresh leaves rows it took everything
-/// out of), seconds to the microsecond.
-async fn journey_rollups(owner: &mut sqlx::PgConnection) -> (Vec<String>, Vec<String>) {
-    let paths = sqlx::query_scalar("select j::text from journey_path j order by journey_id")
+/// The journey rollups as they stand: every journey's row.
+async fn journey_rollups(owner: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar("select j::text from journey_path j order by journey_id")
         .fetch_all(&mut *owner)
         .await
-        .unwrap();
-    let pairs = sqlx::query_scalar(
-        "select format('%s %s>%s %s: %s in %s s', first_day, from_touchpoint, to_touchpoint,
-                       bucket, pairs, round(seconds_sum::numeric, 6))
-         from journey_day_pair
-         where pairs <> 0 or abs(seconds_sum) > 1e-6
-         order by first_day, from_touchpoint, to_touchpoint, bucket",
-    )
-    .fetch_all(&mut *owner)
-    .await
-    .unwrap();
-    (paths, pairs)
+        .unwrap()
 }
 
 /// The touchpoints of the journey tests, in their order.
@@ -409,7 +395,7 @@ async fn journey_organisation() -> (TestApp, Org) {
 async fn assert_a_rebuild_gives(
     owner: &mut sqlx::PgConnection,
     organisation: Uuid,
-    folded: &(Vec<String>, Vec<String>),
+    folded: &[String],
 ) {
     sqlx::query("select verdad_rebuild_journey_rollups($1)")
         .bind(organisation)
@@ -417,8 +403,7 @@ async fn assert_a_rebuild_gives(
         .await
         .unwrap();
     let rebuilt = journey_rollups(owner).await;
-    assert_eq!(folded.0, rebuilt.0, "journeys");
-    assert_eq!(folded.1, rebuilt.1, "pairs");
+    assert_eq!(folded, rebuilt, "journeys");
 }
 
 #[tokio::test]
@@ -476,7 +461,7 @@ async fn journeys_refreshed_piece_by_piece_equal_a_rebuild_from_the_encounters()
     let refreshed = journey_rollups(&mut owner).await;
     // Thirteen journeys: the erased three came back with the two later
     // rounds.
-    assert_eq!(refreshed.0.len(), 13, "journeys: {:#?}", refreshed.0);
+    assert_eq!(refreshed.len(), 13, "journeys: {refreshed:#?}");
 
     assert_a_rebuild_gives(&mut owner, org.id, &refreshed).await;
 }
@@ -523,7 +508,7 @@ async fn a_fold_of_more_than_two_hundred_journeys_equals_a_rebuild() {
     }
     assert!(pending(&app).await.is_empty());
     let folded = journey_rollups(&mut owner).await;
-    assert_eq!(folded.0.len(), journeys);
+    assert_eq!(folded.len(), journeys);
     assert_a_rebuild_gives(&mut owner, org.id, &folded).await;
 }
 

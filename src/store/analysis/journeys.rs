@@ -1,8 +1,9 @@
-//! Where the journey analyses read the scope's journeys from: grouped from
+//! Where the journey outcomes read the scope's journeys from: grouped from
 //! the encounters in scope, or from the journey rollups (`journey_path`,
-//! `journey_day_pair`, folded in from `rollup_pending`) for the journeys
-//! wholly inside the scope's whole days, with the journeys at its edges
-//! summarised from their encounters in scope.
+//! folded in from `rollup_pending`) for the journeys wholly inside the
+//! scope's whole days, with the journeys at its edges summarised from their
+//! encounters in scope. (The MOT cycle reads `journey_path` its own way:
+//! `cycle::fold_journey_paths`.)
 
 use sqlx::{Postgres, postgres::PgArguments, query::Query};
 use uuid::Uuid;
