@@ -193,16 +193,17 @@ impl<'p> CycleFold<'p> {
     /// Counts one journey. An empty one counts for nothing.
     pub fn add(&mut self, journey: Journey<'_>) {
         let steps = journey.touchpoints;
-        let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
-            return;
-        };
         let mut path = std::mem::take(&mut self.path);
         path.clear();
         path.extend(steps.iter().map(|id| self.intern(*id)));
+        let (Some(&first), Some(&last)) = (path.first(), path.last()) else {
+            self.path = path;
+            return;
+        };
         self.journeys += 1;
         self.encounters += steps.len() as i64;
-        self.touchpoints[self.index[first] as usize].starts += 1;
-        self.touchpoints[self.index[last] as usize].ends += 1;
+        self.touchpoints[first as usize].starts += 1;
+        self.touchpoints[last as usize].ends += 1;
 
         let (mut highest, mut placed, mut behind) = (0, false, false);
         for (i, &step) in path.iter().enumerate() {

@@ -277,15 +277,13 @@ async fn every_analysis_and_option_gives_the_same_answer_from_rollups_and_encoun
         .unwrap()
         .into_inner();
     assert!(card.total.unwrap().wait_seconds.unwrap().approximate);
+    let whole_days_cycle = pb::GetMotCycleRequest {
+        scope: whole_days.clone(),
+        max_variants: 0,
+        ..Default::default()
+    };
     let cycle = rollups
-        .get_mot_cycle(authed(
-            key,
-            pb::GetMotCycleRequest {
-                scope: whole_days.clone(),
-                max_variants: 0,
-                ..Default::default()
-            },
-        ))
+        .get_mot_cycle(authed(key, whole_days_cycle.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -301,14 +299,7 @@ async fn every_analysis_and_option_gives_the_same_answer_from_rollups_and_encoun
     .await
     .unwrap();
     let doubled = rollups
-        .get_mot_cycle(authed(
-            key,
-            pb::GetMotCycleRequest {
-                scope: whole_days.clone(),
-                max_variants: 0,
-                ..Default::default()
-            },
-        ))
+        .get_mot_cycle(authed(key, whole_days_cycle))
         .await
         .unwrap()
         .into_inner();

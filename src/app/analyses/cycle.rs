@@ -184,7 +184,7 @@ impl App {
             store::analysis::fold_encounters(&mut tx, org, &scope, &mut fold).await?;
         }
         tx.commit().await?;
-        let figures = fold.finish(usize::try_from(request.max_variants).unwrap_or(usize::MAX));
+        let figures = fold.finish(usize::try_from(request.max_variants).unwrap_or(0));
 
         let journeys = figures.journeys;
         let count = |id: Uuid, n: i64| touchpoint_count(&touchpoints, id, n, journeys);

@@ -279,7 +279,7 @@ async fn time_analysis(
     Ok(timing(samples))
 }
 
-fn authed<T>(authorization: &MetadataValue<Ascii>, message: T) -> Request<T> {
+pub(super) fn authed<T>(authorization: &MetadataValue<Ascii>, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()

@@ -13,12 +13,12 @@ use std::{
 use anyhow::{Context, bail};
 use tokio::io::AsyncWriteExt;
 use tonic::{
-    Request,
     metadata::{Ascii, MetadataValue},
     transport::{Channel, Endpoint},
 };
 
 use super::{
+    analyses::authed,
     in_fresh_database,
     ingest::{Streamed, stream_all},
     long_stays, prepare,
@@ -375,14 +375,6 @@ fn bearer(secret: &str) -> anyhow::Result<MetadataValue<Ascii>> {
     format!("Bearer {secret}")
         .parse()
         .context("a key that is not valid metadata")
-}
-
-fn authed<T>(authorization: &MetadataValue<Ascii>, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", authorization.clone());
-    request
 }
 
 async fn cycle(

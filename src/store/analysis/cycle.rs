@@ -1,10 +1,10 @@
 //! The MOT cycle's journeys, streamed whole into the fold
 //! (`domain::cycle_fold`): grouped from the encounters in scope, or read
 //! from the journey rollups (`journey_path`), which hold each journey's
-//! path and times already. Only one journey at a time is held, so the server's memory
-//! grows with the answer (pairs and paths), not with the encounters; the
-//! ordering and grouping stays in the database, whose sort spills to disk
-//! rather than grow.
+//! path and times already. Only one journey at a time is held, so the
+//! server's memory grows with the answer (pairs and paths), not with the
+//! encounters; ordering and grouping stay in the database, whose sort
+//! spills to disk rather than grow.
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
