@@ -179,7 +179,11 @@ impl App {
             .collect();
         let mut fold = CycleFold::new(&positions);
         if from_paths {
-            store::analysis::fold_journey_paths(&mut tx, org, &scope, &mut fold).await?;
+            // As the encounters in scope are those at the touchpoints the
+            // scope names.
+            let every = scope.touchpoint_ids.is_none() && scope.stage.is_none();
+            let in_scope = |id: &Uuid| every || touchpoints.get(id).is_some_and(|t| scope.names(t));
+            store::analysis::fold_journey_paths(&mut tx, org, &scope, in_scope, &mut fold).await?;
         } else {
             store::analysis::fold_encounters(&mut tx, org, &scope, &mut fold).await?;
         }

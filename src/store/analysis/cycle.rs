@@ -60,13 +60,15 @@ pub async fn fold_encounters(
 
 /// Folds the journeys in scope from the journey rollups: every journey
 /// overlapping the range, as `journey_path` keeps it whole, with only its
-/// steps inside the range, as the encounters in scope would give it. A step's
-/// time is the journey's first time plus its offset: offsets are seconds to
-/// the microsecond, which a double holds exactly enough to round back.
+/// steps inside the range at touchpoints `in_scope` keeps, as the
+/// encounters in scope would give it. A step's time is the journey's first
+/// time plus its offset: offsets are seconds to the microsecond, which a
+/// double holds exactly enough to round back.
 pub async fn fold_journey_paths(
     connection: &mut PgConnection,
     organisation_id: Uuid,
     scope: &Scope,
+    in_scope: impl Fn(&Uuid) -> bool,
     fold: &mut CycleFold<'_>,
 ) -> Result<()> {
     let mut rows = sqlx::query(
@@ -89,7 +91,7 @@ pub async fn fold_journey_paths(
         times.clear();
         for (touchpoint, offset) in touchpoints.iter().zip(&offsets) {
             let time = first.saturating_add((offset * 1_000_000.0).round() as i64);
-            if (start..end).contains(&time) {
+            if (start..end).contains(&time) && in_scope(touchpoint) {
                 kept.push(*touchpoint);
                 times.push(time);
             }
