@@ -62,16 +62,22 @@ const PRAISE: [&str; 3] = [
 ];
 
 /// SplitMix64: small, fast and good enough for a workload, with no crate.
-struct Rng(u64);
+/// `verdad-bench`'s generated long stays draw from it too.
+pub struct Rng(u64);
 
 impl Rng {
+    /// The stream that starts from `state`.
+    pub fn from_state(state: u64) -> Self {
+        Rng(state)
+    }
+
     /// The random stream `purpose` of journey `journey`.
     fn new(journey: u64, purpose: u64) -> Self {
         let mut seeder = Rng(journey ^ purpose.wrapping_mul(0xD1B5_4A32_D192_ED03));
         Rng(seeder.next_u64())
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -56,19 +56,25 @@ impl Tally {
         self.sum / self.count as f64
     }
 
-    /// The `q` quantile interpolated between the closest ranks, as
-    /// PostgreSQL's `percentile_cont` and numpy's median compute it.
-    fn percentile(&self, q: f64) -> f64 {
-        if self.count == 0 {
-            return 0.0;
-        }
+    /// The distinct values, smallest first, with their counts.
+    fn sorted(&self) -> Vec<(f64, u64)> {
         let mut values: Vec<(f64, u64)> = (self.seen.iter())
             .map(|(bits, n)| (f64::from_bits(*bits), *n))
             .collect();
         values.sort_by(|a, b| a.0.total_cmp(&b.0));
+        values
+    }
+
+    /// The `q` quantile interpolated between the closest ranks, as
+    /// PostgreSQL's `percentile_cont` and numpy's median compute it, of
+    /// `sorted` (this tally's [`Self::sorted`]).
+    fn percentile(&self, sorted: &[(f64, u64)], q: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
         let rank = q * (self.count - 1) as f64;
         let (lower, upper) = (rank.floor() as u64, rank.ceil() as u64);
-        let (low, high) = (at_rank(&values, lower), at_rank(&values, upper));
+        let (low, high) = (at_rank(sorted, lower), at_rank(sorted, upper));
         low + (high - low) * (rank - lower as f64)
     }
 }
@@ -257,7 +263,7 @@ impl<'p> CycleFold<'p> {
                 to: ids[to as usize],
                 count: tally.count as i64,
                 mean_seconds: tally.mean(),
-                median_seconds: percentile_seconds(tally.percentile(0.5)),
+                median_seconds: percentile_seconds(tally.percentile(&tally.sorted(), 0.5)),
                 median_approximate: false,
             })
             .collect();
@@ -296,11 +302,14 @@ impl<'p> CycleFold<'p> {
         variants.sort_by(by_rank);
 
         let spread_of = |tally: &Tally| {
-            (tally.count > 0).then(|| Spread {
-                p50: tally.percentile(0.5),
-                p90: tally.percentile(0.9),
-                mean: tally.mean(),
-                max: tally.percentile(1.0),
+            (tally.count > 0).then(|| {
+                let sorted = tally.sorted();
+                Spread {
+                    p50: tally.percentile(&sorted, 0.5),
+                    p90: tally.percentile(&sorted, 0.9),
+                    mean: tally.mean(),
+                    max: tally.percentile(&sorted, 1.0),
+                }
             })
         };
         CycleFigures {
@@ -450,10 +459,11 @@ mod tests {
         for v in [5.0, 5.0, 5.0, 7.0] {
             tally.add(v);
         }
-        assert_eq!(tally.percentile(0.5), 5.0);
-        assert_eq!(tally.percentile(1.0), 7.0);
-        assert_eq!(tally.percentile(0.0), 5.0);
+        let sorted = tally.sorted();
+        assert_eq!(tally.percentile(&sorted, 0.5), 5.0);
+        assert_eq!(tally.percentile(&sorted, 1.0), 7.0);
+        assert_eq!(tally.percentile(&sorted, 0.0), 5.0);
         // Rank 2.7 of 5, 5, 5, 7: 5 + 0.7 * 2.
-        assert!((tally.percentile(0.9) - 6.4).abs() < 1e-12);
+        assert!((tally.percentile(&sorted, 0.9) - 6.4).abs() < 1e-12);
     }
 }

@@ -9,6 +9,7 @@ use std::{io::Write, process::ExitCode};
 use anyhow::Context;
 
 use crate::config::LongStayLogArgs;
+use verdad::demo::visits::Rng;
 
 /// The first day stays may start: 2025-01-01, 00:00 UTC.
 const FIRST_DAY: i64 = 1_735_689_600;
@@ -47,21 +48,14 @@ fn offset(kind: usize) -> usize {
     KINDS[..kind].iter().map(|k| k.1).sum()
 }
 
-/// SplitMix64: small, seedable and the same everywhere.
-struct Random(u64);
+/// The demo's SplitMix64, drawn from as the stays need: seedable and the
+/// same everywhere.
+struct Random(Rng);
 
 impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -88,7 +82,9 @@ impl Random {
 
 /// The events of stay `stay` (from 0), in order.
 pub(super) fn stay(stay: u32) -> Vec<Event> {
-    let mut random = Random(u64::from(stay).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5eed);
+    let mut random = Random(Rng::from_state(
+        u64::from(stay).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5eed,
+    ));
     let length = 100 + random.below(61);
     let mut day = FIRST_DAY + random.below(365) as i64 * DAY;
     let panel = random.orders(2, 6, 9);

@@ -22,7 +22,8 @@ use crate::{
 
 /// Folds the journeys in scope from the encounters: a journey's
 /// encounters ordered by time and ties by arrival. Waits are absolute time
-/// differences, so daylight-saving changes do not bend them.
+/// differences, exact to the microsecond, so daylight-saving changes do
+/// not bend them.
 pub async fn fold_encounters(
     connection: &mut PgConnection,
     organisation_id: Uuid,
@@ -39,21 +40,13 @@ pub async fn fold_encounters(
          group by e.journey_id"
     );
     let mut rows = bind_scope(sqlx::query(&sql), organisation_id, scope).fetch(connection);
-    let mut gaps = Vec::new();
+    let (mut micros_of, mut gaps) = (Vec::new(), Vec::new());
     while let Some(row) = rows.try_next().await? {
         let touchpoints: Vec<Uuid> = row.try_get("touchpoints")?;
         let times: Vec<DateTime<Utc>> = row.try_get("times")?;
-        gaps.clear();
-        gaps.extend(times.windows(2).map(|w| seconds_between(w[0], w[1])));
-        let duration = match (times.first(), times.last()) {
-            (Some(first), Some(last)) => seconds_between(*first, *last),
-            _ => 0.0,
-        };
-        fold.add(Journey {
-            touchpoints: &touchpoints,
-            gaps: &gaps,
-            duration,
-        });
+        micros_of.clear();
+        micros_of.extend(times.into_iter().map(micros));
+        add_journey(fold, &touchpoints, &micros_of, &mut gaps);
     }
     Ok(())
 }
@@ -96,19 +89,25 @@ pub async fn fold_journey_paths(
                 times.push(time);
             }
         }
-        gaps.clear();
-        gaps.extend(times.windows(2).map(|w| seconds(w[1] - w[0])));
-        let duration = match (times.first(), times.last()) {
-            (Some(first), Some(last)) => seconds(last - first),
-            _ => 0.0,
-        };
-        fold.add(Journey {
-            touchpoints: &kept,
-            gaps: &gaps,
-            duration,
-        });
+        add_journey(fold, &kept, &times, &mut gaps);
     }
     Ok(())
+}
+
+/// Folds one journey: its touchpoints in order and their times in
+/// microseconds; `gaps` is scratch, reused from journey to journey.
+fn add_journey(fold: &mut CycleFold<'_>, touchpoints: &[Uuid], times: &[i64], gaps: &mut Vec<f64>) {
+    gaps.clear();
+    gaps.extend(times.windows(2).map(|w| seconds(w[1].saturating_sub(w[0]))));
+    let duration = match (times.first(), times.last()) {
+        (Some(first), Some(last)) => seconds(last.saturating_sub(*first)),
+        _ => 0.0,
+    };
+    fold.add(Journey {
+        touchpoints,
+        gaps,
+        duration,
+    });
 }
 
 fn micros(time: DateTime<Utc>) -> i64 {
@@ -118,9 +117,4 @@ fn micros(time: DateTime<Utc>) -> i64 {
 /// Microseconds as seconds, as PostgreSQL's `extract(epoch from ...)`.
 fn seconds(micros: i64) -> f64 {
     micros as f64 / 1_000_000.0
-}
-
-/// Exact to the microsecond.
-fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    seconds(micros(to).saturating_sub(micros(from)))
 }
